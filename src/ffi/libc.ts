@@ -1,0 +1,152 @@
+/**
+ * The libc edge: the few socket calls netlink needs, typed, with errno turned into SyscallError.
+ * This folder is the only place that imports koffi.
+ */
+import koffi from 'koffi'
+import { SyscallError } from './errno.js'
+
+const libc = koffi.load('libc.so.6')
+
+const c = {
+  socket: libc.func('int socket(int domain, int type, int protocol)'),
+  bind: libc.func('int bind(int fd, const void *addr, uint32_t addrlen)'),
+  getsockname: libc.func('int getsockname(int fd, void *addr, _Inout_ uint32_t *addrlen)'),
+  send: libc.func('intptr_t send(int fd, const void *buf, size_t len, int flags)'),
+  sendto: libc.func('intptr_t sendto(int fd, const void *buf, size_t len, int flags, const void *addr, uint32_t addrlen)'),
+  recv: libc.func('intptr_t recv(int fd, void *buf, size_t len, int flags)'),
+  setsockopt: libc.func('int setsockopt(int fd, int level, int name, const void *val, uint32_t len)'),
+  getsockopt: libc.func('int getsockopt(int fd, int level, int name, void *val, _Inout_ uint32_t *len)'),
+  poll: libc.func('int poll(void *fds, uint64_t nfds, int timeout)'),
+  close: libc.func('int close(int fd)'),
+  pipe2: libc.func('int pipe2(_Out_ int *fds, int flags)'),
+  write: libc.func('intptr_t write(int fd, const void *buf, size_t len)'),
+  read: libc.func('intptr_t read(int fd, void *buf, size_t len)'),
+}
+
+// <linux/socket.h>, <linux/netlink.h>, <asm-generic/socket.h>, <fcntl.h>, <poll.h>
+export const AF_NETLINK = 16
+export const SOCK_RAW = 3
+export const SOCK_NONBLOCK = 0o4000
+export const SOCK_CLOEXEC = 0o2000000
+export const O_NONBLOCK = 0o4000
+export const O_CLOEXEC = 0o2000000
+export const SOL_SOCKET = 1
+export const SO_RCVBUF = 8
+export const SO_SNDBUF = 7
+export const SO_RCVBUFFORCE = 33
+export const SO_SNDBUFFORCE = 32
+export const MSG_DONTWAIT = 0x40
+export const MSG_TRUNC = 0x20
+export const MSG_PEEK = 0x2
+export const POLLIN = 0x1
+
+function check(syscall: string, rc: number | bigint): number {
+  const n = Number(rc)
+  if (n < 0) throw new SyscallError(syscall, koffi.errno())
+  return n
+}
+
+/** `struct sockaddr_nl` (<linux/netlink.h>): family, pad, pid, groups. */
+export function sockaddrNl(pid: number, groups: number): Buffer {
+  const b = Buffer.alloc(12)
+  b.writeUInt16LE(AF_NETLINK, 0)
+  b.writeUInt32LE(pid >>> 0, 4)
+  b.writeUInt32LE(groups >>> 0, 8)
+  return b
+}
+
+export function socket(domain: number, type: number, protocol: number): number {
+  return check('socket', c.socket(domain, type, protocol))
+}
+
+export function bind(fd: number, addr: Buffer): void {
+  check('bind', c.bind(fd, addr, addr.length))
+}
+
+export function getsockname(fd: number, size: number): Buffer {
+  const b = Buffer.alloc(size)
+  const len = [size]
+  check('getsockname', c.getsockname(fd, b, len))
+  return b.subarray(0, len[0])
+}
+
+export function send(fd: number, buf: Buffer, flags = 0): number {
+  return check('send', c.send(fd, buf, buf.length, flags))
+}
+
+export function sendto(fd: number, buf: Buffer, flags: number, addr: Buffer): number {
+  return check('sendto', c.sendto(fd, buf, buf.length, flags, addr, addr.length))
+}
+
+/**
+ * One `recv`. Returns the datagram's full length (with MSG_TRUNC netlink reports the real size even when `buf` is
+ * smaller), or -errno for EAGAIN/EINTR/ENOBUFS so the caller's receive loop can handle them without exceptions.
+ */
+export function recv(fd: number, buf: Buffer, flags = 0): number {
+  const n = Number(c.recv(fd, buf, buf.length, flags))
+  return n < 0 ? -koffi.errno() : n
+}
+
+export function setsockoptInt(fd: number, level: number, name: number, value: number): void {
+  const b = Buffer.alloc(4)
+  b.writeInt32LE(value, 0)
+  check('setsockopt', c.setsockopt(fd, level, name, b, 4))
+}
+
+export function getsockoptInt(fd: number, level: number, name: number): number {
+  const b = Buffer.alloc(4)
+  const len = [4]
+  check('getsockopt', c.getsockopt(fd, level, name, b, len))
+  return b.readInt32LE(0)
+}
+
+/** `poll(2)` on one descriptor; returns the revents. Blocking: call it only off the event loop or with timeout 0. */
+export function pollOne(fd: number, events: number, timeoutMs: number): number {
+  const b = Buffer.alloc(8)
+  b.writeInt32LE(fd, 0)
+  b.writeInt16LE(events, 4)
+  const n = check('poll', c.poll(b, 1, timeoutMs))
+  return n === 0 ? 0 : b.readInt16LE(6)
+}
+
+export function pipe(flags = O_CLOEXEC | O_NONBLOCK): [number, number] {
+  const fds = [0, 0]
+  check('pipe2', c.pipe2(fds, flags))
+  return [fds[0]!, fds[1]!]
+}
+
+export function write(fd: number, buf: Buffer): number {
+  return check('write', c.write(fd, buf, buf.length))
+}
+
+/** Closes a raw descriptor. Only `Fd` calls this; EINTR is not retried because Linux always releases the fd. */
+export function closeRaw(fd: number): void {
+  c.close(fd)
+}
+
+export interface Watch {
+  close(): void
+}
+
+/**
+ * Calls `onReadable` whenever the descriptor is readable. libuv watches the fd on the event loop itself (epoll), so
+ * nothing blocks, no thread waits and no timer polls. `ref: false` lets the process exit while it is still watched.
+ */
+export function watchReadable(fd: number, onReadable: () => void, opts: { ref?: boolean } = {}): Watch {
+  // The callback gets (status, events) although koffi's typings declare (events) only; libuv's uv_poll_cb
+  // (status < 0 is an error on the fd itself). On error, let the reader find it with its own recv.
+  const cb = (status: number, ev?: { readable: boolean; disconnect: boolean }): void => {
+    if (status < 0 || ev?.readable || ev?.disconnect) onReadable()
+  }
+  const handle = koffi.node.poll(fd, { readable: true }, cb as unknown as (ev: unknown) => void)
+  if (opts.ref === false) handle.unref()
+  let closed = false
+  return {
+    close() {
+      if (closed) return
+      closed = true
+      handle.stop()
+      handle.close()
+    },
+  }
+}
