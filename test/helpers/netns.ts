@@ -1,0 +1,60 @@
+/**
+ * Private network namespaces for kernel tests. Every test that touches the kernel makes its own namespace, does its
+ * work inside it and removes it (with every link in it) on teardown, even when the test failed.
+ */
+import { execFileSync, spawn, type ChildProcess, type SpawnOptions } from 'node:child_process'
+import { randomBytes } from 'node:crypto'
+import type { Test } from 'tap'
+
+export const isRoot = typeof process.getuid === 'function' && process.getuid() === 0
+
+/** tap's `skip` option for kernel tests: a reason where the user is not root, false elsewhere. */
+export const needsRoot: string | false = isRoot ? false : 'needs root (creates network namespaces and XDP attachments)'
+
+export interface Netns {
+  name: string
+  /** Runs a command inside the namespace and returns its stdout. Throws with stderr on failure. */
+  exec(cmd: string, args: string[], opts?: { input?: string }): string
+  /** `ip -n NAME ...` */
+  ip(...args: string[]): string
+  /** `ip -n NAME -j ...` parsed. */
+  ipJson<T = unknown>(...args: string[]): T
+  /** Starts a long-running process inside the namespace (killed on teardown if still running). */
+  spawn(cmd: string, args: string[], opts?: SpawnOptions): ChildProcess
+}
+
+export function makeNetns(t: Test, prefix = 'xdpl'): Netns {
+  const name = `${prefix}-${process.pid}-${randomBytes(3).toString('hex')}`
+  execFileSync('ip', ['netns', 'add', name])
+  const children: ChildProcess[] = []
+  t.teardown(() => {
+    for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL')
+    try {
+      execFileSync('ip', ['netns', 'del', name])
+    } catch {
+      /* already gone */
+    }
+  })
+  const exec = (cmd: string, args: string[], opts: { input?: string } = {}): string =>
+    execFileSync('ip', ['netns', 'exec', name, cmd, ...args], {
+      encoding: 'utf8',
+      input: opts.input,
+      stdio: ['pipe', 'pipe', 'pipe'],
+      maxBuffer: 256 * 1024 * 1024,
+    })
+  const ns: Netns = {
+    name,
+    exec,
+    ip: (...args) =>
+      execFileSync('ip', ['-n', name, ...args], { encoding: 'utf8', stdio: ['pipe', 'pipe', 'pipe'], maxBuffer: 256 * 1024 * 1024 }),
+    ipJson: <T>(...args: string[]) => JSON.parse(ns.ip('-j', ...args) || 'null') as T,
+    spawn(cmd, args, opts = {}) {
+      const c = spawn('ip', ['netns', 'exec', name, cmd, ...args], { stdio: 'pipe', ...opts })
+      children.push(c)
+      return c
+    },
+  }
+  // loopback up so that a namespace behaves like a host
+  ns.ip('link', 'set', 'lo', 'up')
+  return ns
+}
