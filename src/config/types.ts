@@ -1,0 +1,75 @@
+/** The normalized configuration: every default filled in, every path absolute, every duration in milliseconds. */
+
+export type OnExit = 'keep' | 'detach'
+
+/**
+ * How an entry attaches. `auto` passes no mode flag and lets the kernel pick (native where the driver supports XDP,
+ * generic otherwise: dev_xdp_attach in net/core/dev.c); the others map to XDP_FLAGS_DRV_MODE, XDP_FLAGS_SKB_MODE and
+ * XDP_FLAGS_HW_MODE.
+ */
+export type AttachMode = 'auto' | 'native' | 'generic' | 'offload'
+
+export const ATTACH_MODES: readonly AttachMode[] = ['auto', 'native', 'generic', 'offload']
+export const ON_EXIT_VALUES: readonly OnExit[] = ['keep', 'detach']
+
+/**
+ * The kind that `kinds:` spells for a link without IFLA_INFO_KIND: physical NICs, but also `lo` and wireless
+ * devices (no rtnl_link_ops, so rtnl_link_fill omits IFLA_LINKINFO).
+ */
+export const NO_KIND = 'device'
+
+export interface MetricsEndpoint {
+  /** Without brackets for IPv6 (`::1`), ready for `server.listen(port, host)`. */
+  host: string
+  port: number
+}
+
+export interface AttachEntry {
+  /** Position in `attach:`, from 0. */
+  index: number
+  /** `name:` or `attach[<index>]`. Unique within a config. */
+  name: string
+  interfaces: string[]
+  exclude: string[]
+  /** null when `kinds:` is absent (any kind matches). */
+  kinds: string[] | null
+  /** Absolute. Relative paths in the file are resolved against the config file's directory. */
+  object: string
+  /** null: the object must hold exactly one XDP program (checked when it is loaded, not here). */
+  program: string | null
+  mode: AttachMode
+  replaceForeign: boolean
+}
+
+export interface Config {
+  /** The config file, absolute. */
+  path: string
+  settleMs: number
+  maxSettleMs: number
+  bpffs: string
+  onExit: OnExit
+  controlSocket: string
+  /** null: no metrics endpoint. */
+  metrics: MetricsEndpoint | null
+  /** In file order; the first entry that matches a link decides (see match.ts). Empty: no link gets a program. */
+  entries: AttachEntry[]
+}
+
+/** What matching needs to know about a link (from RTM_NEWLINK: IFLA_IFNAME, IFLA_ALT_IFNAME, IFLA_INFO_KIND). */
+export interface LinkIdentity {
+  name: string
+  altNames: string[]
+  kind: string | null
+}
+
+export const DEFAULT_CONFIG_PATH = '/etc/xdplinkd/config.yaml'
+
+export const DEFAULTS = {
+  settleMs: 50,
+  maxSettleMs: 1000,
+  bpffs: '/sys/fs/bpf/xdplinkd',
+  onExit: 'keep',
+  controlSocket: '/run/xdplinkd/control.sock',
+  mode: 'auto',
+  replaceForeign: false,
+} as const satisfies Partial<Config> & Partial<AttachEntry>

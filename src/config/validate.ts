@@ -1,0 +1,322 @@
+/**
+ * Config text -> normalized Config, or every problem found. Pure: no I/O, never throws on bad input.
+ *
+ * Three passes, each reporting everything it finds:
+ * 1. YAML syntax (source.ts);
+ * 2. the published JSON Schema (schema.ts), compiled by ajv with allErrors; ajv's instancePath is mapped back to
+ *    the YAML node for the line and column;
+ * 3. what a schema cannot say: max-settle >= settle, glob syntax, host:port, socket path length, unique names.
+ *    A value the schema already rejected is not checked again, so each problem is reported once.
+ */
+import { isIP, isIPv4, isIPv6 } from 'node:net'
+import { posix } from 'node:path'
+import { Ajv2020, type ErrorObject } from 'ajv/dist/2020.js'
+import { err, ok, type Result } from '../result.js'
+import { formatDuration, parseDuration } from './durations.js'
+import { ConfigError, sortErrors, type KeyPath } from './errors.js'
+import { globProblem } from './globs.js'
+import { configSchema } from './schema.js'
+import { parseYaml, type YamlSource } from './source.js'
+import { DEFAULTS, type AttachEntry, type AttachMode, type Config, type MetricsEndpoint, type OnExit } from './types.js'
+
+const ajv = new Ajv2020({ allErrors: true, verbose: true, allowUnionTypes: true, strict: true })
+ajv.addVocabulary(['x-expected'])
+const validateSchema = ajv.compile(configSchema)
+
+/** sun_path is 108 bytes including the terminating NUL (include/uapi/linux/un.h, UNIX_PATH_MAX). */
+export const MAX_SOCKET_PATH_BYTES = 107
+
+export interface ParsedConfig {
+  config: Config
+  /** For locating later findings (an unsafe object file) at their line in the file. */
+  source: YamlSource
+}
+
+/**
+ * Parses and validates a config file's text. `path` names the file in errors and is the base of relative object
+ * paths; it should be absolute (a relative one is resolved against the working directory).
+ */
+export function parseConfig(text: string, path: string): Result<Config, ConfigError[]> {
+  const r = parseConfigSource(text, path)
+  return r.ok ? ok(r.value.config) : r
+}
+
+/** parseConfig, also returning the parsed source for positions. */
+export function parseConfigSource(text: string, path: string): Result<ParsedConfig, ConfigError[]> {
+  const file = posix.resolve(path)
+  const parsed = parseYaml(text, file)
+  if (!parsed.ok) return parsed
+  const src = parsed.value
+  const checker = new Checker(src)
+  if (!validateSchema(src.data)) checker.schemaErrors(validateSchema.errors ?? [])
+  const config = checker.build(file)
+  if (checker.errors.length > 0 || config === null) return err(sortErrors(dedupe(checker.errors)))
+  return ok({ config, source: src })
+}
+
+type Json = Record<string, unknown>
+
+class Checker {
+  readonly errors: ConfigError[] = []
+  /** JSON pointers of values the schema rejected: pass 3 leaves them alone. */
+  readonly #rejected = new Set<string>()
+
+  constructor(readonly src: YamlSource) {}
+
+  schemaErrors(errors: ErrorObject[]): void {
+    for (const e of errors) {
+      this.#rejected.add(e.instancePath)
+      this.errors.push(this.#fromAjv(e))
+    }
+  }
+
+  /** Pass 3; the normalized config when the data is valid as far as this pass can tell. */
+  build(file: string): Config | null {
+    const data = this.src.data
+    if (!isRecord(data)) return null
+    const settleMs = this.#duration(data, 'settle', DEFAULTS.settleMs)
+    const maxSettleMs = this.#duration(data, 'max-settle', DEFAULTS.maxSettleMs)
+    if (settleMs !== null && maxSettleMs !== null && maxSettleMs < settleMs) {
+      if ('max-settle' in data) {
+        this.#error(['max-settle'], `expected a duration of at least settle (${formatDuration(settleMs)}), got ${repr(data['max-settle'])}`)
+      } else {
+        this.#error(['settle'], `expected at most max-settle (by default ${formatDuration(maxSettleMs)}), got ${repr(data['settle'])}: set max-settle as well`)
+      }
+    }
+    const bpffs = this.#absolutePath(data, 'bpffs', DEFAULTS.bpffs)
+    const controlSocket = this.#absolutePath(data, 'control-socket', DEFAULTS.controlSocket)
+    if (controlSocket !== null && Buffer.byteLength(controlSocket) > MAX_SOCKET_PATH_BYTES && this.#ok(['control-socket'])) {
+      this.#error(['control-socket'], `expected a path of at most ${MAX_SOCKET_PATH_BYTES} bytes (sun_path), got ${Buffer.byteLength(controlSocket)} bytes`)
+    }
+    const metrics = this.#metrics(data)
+    const entries = this.#entries(data, posix.dirname(file))
+    const onExit = data['on-exit'] ?? DEFAULTS.onExit
+    if (this.errors.length > 0 || settleMs === null || maxSettleMs === null || bpffs === null || controlSocket === null) return null
+    if (metrics === undefined || entries === null) return null
+    return { path: file, settleMs, maxSettleMs, bpffs, onExit: onExit as OnExit, controlSocket, metrics, entries }
+  }
+
+  #ok(path: KeyPath): boolean {
+    return !this.#rejected.has(pointer(path))
+  }
+
+  #error(path: KeyPath, message: string, at: 'value' | 'key' = 'value'): void {
+    this.errors.push(this.src.errorAt(path, message, at))
+  }
+
+  #duration(data: Json, key: string, fallback: number): number | null {
+    if (!(key in data)) return fallback
+    const r = parseDuration(data[key])
+    if (r.ok) return r.value
+    if (this.#ok([key])) this.#error([key], r.error)
+    return null
+  }
+
+  #absolutePath(data: Json, key: string, fallback: string): string | null {
+    if (!(key in data)) return fallback
+    const v = data[key]
+    return typeof v === 'string' && this.#ok([key]) ? posix.normalize(v).replace(/(.)\/$/, '$1') : null
+  }
+
+  /** undefined: invalid. */
+  #metrics(data: Json): MetricsEndpoint | null | undefined {
+    const v = data['metrics']
+    if (v === undefined || v === null) return null
+    if (typeof v !== 'string' || !this.#ok(['metrics'])) return undefined
+    const r = parseHostPort(v)
+    if (r.ok) return r.value
+    this.#error(['metrics'], r.error)
+    return undefined
+  }
+
+  #entries(data: Json, dir: string): AttachEntry[] | null {
+    const list = data['attach']
+    if (!Array.isArray(list)) return null
+    const entries: AttachEntry[] = []
+    const names = new Map<string, number>()
+    let valid = true
+    list.forEach((raw: unknown, index) => {
+      if (!isRecord(raw)) return void (valid = false)
+      for (const key of ['interfaces', 'exclude'] as const) {
+        const globs = raw[key]
+        if (!Array.isArray(globs)) continue
+        globs.forEach((g: unknown, j) => {
+          const path = ['attach', index, key, j]
+          if (typeof g !== 'string' || !this.#ok(path)) return
+          const problem = globProblem(g)
+          if (problem !== null) this.#error(path, `${problem}, got ${repr(g)}`)
+        })
+      }
+      const name = typeof raw['name'] === 'string' ? raw['name'] : `attach[${index}]`
+      const first = names.get(name)
+      if (first !== undefined) {
+        this.#error(['attach', index, ...('name' in raw ? ['name'] : [])], `expected a name not used before, got ${repr(name)}, the name of attach[${first}]`)
+      } else names.set(name, index)
+      const { interfaces, exclude, kinds, object, program, mode } = raw
+      if (!isStringArray(interfaces) || typeof object !== 'string') return void (valid = false)
+      entries.push({
+        index,
+        name,
+        interfaces: [...interfaces],
+        exclude: isStringArray(exclude) ? [...exclude] : [],
+        kinds: isStringArray(kinds) ? [...new Set(kinds)] : null,
+        object: posix.resolve(dir, object),
+        program: typeof program === 'string' ? program : null,
+        mode: (mode ?? DEFAULTS.mode) as AttachMode,
+        replaceForeign: raw['replace-foreign'] === true,
+      })
+    })
+    return valid ? entries : null
+  }
+
+  #fromAjv(e: ErrorObject): ConfigError {
+    const path = keyPath(this.src.data, e.instancePath)
+    const parent = (e.parentSchema ?? {}) as Json
+    switch (e.keyword) {
+      case 'additionalProperties': {
+        const key = String((e.params as { additionalProperty: string }).additionalProperty)
+        const allowed = Object.keys((parent['properties'] ?? {}) as Json)
+        const guess = closest(key, allowed)
+        const hint = guess === null ? '' : ` (did you mean "${guess}"?)`
+        return this.src.errorAt([...path, key], `unknown key${hint}; expected one of ${allowed.join(', ')}`, 'key')
+      }
+      case 'required': {
+        const key = String((e.params as { missingProperty: string }).missingProperty)
+        const prop = ((parent['properties'] ?? {}) as Json)[key]
+        const expected = expectedOf(prop)
+        return this.src.errorAt(path, `missing required key${expected === null ? '' : `; expected ${expected}`}`, 'value', [...path, key])
+      }
+      case 'enum': {
+        const values = Array.isArray(e.schema) ? e.schema.map(String) : []
+        return this.src.errorAt(path, `expected one of ${values.join(', ')}, got ${repr(e.data)}`)
+      }
+      default: {
+        if (path.length === 0 && e.keyword === 'type' && e.data === null) {
+          return this.src.errorAt(path, `the file holds no settings; expected ${expectedOf(parent) ?? 'a mapping'}`)
+        }
+        const expected = expectedOf(parent)
+        return this.src.errorAt(path, expected === null ? `${e.message ?? 'invalid'}, got ${repr(e.data)}` : `expected ${expected}, got ${repr(e.data)}`)
+      }
+    }
+  }
+}
+
+/**
+ * `host:port` -> {host, port}: an IPv4 address, a bracketed IPv6 address or a host name, and a port from 1 to 65535.
+ */
+export function parseHostPort(value: string): Result<MetricsEndpoint, string> {
+  const got = `got ${JSON.stringify(value)}`
+  const m = /^(?:\[([^\]]*)\]|([^:[\]]*)):([0-9]+)$/.exec(value)
+  if (m === null) return err(`expected host:port, such as 127.0.0.1:9477 or [::1]:9477, ${got}`)
+  const port = Number(m[3])
+  if (!(port >= 1 && port <= 65535)) return err(`expected a port from 1 to 65535, ${got}`)
+  if (m[1] !== undefined) {
+    if (!isIPv6(m[1])) return err(`expected an IPv6 address in the brackets, ${got}`)
+    return ok({ host: m[1], port })
+  }
+  const host = m[2] ?? ''
+  if (isIPv4(host)) return ok({ host, port })
+  if (/^[0-9.]+$/.test(host)) return err(`expected a valid IPv4 address, ${got}`)
+  // RFC 1123 host name: dot-separated labels of letters, digits and inner hyphens, 1 to 63 each.
+  const label = /^[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$/
+  if (host.length > 253 || !host.split('.').every((l) => label.test(l)) || isIP(host) !== 0) {
+    return err(`expected an IP address or a host name before the port, ${got}`)
+  }
+  return ok({ host, port })
+}
+
+/** The x-expected text of a schema node, following one $ref into $defs. */
+function expectedOf(schema: unknown): string | null {
+  if (!isRecord(schema)) return null
+  const own = schema['x-expected']
+  if (typeof own === 'string') return own
+  if (Array.isArray(schema['enum'])) return `one of ${schema['enum'].map(String).join(', ')}`
+  const ref = schema['$ref']
+  if (typeof ref === 'string' && ref.startsWith('#/$defs/')) {
+    const def = (configSchema.$defs as Json)[ref.slice('#/$defs/'.length)]
+    return expectedOf(def)
+  }
+  return null
+}
+
+/** ajv's instancePath (a JSON pointer) -> key path, with array positions as numbers. */
+function keyPath(data: unknown, instancePath: string): KeyPath {
+  if (instancePath === '') return []
+  const out: (string | number)[] = []
+  let cur = data
+  for (const raw of instancePath.slice(1).split('/')) {
+    const seg = raw.replace(/~1/g, '/').replace(/~0/g, '~')
+    if (Array.isArray(cur)) {
+      const i = Number(seg)
+      out.push(i)
+      cur = cur[i]
+    } else {
+      out.push(seg)
+      cur = isRecord(cur) ? cur[seg] : undefined
+    }
+  }
+  return out
+}
+
+function pointer(path: KeyPath): string {
+  return path.map((s) => `/${String(s).replace(/~/g, '~0').replace(/\//g, '~1')}`).join('')
+}
+
+/** How a value shows in "got ...". */
+export function repr(v: unknown): string {
+  if (v === undefined) return 'nothing'
+  if (v === null) return 'null (no value)'
+  if (typeof v === 'string') {
+    const s = JSON.stringify(v)
+    return s.length > 80 ? `${s.slice(0, 76)}..."` : s
+  }
+  if (Array.isArray(v)) return v.length === 0 ? 'an empty list' : 'a list'
+  if (typeof v === 'object') return 'a mapping'
+  return String(v)
+}
+
+/** The allowed key within edit distance 2 of a misspelt one, if exactly one is closest. */
+function closest(key: string, allowed: readonly string[]): string | null {
+  let best: string | null = null
+  let bestDistance = 3
+  for (const a of allowed) {
+    const d = editDistance(key.toLowerCase(), a)
+    if (d < bestDistance) {
+      best = a
+      bestDistance = d
+    }
+  }
+  return best
+}
+
+function editDistance(a: string, b: string): number {
+  let prev = Array.from({ length: b.length + 1 }, (_, j) => j)
+  for (let i = 1; i <= a.length; i++) {
+    const row = [i]
+    for (let j = 1; j <= b.length; j++) {
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1
+      row.push(Math.min((prev[j] ?? 0) + 1, (row[j - 1] ?? 0) + 1, (prev[j - 1] ?? 0) + cost))
+    }
+    prev = row
+  }
+  return prev[b.length] ?? 0
+}
+
+function dedupe(errors: ConfigError[]): ConfigError[] {
+  const seen = new Set<string>()
+  return errors.filter((e) => {
+    const k = e.toString()
+    if (seen.has(k)) return false
+    seen.add(k)
+    return true
+  })
+}
+
+function isRecord(v: unknown): v is Json {
+  return typeof v === 'object' && v !== null && !Array.isArray(v)
+}
+
+function isStringArray(v: unknown): v is string[] {
+  return Array.isArray(v) && v.every((x) => typeof x === 'string')
+}
+
