@@ -1,0 +1,20 @@
+/** The config edge: YAML file -> validated, normalized Config; link -> attach entry. */
+export { loadConfig, type LoadOptions } from './load.js'
+export { parseConfig } from './validate.js'
+export { matchLink, compileMatcher, type LinkMatcher } from './match.js'
+export { ConfigError, formatKeyPath, type ConfigErrorFields, type KeyPath } from './errors.js'
+export { statProblems, type StatLike } from './permissions.js'
+export { configSchema, SCHEMA_ID } from './schema.js'
+export {
+  ATTACH_MODES,
+  DEFAULT_CONFIG_PATH,
+  DEFAULTS,
+  NO_KIND,
+  ON_EXIT_VALUES,
+  type AttachEntry,
+  type AttachMode,
+  type Config,
+  type LinkIdentity,
+  type MetricsEndpoint,
+  type OnExit,
+} from './types.js'
