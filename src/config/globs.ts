@@ -9,7 +9,8 @@
  *   into "every link except" by one character. `exclude:` says that explicitly;
  * - `/` is refused: no interface name contains one (dev_valid_name in net/core/dev.c), and picomatch treats it as
  *   a path separator;
- * - `strictBrackets`: an unbalanced `[`, `{` or `(` is an error, not a literal.
+ * - `strictBrackets`: an unbalanced `[`, `{` or `(` is an error, not a literal;
+ * - `posix`: bracket expressions as the shell has them (`[!0-9]` negates; POSIX classes).
  */
 import picomatch from 'picomatch'
 
@@ -18,6 +19,8 @@ export const GLOB_OPTIONS: picomatch.PicomatchOptions = Object.freeze({
   noextglob: true,
   nonegate: true,
   strictBrackets: true,
+  // Without it picomatch reads [!v] as "[!v] literally, or ! or v" rather than the shell's "not v".
+  posix: true,
   nocase: false,
   windows: false,
 })

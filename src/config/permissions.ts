@@ -57,5 +57,5 @@ export function statProblems(st: StatLike, trustedUids: readonly number[] = [0])
 }
 
 export function octal(perm: number): string {
-  return `0${(perm & 0o7777).toString(8).padStart(3, '0')}`
+  return (perm & 0o7777).toString(8).padStart(4, '0')
 }
