@@ -50,6 +50,10 @@ export function parseConfigSource(text: string, path: string): Result<ParsedConf
   const checker = new Checker(src)
   if (!validateSchema(src.data)) checker.schemaErrors(validateSchema.errors ?? [])
   const config = checker.build(file)
+  if (config === null && checker.errors.length === 0) {
+    // not expected: the schema rejects whatever build() cannot use; but never report failure without a reason
+    checker.errors.push(src.errorAt([], 'invalid configuration'))
+  }
   if (checker.errors.length > 0 || config === null) return err(sortErrors(dedupe(checker.errors)))
   return ok({ config, source: src })
 }
