@@ -3,9 +3,9 @@
 export type OnExit = 'keep' | 'detach'
 
 /**
- * How an entry attaches. `auto` passes no mode flag and lets the kernel pick (native where the driver supports XDP,
- * generic otherwise: dev_xdp_attach in net/core/dev.c); the others map to XDP_FLAGS_DRV_MODE, XDP_FLAGS_SKB_MODE and
- * XDP_FLAGS_HW_MODE.
+ * How an entry attaches. `auto` tries native (XDP_FLAGS_DRV_MODE) and falls back to generic (XDP_FLAGS_SKB_MODE) on
+ * a link whose driver answers EOPNOTSUPP (reconcile/plan.ts attachMode); the others map to XDP_FLAGS_DRV_MODE,
+ * XDP_FLAGS_SKB_MODE and XDP_FLAGS_HW_MODE.
  */
 export type AttachMode = 'auto' | 'native' | 'generic' | 'offload'
 
