@@ -1,0 +1,228 @@
+/**
+ * Loading a program with libbpf and opening a pinned one. Thin I/O over src/ffi/libbpf.ts; every failure becomes a
+ * ProgramLoadError carrying libbpf's and the verifier's last lines.
+ */
+import { mkdirSync } from 'node:fs'
+import { ERRNO, SyscallError } from '../ffi/errno.js'
+import type { Fd } from '../ffi/fd.js'
+import {
+  BPF_OBJ_NAME_LEN,
+  BPF_PROG_TYPE_XDP,
+  BpfObject,
+  bpfFdKind,
+  captureLibbpfLog,
+  objGet,
+  progInfo,
+  type LibbpfSink,
+  type ProgramSpec,
+} from '../ffi/libbpf.js'
+import { listMapPins, pinExists, removeEmptyPinDir } from './bpffs.js'
+import { ProgramLoadError, hintFor, type ProgramLoadStage } from './errors.js'
+import { LogTail } from './log.js'
+import { isPinnableMapName, pinDirName, pinLayout, type PinLayout } from './naming.js'
+import { describeSelectError, isInterfaceXdp, selectProgram } from './select.js'
+
+/** A program in the kernel, held by a descriptor we own. */
+export interface KernelProgram {
+  fd: Fd
+  id: number
+  /** The kernel's tag, hex */
+  tag: string
+  /** The kernel's (possibly shortened) name */
+  kernelName: string
+  /** Pinned maps by name: the object's own maps (not .data/.rodata/.bss) */
+  maps: Map<string, string>
+  /** `loaded`: verified and loaded now; `pinned`: found pinned by an earlier load (maybe another process) */
+  source: 'loaded' | 'pinned'
+}
+
+export interface LoadRequest {
+  image: Buffer
+  objectPath: string
+  /** The name libbpf gives the object: messages and internal map names */
+  objectName: string
+  /** Full hex SHA-256 of `image` */
+  objectHash: string
+  programName: string
+  bpffsDir: string
+  logLines: number
+  /** Also receives every libbpf message (e.g. the daemon's debug log). */
+  log?: LibbpfSink | undefined
+}
+
+function errnoOf(e: unknown): number | undefined {
+  return e instanceof SyscallError ? e.errno : undefined
+}
+
+function wrap(
+  e: unknown,
+  stage: ProgramLoadStage,
+  objectPath: string,
+  program: string | undefined,
+  what: string,
+  tail?: LogTail,
+): ProgramLoadError {
+  if (e instanceof ProgramLoadError) return e
+  const errno = errnoOf(e)
+  const err = e instanceof SyscallError ? e : undefined
+  const reason = tail?.verifierReason
+  const detail = reason
+    ? `rejected by the verifier: ${reason}`
+    : `${what}: ${tail?.firstWarning ?? (err ? err.message : String((e as Error)?.message ?? e))}`
+  return new ProgramLoadError({
+    stage,
+    objectPath,
+    program,
+    detail,
+    errno,
+    code: err?.code,
+    log: tail?.lines(),
+    verifierReason: reason,
+    hint: reason ? undefined : hintFor(stage, err?.code, tail?.lines()),
+    cause: e,
+  })
+}
+
+/** The programs in an object image (ELF parsing only: nothing reaches the kernel). */
+export function inspectObject(image: Buffer, objectPath: string, objectName: string, logLines: number): ProgramSpec[] {
+  const tail = new LogTail(logLines)
+  let obj: BpfObject | undefined
+  try {
+    obj = captureLibbpfLog((m) => tail.add(m), () => BpfObject.open(image, objectName))
+    return obj.programs().map((p) => ({
+      name: p.name,
+      sectionName: p.sectionName,
+      type: p.type,
+      typeName: p.typeName,
+      expectedAttachType: p.expectedAttachType,
+    }))
+  } catch (e) {
+    throw wrap(e, 'open', objectPath, undefined, 'libbpf cannot read it', tail)
+  } finally {
+    obj?.close()
+  }
+}
+
+/**
+ * Loads one program of an object, its maps pinned under `<pin dir>/maps/` (reusing those already pinned there, so
+ * map contents survive a reload), then pins the program at `<pin dir>/prog`. Only the chosen program is loaded:
+ * autoload is switched off for the others. The program pin is made last, so a directory with a `prog` pin is a
+ * complete one; a crash before that leaves maps that the next load reuses.
+ */
+export function loadProgram(req: LoadRequest): KernelProgram {
+  const tail = new LogTail(req.logLines)
+  const sink: LibbpfSink = (m) => {
+    tail.add(m)
+    req.log?.(m)
+  }
+  const name = req.programName
+  let obj: BpfObject
+  try {
+    obj = captureLibbpfLog(sink, () => BpfObject.open(req.image, req.objectName))
+  } catch (e) {
+    throw wrap(e, 'open', req.objectPath, name, 'libbpf cannot read it', tail)
+  }
+  try {
+    const programs = obj.programs()
+    const chosen = selectProgram(programs, name)
+    if (!chosen.ok) {
+      throw new ProgramLoadError({
+        stage: 'select',
+        objectPath: req.objectPath,
+        program: name,
+        detail: describeSelectError(chosen.error),
+        candidates: programs.filter(isInterfaceXdp).map((p) => p.name),
+      })
+    }
+    const prog = programs.find((p) => p.name === name)!
+    for (const p of programs) p.setAutoload(p === prog)
+
+    const pin = pinLayout(req.bpffsDir, pinDirName(req.objectHash, name))
+    const maps = new Map<string, string>()
+    try {
+      mkdirSync(pin.dir, { recursive: true, mode: 0o700 })
+      for (const m of obj.maps()) {
+        if (m.internal || !isPinnableMapName(m.name)) continue
+        if (maps.size === 0) mkdirSync(pin.mapsDir, { recursive: true, mode: 0o700 })
+        m.setPinPath(pin.map(m.name))
+        maps.set(m.name, pin.map(m.name))
+      }
+    } catch (e) {
+      throw wrap(e, 'pin', req.objectPath, name, `cannot prepare ${pin.dir}`, tail)
+    }
+
+    try {
+      captureLibbpfLog(sink, () => obj.load())
+    } catch (e) {
+      // libbpf unpinned the maps it had pinned (not the reused ones); drop the directories if nothing is left.
+      removeEmptyPinDir(pin)
+      throw wrap(e, 'load', req.objectPath, name, 'load failed', tail)
+    }
+
+    try {
+      prog.pin(pin.prog)
+    } catch (e) {
+      // Another process pinned the same content and program first: theirs is as good as ours.
+      if (errnoOf(e) === ERRNO.EEXIST) {
+        const theirs = openPinned(pin, name, req.objectPath)
+        if (theirs) return theirs
+      }
+      throw wrap(e, 'pin', req.objectPath, name, `cannot pin at ${pin.prog}`, tail)
+    }
+    // Our own descriptor from the pin: bpf_object__close closes libbpf's.
+    const fd = objGet(pin.prog)
+    try {
+      const info = progInfo(fd)
+      return { fd, id: info.id, tag: info.tag, kernelName: info.name, maps, source: 'loaded' }
+    } catch (e) {
+      fd.close()
+      throw wrap(e, 'pin', req.objectPath, name, 'cannot read the loaded program back', tail)
+    }
+  } finally {
+    obj.close()
+  }
+}
+
+/**
+ * Opens the program pinned in `pin`, or null when nothing is pinned there. What is pinned must be an XDP program
+ * whose kernel name matches: the directory name ties it to the object's content and the program's name, so this
+ * guards against a pin replaced by hand, not against a different build (that gets another directory).
+ */
+export function openPinned(pin: PinLayout, programName: string, objectPath: string): KernelProgram | null {
+  if (!pinExists(pin.prog)) return null
+  let fd: Fd
+  try {
+    fd = objGet(pin.prog)
+  } catch (e) {
+    throw wrap(e, 'pin', objectPath, programName, `cannot open ${pin.prog}`)
+  }
+  try {
+    const kind = bpfFdKind(fd)
+    if (kind !== 'prog') throw new Error(`${pin.prog} is a BPF ${kind}, not a program`)
+    const info = progInfo(fd)
+    const expected = programName.slice(0, BPF_OBJ_NAME_LEN - 1)
+    if (info.type !== BPF_PROG_TYPE_XDP) throw new Error(`${pin.prog} is a program of type ${info.type}, not XDP`)
+    // Kernels before 4.15 have no program names: an empty one is no mismatch.
+    if (info.name !== '' && info.name !== expected) throw new Error(`${pin.prog} is program ${info.name}, not ${expected}`)
+    const maps = new Map<string, string>()
+    for (const m of listMapPins(pin.mapsDir)) maps.set(m, pin.map(m))
+    return { fd, id: info.id, tag: info.tag, kernelName: info.name, maps, source: 'pinned' }
+  } catch (e) {
+    fd.close()
+    throw wrap(e, 'pin', objectPath, programName, 'unusable pin')
+  }
+}
+
+/** The id of the program pinned in a directory, or null if there is none or it is not a program. */
+export function pinnedProgramId(pin: PinLayout): number | null {
+  if (!pinExists(pin.prog)) return null
+  let fd: Fd | undefined
+  try {
+    fd = objGet(pin.prog)
+    return bpfFdKind(fd) === 'prog' ? progInfo(fd).id : null
+  } catch {
+    return null
+  } finally {
+    fd?.close()
+  }
+}
