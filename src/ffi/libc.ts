@@ -130,17 +130,21 @@ export interface Watch {
 
 /**
  * Calls `onReadable` whenever the descriptor is readable. libuv watches the fd on the event loop itself (epoll), so
- * nothing blocks, no thread waits and no timer polls. `ref: false` lets the process exit while it is still watched.
+ * nothing blocks, no thread waits and no timer polls. The watch keeps the process alive until closed: koffi 3.3 aborts
+ * the process at exit (napi_throw during Environment cleanup) when an unref'd poll handle is left or closed, so
+ * handles are never unref'd and every owner closes its watch.
  */
-export function watchReadable(fd: number, onReadable: () => void, opts: { ref?: boolean } = {}): Watch {
-  // The callback gets (status, events) although koffi's typings declare (events) only; libuv's uv_poll_cb
-  // (status < 0 is an error on the fd itself). On error, let the reader find it with its own recv.
+export function watchReadable(fd: number, onReadable: () => void): Watch {
+  // The callback gets (status, events) although koffi's typings declare (events) only: libuv's uv_poll_cb.
+  // A socket error (a netlink overrun sets sk_err = ENOBUFS, which epoll reports as EPOLLERR) makes libuv stop the
+  // handle and report UV_EBADF (src/unix/poll.c uv__poll_io). The reader collects the error with its own recv, and
+  // the handle is started again, or the socket would never be read again after its first overrun.
+  let closed = false
   const cb = (status: number, ev?: { readable: boolean; disconnect: boolean }): void => {
     if (status < 0 || ev?.readable || ev?.disconnect) onReadable()
+    if (status < 0 && !closed) handle.start({ readable: true }, cb as unknown as (ev: unknown) => void)
   }
   const handle = koffi.node.poll(fd, { readable: true }, cb as unknown as (ev: unknown) => void)
-  if (opts.ref === false) handle.unref()
-  let closed = false
   return {
     close() {
       if (closed) return

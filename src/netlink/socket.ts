@@ -1,0 +1,344 @@
+/**
+ * A raw netlink socket on the event loop: requests matched to their acks by sequence number, dumps that are redone
+ * when the kernel flags them inconsistent, multicast notifications as events, and ENOBUFS surfaced as `overrun`.
+ *
+ * Receiving never blocks the event loop and uses no timer: libuv watches the non-blocking descriptor (ffi/libc
+ * watchReadable) and each wake-up drains it until EAGAIN.
+ */
+import { EventEmitter } from 'node:events'
+import { Fd } from '../ffi/fd.js'
+import { SyscallError, ERRNO } from '../ffi/errno.js'
+import * as libc from '../ffi/libc.js'
+import {
+  NETLINK_CAP_ACK,
+  NETLINK_EXT_ACK,
+  NETLINK_ROUTE,
+  NLM_F_ACK,
+  NLM_F_DUMP,
+  NLM_F_MULTI,
+  NLM_F_REQUEST,
+  NLMSG_DONE,
+  NLMSG_ERROR,
+  SOL_NETLINK,
+} from './constants.js'
+import { NetlinkError } from './errors.js'
+import {
+  encodeMessage,
+  isDumpInterrupted,
+  parseDoneError,
+  parseErrorMessage,
+  parseMessages,
+  type NetlinkMessage,
+} from './message.js'
+
+export interface NetlinkSocketOptions {
+  /** Multicast groups bitmask to join at bind (e.g. RTMGRP_LINK); 0 for a request-only socket. */
+  groups?: number
+  /** Receive buffer in bytes. Set with SO_RCVBUFFORCE (needs CAP_NET_ADMIN), else SO_RCVBUF (capped by rmem_max). */
+  rcvbuf?: number
+  /** Netlink protocol; NETLINK_ROUTE by default. */
+  protocol?: number
+}
+
+export interface Request {
+  type: number
+  /** Extra flags beside NLM_F_REQUEST|NLM_F_ACK (e.g. NLM_F_CREATE). */
+  flags?: number
+  payload: Buffer
+}
+
+export type RequestResult = { ok: true; messages: NetlinkMessage[] } | { ok: false; error: NetlinkError }
+
+interface Pending {
+  dump: boolean
+  messages: NetlinkMessage[]
+  interrupted: boolean
+  resolve: (r: RequestResult) => void
+}
+
+/** Thrown by `dump` when the kernel kept flagging it inconsistent (NLM_F_DUMP_INTR) after every retry. */
+export class DumpInterruptedError extends Error {
+  constructor(readonly attempts: number) {
+    super(`netlink dump still inconsistent (NLM_F_DUMP_INTR) after ${attempts} attempts`)
+    this.name = 'DumpInterruptedError'
+  }
+}
+
+// A dump datagram is at most 32 KiB today (net/netlink/af_netlink.c netlink_dump, max_recvmsg_len); notifications are
+// far smaller. 256 KiB leaves room for bigger future messages; a larger one is detected by MSG_TRUNC and grown into.
+const RECV_BUFFER = 256 * 1024
+// sendmsg of a netlink datagram is bounded by sk_sndbuf; keep batches well below the default 208 KiB.
+const MAX_BATCH_BYTES = 64 * 1024
+// Datagrams drained per wake-up before yielding to the event loop, so a storm cannot starve timers and I/O.
+const DRAIN_PER_TICK = 512
+
+export interface NetlinkSocketEvents {
+  notification: [NetlinkMessage]
+  overrun: []
+  error: [Error]
+  close: []
+}
+
+export class NetlinkSocket extends EventEmitter<NetlinkSocketEvents> {
+  readonly fd: Fd
+  readonly portId: number
+  #seq: number
+  #pending = new Map<number, Pending>()
+  #buf = Buffer.allocUnsafe(RECV_BUFFER)
+  #watch: libc.Watch | null = null
+  #draining = false
+  /** Datagrams and bytes received; overruns seen. Read by status and benchmarks. */
+  readonly stats = { datagrams: 0, messages: 0, overruns: 0, decodeErrors: 0 }
+
+  static open(opts: NetlinkSocketOptions = {}): NetlinkSocket {
+    const raw = libc.socket(
+      libc.AF_NETLINK,
+      libc.SOCK_RAW | libc.SOCK_NONBLOCK | libc.SOCK_CLOEXEC,
+      opts.protocol ?? NETLINK_ROUTE,
+    )
+    const fd = new Fd(raw, 'netlink socket')
+    try {
+      if (opts.rcvbuf !== undefined) setReceiveBuffer(raw, opts.rcvbuf)
+      // Extended acks carry the kernel's reason ("Native and generic XDP can't be active at the same time.");
+      // capped acks echo only the header of a failed request instead of the whole message.
+      libc.setsockoptInt(raw, SOL_NETLINK, NETLINK_EXT_ACK, 1)
+      libc.setsockoptInt(raw, SOL_NETLINK, NETLINK_CAP_ACK, 1)
+      libc.bind(raw, libc.sockaddrNl(0, opts.groups ?? 0))
+      const addr = libc.getsockname(raw, 12)
+      return new NetlinkSocket(fd, addr.readUInt32LE(4))
+    } catch (e) {
+      fd.close()
+      throw e
+    }
+  }
+
+  private constructor(fd: Fd, portId: number) {
+    super()
+    this.fd = fd
+    this.portId = portId
+    // Start sequence numbers away from 0: notifications carry seq 0.
+    this.#seq = 1 + Math.floor(Math.random() * 0x7fff_0000)
+    this.#watch = libc.watchReadable(fd.raw, () => this.#drain())
+  }
+
+  get closed(): boolean {
+    return this.fd.closed
+  }
+
+  /** The receive buffer the kernel actually granted (it reports twice the requested size, see socket(7)). */
+  receiveBufferSize(): number {
+    return libc.getsockoptInt(this.fd.raw, libc.SOL_SOCKET, libc.SO_RCVBUF)
+  }
+
+  #nextSeq(): number {
+    this.#seq = this.#seq >= 0xffff_fff0 ? 1 : this.#seq + 1
+    return this.#seq
+  }
+
+  /** Sends one request and waits for its ack (or its dump). Never rejects on a kernel error: returns it. */
+  request(req: Request): Promise<RequestResult> {
+    return this.requestBatch([req]).then((r) => r[0]!)
+  }
+
+  /**
+   * Sends many requests, several per datagram (one `send` per up to 64 KiB), each with its own sequence number and
+   * NLM_F_ACK, and resolves once every ack has arrived, in the order given.
+   */
+  requestBatch(reqs: Request[]): Promise<RequestResult[]> {
+    if (this.closed) return Promise.resolve(reqs.map(() => closedResult()))
+    const promises: Promise<RequestResult>[] = []
+    let chunk: Buffer[] = []
+    let chunkBytes = 0
+    const flush = (): void => {
+      if (chunk.length === 0) return
+      this.#send(Buffer.concat(chunk, chunkBytes))
+      chunk = []
+      chunkBytes = 0
+    }
+    for (const r of reqs) {
+      const seq = this.#nextSeq()
+      const flags = NLM_F_REQUEST | NLM_F_ACK | (r.flags ?? 0)
+      const msg = encodeMessage({ type: r.type, flags, seq, pid: 0 }, r.payload)
+      promises.push(this.#expect(seq, (flags & NLM_F_DUMP) === NLM_F_DUMP))
+      if (chunkBytes + msg.length > MAX_BATCH_BYTES) flush()
+      chunk.push(msg)
+      chunkBytes += msg.length
+    }
+    try {
+      flush()
+    } catch (e) {
+      // The send itself failed: nothing of what is still pending will ever be answered.
+      const error = e instanceof SyscallError ? NetlinkError.fromErrno(e.errno, 0, e.message) : asNetlinkError(e)
+      this.#failAll(error)
+    }
+    return Promise.all(promises)
+  }
+
+  /**
+   * A dump (NLM_F_DUMP). When the kernel marks it inconsistent (NLM_F_DUMP_INTR: the table changed while it was
+   * being walked, net/netlink/af_netlink.c nl_dump_check_consistent) it is redone, up to `attempts` times.
+   */
+  async dump(type: number, payload: Buffer, attempts = 10): Promise<NetlinkMessage[]> {
+    for (let i = 1; i <= attempts; i++) {
+      const seq = this.#nextSeq()
+      const p = this.#expect(seq, true)
+      try {
+        this.#send(encodeMessage({ type, flags: NLM_F_REQUEST | NLM_F_DUMP, seq, pid: 0 }, payload))
+      } catch (e) {
+        this.#pending.delete(seq)
+        throw e
+      }
+      const r = await p
+      if (!r.ok) {
+        // A dump answered with ENOBUFS lost datagrams on the way: redo it like an interrupted one.
+        if (r.error.code === 'ENOBUFS' || r.error.code === 'EINTR' || r.error.code === 'EBUSY') continue
+        throw r.error
+      }
+      if (!(r as { interrupted?: boolean }).interrupted) return r.messages
+    }
+    throw new DumpInterruptedError(attempts)
+  }
+
+  #expect(seq: number, dump: boolean): Promise<RequestResult> {
+    return new Promise((resolve) => {
+      const pending: Pending = {
+        dump,
+        messages: [],
+        interrupted: false,
+        resolve: (r) => resolve(dump && r.ok ? Object.assign(r, { interrupted: pending.interrupted }) : r),
+      }
+      this.#pending.set(seq, pending)
+    })
+  }
+
+  #send(buf: Buffer): void {
+    libc.sendto(this.fd.raw, buf, 0, libc.sockaddrNl(0, 0))
+  }
+
+  /**
+   * Reads everything the kernel has queued right now, synchronously. The link table calls this when a dump on the
+   * other socket has finished, so that every notification queued before the dump's snapshot is seen before it.
+   */
+  drainNow(): void {
+    this.#drain(Infinity)
+  }
+
+  #drain(limit = DRAIN_PER_TICK): void {
+    if (this.#draining || this.closed) return
+    this.#draining = true
+    try {
+      for (let i = 0; i < limit; i++) {
+        if (this.closed) return
+        const n = libc.recv(this.fd.raw, this.#buf, libc.MSG_DONTWAIT | libc.MSG_TRUNC)
+        if (n === -ERRNO.EAGAIN || n === -ERRNO.EINTR) return
+        if (n === -ERRNO.ENOBUFS) {
+          // The receive queue overflowed: the kernel dropped messages (net/netlink/af_netlink.c netlink_overrun).
+          // Answers to our own requests may be among them, so fail those; listeners must resync.
+          this.stats.overruns++
+          this.#failAll(NetlinkError.fromErrno(ERRNO.ENOBUFS, 0, 'receive queue overflowed; messages were lost'))
+          this.emit('overrun')
+          continue
+        }
+        if (n < 0) {
+          this.emit('error', new SyscallError('recv', -n))
+          return
+        }
+        if (n > this.#buf.length) {
+          // Truncated: the rest of this datagram is gone. Grow for the next one and treat it as lost messages.
+          this.#buf = Buffer.allocUnsafe(Math.max(n, this.#buf.length * 2))
+          this.stats.overruns++
+          this.#failAll(NetlinkError.fromErrno(ERRNO.EMSGSIZE, 0, `datagram of ${n} bytes truncated`))
+          this.emit('overrun')
+          continue
+        }
+        this.stats.datagrams++
+        this.#dispatch(this.#buf.subarray(0, n))
+      }
+      // More may be waiting: continue after the event loop has had a turn.
+      setImmediate(() => this.#drain())
+    } catch (e) {
+      this.emit('error', e instanceof Error ? e : new Error(String(e)))
+    } finally {
+      this.#draining = false
+    }
+  }
+
+  #dispatch(datagram: Buffer): void {
+    const parsed = parseMessages(datagram)
+    if (!parsed.ok) {
+      this.stats.decodeErrors++
+      this.emit('error', parsed.error)
+      return
+    }
+    for (const raw of parsed.value) {
+      // The receive buffer is reused: give every message its own copy of the bytes.
+      const m: NetlinkMessage = { ...raw, payload: Buffer.from(raw.payload) }
+      this.stats.messages++
+      const pending = m.seq !== 0 && m.pid === this.portId ? this.#pending.get(m.seq) : undefined
+      if (pending && this.#isAnswer(m, pending)) this.#answer(m, pending)
+      else this.emit('notification', m)
+    }
+  }
+
+  // Since Linux 6.x a notification caused by our own request carries our port id and sequence number
+  // (net/core/rtnetlink.c rtmsg_ifinfo_event passes the request's nlh): only NLMSG_ERROR, NLMSG_DONE and NLM_F_MULTI
+  // parts of a dump are answers; a plain RTM_NEWLINK with our seq is still a notification.
+  #isAnswer(m: NetlinkMessage, p: Pending): boolean {
+    if (m.type === NLMSG_ERROR || m.type === NLMSG_DONE) return true
+    return p.dump && (m.flags & NLM_F_MULTI) !== 0
+  }
+
+  #answer(m: NetlinkMessage, p: Pending): void {
+    if (isDumpInterrupted(m)) p.interrupted = true
+    if (m.type === NLMSG_ERROR) {
+      const e = parseErrorMessage(m)
+      this.#pending.delete(m.seq)
+      if (!e.ok) p.resolve({ ok: false, error: NetlinkError.fromErrno(ERRNO.EPROTO, m.seq, e.error.message) })
+      else if (e.value) p.resolve({ ok: false, error: e.value })
+      else p.resolve({ ok: true, messages: p.messages })
+      return
+    }
+    if (m.type === NLMSG_DONE) {
+      this.#pending.delete(m.seq)
+      const e = parseDoneError(m)
+      if (e) p.resolve({ ok: false, error: e })
+      else p.resolve({ ok: true, messages: p.messages })
+      return
+    }
+    p.messages.push(m)
+  }
+
+  #failAll(error: NetlinkError): void {
+    const all = [...this.#pending.values()]
+    this.#pending.clear()
+    for (const p of all) p.resolve({ ok: false, error })
+  }
+
+  /** Stops watching, closes the descriptor and fails whatever is still pending. Idempotent. */
+  close(): void {
+    if (this.closed) return
+    this.#watch?.close()
+    this.#watch = null
+    this.fd.close()
+    this.#failAll(NetlinkError.fromErrno(ERRNO.ECANCELED, 0, 'netlink socket closed'))
+    this.emit('close')
+  }
+}
+
+function setReceiveBuffer(fd: number, bytes: number): void {
+  try {
+    libc.setsockoptInt(fd, libc.SOL_SOCKET, libc.SO_RCVBUFFORCE, bytes)
+  } catch (e) {
+    if (!(e instanceof SyscallError) || e.code !== 'EPERM') throw e
+    // Without CAP_NET_ADMIN the kernel caps SO_RCVBUF at net.core.rmem_max.
+    libc.setsockoptInt(fd, libc.SOL_SOCKET, libc.SO_RCVBUF, bytes)
+  }
+}
+
+function closedResult(): RequestResult {
+  return { ok: false, error: NetlinkError.fromErrno(ERRNO.ECANCELED, 0, 'netlink socket closed') }
+}
+
+function asNetlinkError(e: unknown): NetlinkError {
+  return NetlinkError.fromErrno(ERRNO.EIO, 0, e instanceof Error ? e.message : String(e))
+}

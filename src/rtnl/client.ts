@@ -1,0 +1,130 @@
+/**
+ * The rtnetlink client: two netlink sockets, one subscribed to RTMGRP_LINK for notifications and one for our own
+ * requests. Keeping them apart means a notification storm that overflows the subscribed socket (ENOBUFS) can never
+ * drop the answer to a dump or an RTM_SETLINK, and the request socket never has to skip multicast traffic.
+ */
+import { EventEmitter } from 'node:events'
+import { NetlinkSocket, type RequestResult } from '../netlink/socket.js'
+import { RTMGRP_LINK } from '../netlink/constants.js'
+import type { NetlinkMessage } from '../netlink/message.js'
+import { NetlinkError } from '../netlink/errors.js'
+import { AF_BRIDGE, RTM_DELLINK, RTM_GETLINK, RTM_NEWLINK, RTM_SETLINK } from './constants.js'
+import { decodeLink, encodeGetLink, encodeGetLinkDump, type LinkState } from './link.js'
+import { encodeSetLinkXdp, type XdpSetRequest } from './xdp.js'
+
+export type LinkNotification = { type: 'new'; link: LinkState } | { type: 'del'; link: LinkState }
+
+export interface RtnlClientOptions {
+  /** Receive buffer of the subscribed socket, bytes. Default 8 MiB. */
+  rcvbuf?: number
+  /** Open the subscribed socket (false for a command that only dumps). Default true. */
+  subscribe?: boolean
+}
+
+export interface RtnlClientEvents {
+  link: [LinkNotification]
+  overrun: []
+  error: [Error]
+}
+
+export const DEFAULT_RCVBUF = 8 * 1024 * 1024
+
+/** What the link table and the reconciler need from the kernel; tests substitute a fake. */
+export interface LinkSource extends EventEmitter<RtnlClientEvents> {
+  dumpLinks(): Promise<LinkState[]>
+}
+
+export class RtnlClient extends EventEmitter<RtnlClientEvents> implements LinkSource {
+  readonly events: NetlinkSocket | null
+  readonly requests: NetlinkSocket
+  /** Messages that could not be decoded (counted and reported, never thrown). */
+  decodeErrors = 0
+
+  constructor(opts: RtnlClientOptions = {}) {
+    super()
+    this.requests = NetlinkSocket.open({ groups: 0 })
+    try {
+      this.events =
+        opts.subscribe === false
+          ? null
+          : NetlinkSocket.open({ groups: RTMGRP_LINK, rcvbuf: opts.rcvbuf ?? DEFAULT_RCVBUF })
+    } catch (e) {
+      this.requests.close()
+      throw e
+    }
+    this.events?.on('notification', (m) => this.#notification(m))
+    this.events?.on('overrun', () => this.emit('overrun'))
+    this.events?.on('error', (e) => this.emit('error', e))
+    this.requests.on('error', (e) => this.emit('error', e))
+  }
+
+  #notification(m: NetlinkMessage): void {
+    if (m.type !== RTM_NEWLINK && m.type !== RTM_DELLINK) return
+    // Bridge port events reuse RTM_NEWLINK/RTM_DELLINK with family AF_BRIDGE (net/bridge/br_netlink.c br_ifinfo_notify);
+    // an RTM_DELLINK of that family means "left the bridge", not "the link is gone".
+    if (m.payload.length > 0 && m.payload[0] === AF_BRIDGE) return
+    const d = decodeLink(m)
+    if (!d.ok) {
+      this.decodeErrors++
+      this.emit('error', d.error)
+      return
+    }
+    this.emit('link', { type: m.type === RTM_NEWLINK ? 'new' : 'del', link: d.value })
+  }
+
+  /** Every link of the namespace, from a consistent dump (redone on NLM_F_DUMP_INTR). */
+  async dumpLinks(): Promise<LinkState[]> {
+    const msgs = await this.requests.dump(RTM_GETLINK, encodeGetLinkDump())
+    // Notifications queued before the dump finished must reach the table (which is buffering them) before it merges;
+    // they sit on the other socket, whose wake-up may come after this one.
+    this.events?.drainNow()
+    const links: LinkState[] = []
+    for (const m of msgs) {
+      if (m.type !== RTM_NEWLINK) continue
+      const d = decodeLink(m)
+      if (d.ok) links.push(d.value)
+      else {
+        this.decodeErrors++
+        this.emit('error', d.error)
+      }
+    }
+    return links
+  }
+
+  /** One link's current state, or null when it does not exist (ENODEV). */
+  async getLink(ifindex: number): Promise<LinkState | null> {
+    const r = await this.requests.request({ type: RTM_GETLINK, payload: encodeGetLink(ifindex) })
+    if (!r.ok) {
+      if (r.error.code === 'ENODEV') return null
+      throw r.error
+    }
+    const m = r.messages.find((x) => x.type === RTM_NEWLINK)
+    if (!m) return null
+    const d = decodeLink(m)
+    if (!d.ok) throw d.error
+    return d.value
+  }
+
+  /** Many RTM_SETLINK/IFLA_XDP requests in as few datagrams as fit; one result per request, in order. */
+  async setXdp(reqs: { ifindex: number; req: XdpSetRequest }[]): Promise<RequestResult[]> {
+    const out: RequestResult[] = new Array(reqs.length)
+    const wire: { type: number; payload: Buffer }[] = []
+    const at: number[] = []
+    reqs.forEach((r, i) => {
+      const enc = encodeSetLinkXdp(r.ifindex, r.req)
+      if (!enc.ok) out[i] = { ok: false, error: NetlinkError.fromErrno(22, 0, enc.error.message) }
+      else {
+        wire.push({ type: RTM_SETLINK, payload: enc.value })
+        at.push(i)
+      }
+    })
+    const results = await this.requests.requestBatch(wire)
+    results.forEach((r, j) => (out[at[j]!] = r))
+    return out
+  }
+
+  close(): void {
+    this.events?.close()
+    this.requests.close()
+  }
+}
