@@ -1,0 +1,162 @@
+/**
+ * The live table of every link in the namespace, keyed by ifindex (never by name: names change, and an index is
+ * reused only after its link is gone).
+ *
+ * Start-up and resync follow one procedure: notifications are already subscribed, so while a dump runs they are
+ * buffered; the dump's snapshot is then brought up to date by replaying the buffer in arrival order (every
+ * notification carries the link's whole state, so the last one wins), and the result is compared with the table as
+ * it was. The differences become ordinary events. An overrun (ENOBUFS: notifications were lost) runs the same
+ * procedure again, and so does one that happens during a resync.
+ */
+import { EventEmitter } from 'node:events'
+import type { LinkNotification, LinkSource } from '../rtnl/client.js'
+import type { LinkState } from '../rtnl/link.js'
+import { linkEvents, tableEvents, type LinkEvent } from './diff.js'
+
+export interface LinkTableEvents {
+  add: [Extract<LinkEvent, { event: 'add' }>]
+  change: [Extract<LinkEvent, { event: 'change' }>]
+  rename: [Extract<LinkEvent, { event: 'rename' }>]
+  remove: [Extract<LinkEvent, { event: 'remove' }>]
+  /** Every event above, in order, for consumers that want one stream. */
+  event: [LinkEvent]
+  /** A resync finished; `reason` says why it ran, `events` how many differences it found. */
+  resync: [{ reason: 'start' | 'overrun'; events: number; links: number; durationMs: number }]
+  error: [Error]
+}
+
+export class LinkTable extends EventEmitter<LinkTableEvents> {
+  readonly #source: LinkSource
+  #links = new Map<number, LinkState>()
+  /** Notifications that arrived while a dump was running; null when none is. */
+  #buffer: LinkNotification[] | null = null
+  #lostDuringSync = false
+  #syncing: Promise<void> | null = null
+  #started = false
+  readonly stats = { notifications: 0, overruns: 0, resyncs: 0 }
+
+  constructor(source: LinkSource) {
+    super()
+    this.#source = source
+    source.on('link', (n) => this.#onNotification(n))
+    source.on('overrun', () => this.#onOverrun())
+  }
+
+  /** Loads the table (dump merged with concurrent notifications). Resolves once it is complete. */
+  async start(): Promise<void> {
+    this.#started = true
+    await this.#sync('start')
+  }
+
+  get size(): number {
+    return this.#links.size
+  }
+
+  get(ifindex: number): LinkState | undefined {
+    return this.#links.get(ifindex)
+  }
+
+  /** Links sorted by ifindex. */
+  links(): LinkState[] {
+    return [...this.#links.values()].sort((a, b) => a.ifindex - b.ifindex)
+  }
+
+  /** Resolves when no resync is running. */
+  async settled(): Promise<void> {
+    while (this.#syncing) await this.#syncing
+  }
+
+  #onNotification(n: LinkNotification): void {
+    this.stats.notifications++
+    if (this.#buffer) {
+      this.#buffer.push(n)
+      return
+    }
+    if (!this.#started) return
+    const prev = this.#links.get(n.link.ifindex)
+    const next = n.type === 'new' ? n.link : undefined
+    if (next) this.#links.set(next.ifindex, next)
+    else this.#links.delete(n.link.ifindex)
+    this.#emitAll(linkEvents(prev, next))
+  }
+
+  #onOverrun(): void {
+    this.stats.overruns++
+    if (!this.#started) return
+    if (this.#buffer) {
+      // Lost while a dump was running: that resync's result cannot be trusted; run it again.
+      this.#lostDuringSync = true
+      return
+    }
+    void this.#sync('overrun').catch((e: unknown) => this.emit('error', e instanceof Error ? e : new Error(String(e))))
+  }
+
+  async #sync(reason: 'start' | 'overrun'): Promise<void> {
+    if (this.#syncing) {
+      this.#lostDuringSync = true
+      return this.#syncing
+    }
+    this.#syncing = this.#runSync(reason)
+    try {
+      await this.#syncing
+    } finally {
+      this.#syncing = null
+    }
+  }
+
+  async #runSync(reason: 'start' | 'overrun'): Promise<void> {
+    const t0 = performance.now()
+    let next: Map<number, LinkState>
+    let failures = 0
+    for (;;) {
+      this.#lostDuringSync = false
+      this.#buffer = []
+      let dumped: LinkState[]
+      try {
+        dumped = await this.#source.dumpLinks()
+      } catch (e) {
+        // During a link storm the kernel may keep marking dumps inconsistent (NLM_F_DUMP_INTR). Never give up: a
+        // table that stopped syncing would miss links for good. Back off a little and dump again.
+        this.#buffer = null
+        failures++
+        if (failures === 1 || failures % 10 === 0) {
+          this.emit('error', new Error(`link dump failed (${failures}x), retrying: ${(e as Error).message}`))
+        }
+        await new Promise((r) => setTimeout(r, Math.min(1000, 10 * 2 ** Math.min(failures, 7))))
+        continue
+      }
+      next = new Map(dumped.map((l) => [l.ifindex, l]))
+      for (const n of this.#buffer) {
+        if (n.type === 'new') next.set(n.link.ifindex, n.link)
+        else next.delete(n.link.ifindex)
+      }
+      this.#buffer = null
+      if (!this.#lostDuringSync) break
+    }
+    const events = tableEvents(this.#links, next)
+    this.#links = next
+    this.stats.resyncs++
+    this.#emitAll(events)
+    this.emit('resync', { reason, events: events.length, links: next.size, durationMs: performance.now() - t0 })
+  }
+
+  #emitAll(events: LinkEvent[]): void {
+    for (const e of events) {
+      switch (e.event) {
+        case 'add':
+          this.emit('add', e)
+          break
+        case 'change':
+          this.emit('change', e)
+          break
+        case 'rename':
+          this.emit('rename', e)
+          break
+        case 'remove':
+          this.emit('remove', e)
+          break
+      }
+      this.emit('event', e)
+    }
+  }
+}
