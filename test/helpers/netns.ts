@@ -58,3 +58,32 @@ export function makeNetns(t: Test, prefix = 'xdpl'): Netns {
   ns.ip('link', 'set', 'lo', 'up')
   return ns
 }
+
+/** Absolute path of the built CLI (npm test builds before running tap). */
+export const CLI = new URL('../../dist/cli.js', import.meta.url).pathname
+/** Absolute path of the repository. */
+export const ROOT = new URL('../../', import.meta.url).pathname
+
+/** Resolves when `pred` holds, checking every `everyMs`; rejects with `what` after `timeoutMs`. */
+export async function waitFor(pred: () => boolean | Promise<boolean>, what: string, timeoutMs = 20000, everyMs = 25): Promise<void> {
+  const end = Date.now() + timeoutMs
+  for (;;) {
+    if (await pred()) return
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`)
+    await new Promise((r) => setTimeout(r, everyMs))
+  }
+}
+
+/** Collects a child's output line by line. */
+export function lines(stream: NodeJS.ReadableStream): string[] {
+  const out: string[] = []
+  let rest = ''
+  stream.setEncoding('utf8')
+  stream.on('data', (d: string) => {
+    rest += d
+    const parts = rest.split('\n')
+    rest = parts.pop()!
+    out.push(...parts)
+  })
+  return out
+}

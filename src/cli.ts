@@ -1,0 +1,67 @@
+#!/usr/bin/env node
+/** Command line: argv only. Each command lives in commands/ and returns its exit status. */
+import { readFileSync } from 'node:fs'
+import yargs from 'yargs'
+import { hideBin } from 'yargs/helpers'
+
+const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }
+
+/** Runs a command and turns what it throws into one line on stderr and exit status 1 (or the error's own). */
+async function run(fn: () => Promise<number>): Promise<void> {
+  try {
+    process.exitCode = await fn()
+  } catch (e) {
+    const err = e as Error & { exitCode?: number }
+    process.stderr.write(`xdplinkd: ${err.message}${hint(err)}\n`)
+    process.exitCode = err.exitCode ?? 1
+  }
+}
+
+function hint(e: Error & { code?: string }): string {
+  if (e.code === 'EPERM' || e.code === 'EACCES') return ' (needs root or CAP_NET_ADMIN and CAP_BPF)'
+  return ''
+}
+
+await yargs(hideBin(process.argv))
+  .scriptName('xdplinkd')
+  .usage('$0 <command> [options]\n\nKeeps XDP programs attached to the network interfaces a config file names.')
+  .command(
+    'links',
+    'list the links of this network namespace with their XDP programs',
+    (y) => y.option('json', { type: 'boolean', default: false, describe: 'print a JSON array' }),
+    (a) => run(async () => (await import('./commands/links.js')).linksCommand({ json: a.json })),
+  )
+  .command(
+    'monitor',
+    'print link events (add, change, rename, remove) as they happen, until SIGINT/SIGTERM',
+    (y) =>
+      y
+        .option('json', { type: 'boolean', default: false, describe: 'one JSON object per line' })
+        .option('rcvbuf', { type: 'number', describe: 'netlink receive buffer in bytes (default 8 MiB)' }),
+    (a) => run(async () => (await import('./commands/monitor.js')).monitorCommand({ json: a.json, rcvbuf: a.rcvbuf })),
+  )
+  .command(
+    'run',
+    'run the daemon in the foreground until SIGTERM/SIGINT (SIGHUP reloads)',
+    (y) =>
+      y
+        .option('config', { alias: 'c', type: 'string', default: '/etc/xdplinkd/config.yaml', describe: 'config file' })
+        .option('log-level', { type: 'string', default: 'info', choices: ['trace', 'debug', 'info', 'warn', 'error', 'fatal'] })
+        .option('insecure-paths', { type: 'boolean', default: false, describe: 'accept files writable by others (development only)' }),
+    (a) =>
+      run(async () =>
+        (await import('./commands/run.js')).runCommand({ configPath: a.config, logLevel: a['log-level'], insecurePaths: a['insecure-paths'] }),
+      ),
+  )
+  .demandCommand(1, 'name a command (see --help)')
+  .strict()
+  .version(pkg.version)
+  .help()
+  .alias('h', 'help')
+  .wrap(Math.min(100, process.stdout.columns || 100))
+  .fail((msg, err) => {
+    if (err) throw err
+    process.stderr.write(`xdplinkd: ${msg} (see xdplinkd --help)\n`)
+    process.exit(1)
+  })
+  .parseAsync()

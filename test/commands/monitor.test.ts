@@ -1,0 +1,86 @@
+import t from 'tap'
+import { CLI, lines, makeNetns, needsRoot, waitFor, type Netns } from '../helpers/netns.js'
+
+interface Ev {
+  event: string
+  ifindex: number
+  name: string
+  oldName?: string
+  changed?: string[]
+}
+
+async function startMonitor(ns: Netns, ...extra: string[]) {
+  const child = ns.spawn('node', [CLI, 'monitor', '--json', ...extra])
+  const out = lines(child.stdout!)
+  const err = lines(child.stderr!)
+  await waitFor(() => err.some((l) => l.startsWith('monitoring')), `monitor to start (stderr: ${err.join(' | ')})`)
+  const events = (): Ev[] => out.map((l) => JSON.parse(l) as Ev)
+  return { child, events, err }
+}
+
+t.test('monitor reports create, rename, delete and re-creation in order', { skip: needsRoot }, async (t) => {
+  const ns = makeNetns(t)
+  const m = await startMonitor(ns)
+  ns.ip('link', 'add', 'm0', 'type', 'veth', 'peer', 'name', 'm1')
+  const first = ns.ipJson<{ ifindex: number }[]>('link', 'show', 'm0')[0]!.ifindex
+  ns.ip('link', 'set', 'm0', 'name', 'm0x')
+  ns.ip('link', 'set', 'm0x', 'up')
+  ns.ip('link', 'del', 'm0x')
+  ns.ip('link', 'add', 'm0', 'type', 'veth', 'peer', 'name', 'm1')
+  const second = ns.ipJson<{ ifindex: number }[]>('link', 'show', 'm0')[0]!.ifindex
+  t.not(second, first, 're-created link has a new ifindex')
+
+  const mine = () => m.events().filter((e) => e.ifindex === first || e.ifindex === second)
+  await waitFor(() => mine().some((e) => e.event === 'add' && e.ifindex === second), 'the re-created link')
+  const seq = mine().map((e) => `${e.event} ${e.ifindex === first ? 'first' : 'second'} ${e.name}`)
+  const collapse = seq.filter((s, i) => !(s.startsWith('change') && seq[i - 1] === s))
+  t.same(
+    collapse.filter((s) => !s.startsWith('change')),
+    ['add first m0', 'rename first m0x', 'remove first m0x', 'add second m0'],
+    'add, rename, remove, add with a new index',
+  )
+  const up = mine().find((e) => e.event === 'change' && e.name === 'm0x' && e.changed?.includes('up'))
+  t.ok(up, 'the link coming up is a change with "up" in it')
+  const remove = seq.indexOf('remove first m0x')
+  t.ok(seq.slice(remove + 1).every((s) => s.includes('second')), 'nothing about the first link after its removal')
+  m.child.kill('SIGTERM')
+  const code = await new Promise((r) => m.child.on('exit', (c) => r(c)))
+  t.equal(code, 0, 'exits 0 on SIGTERM')
+})
+
+t.test('an overrun with a tiny buffer and a burst still ends equal to ip link show', { skip: needsRoot }, async (t) => {
+  const ns = makeNetns(t)
+  // the kernel doubles the value and enforces a minimum of a few KiB: a handful of notifications fill it
+  const m = await startMonitor(ns, '--rcvbuf', '1024')
+  const pairs = 400
+  const batch: string[] = []
+  for (let i = 0; i < pairs; i++) batch.push(`link add o${i} type veth peer name p${i}`)
+  for (let i = 0; i < pairs; i++) batch.push(`link set o${i} up`, `link set p${i} up`)
+  for (let i = 0; i < pairs; i += 2) batch.push(`link set o${i} name r${i}`)
+  for (let i = 0; i < pairs; i += 4) batch.push(`link del p${i + 1}`)
+  ns.exec('ip', ['-batch', '-'], { input: batch.join('\n') + '\n' })
+  t.ok(batch.length >= 1000, `${batch.length} link changes in one burst`)
+
+  const table = new Map<number, string>()
+  let applied = 0
+  const apply = () => {
+    const evs = m.events()
+    for (; applied < evs.length; applied++) {
+      const e = evs[applied]!
+      if (e.event === 'remove') table.delete(e.ifindex)
+      else table.set(e.ifindex, e.name)
+    }
+  }
+  // the monitor's table starts from what it printed: the namespace had only lo at start
+  const lo = ns.ipJson<{ ifindex: number; ifname: string }[]>('link', 'show', 'lo')[0]!
+  table.set(lo.ifindex, lo.ifname)
+  const expected = () =>
+    ns.ipJson<{ ifindex: number; ifname: string }[]>('link', 'show').map((l) => `${l.ifindex}:${l.ifname}`).sort().join(' ')
+  const ours = () => [...table].map(([i, n]) => `${i}:${n}`).sort().join(' ')
+  await waitFor(() => (apply(), ours() === expected()), 'the monitor to agree with ip link show', 60000, 100)
+  t.equal(ours(), expected(), 'same ifindex and name for every link')
+  const resyncs = m.err.filter((l) => /resync after overrun/.test(l)).length
+  t.ok(resyncs > 0, `overruns happened and were resynced (${resyncs} resyncs)`)
+  m.child.kill('SIGINT')
+  t.equal(await new Promise((r) => m.child.on('exit', (c) => r(c))), 0)
+})
