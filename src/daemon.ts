@@ -1,0 +1,324 @@
+/**
+ * Wiring: config -> programs -> link table -> reconciler, and the signals that drive them (SIGHUP reloads,
+ * SIGTERM/SIGINT stop). Everything here is glue; each decision lives in its own module.
+ */
+import { createHash } from 'node:crypto'
+import { readFileSync, watch, type FSWatcher } from 'node:fs'
+import { dirname, basename } from 'node:path'
+import type { Logger } from 'pino'
+import { loadConfig, compileMatcher, type Config, type ConfigError } from './config/index.js'
+import { ProgramRegistry, type ProgramLease } from './programs/registry.js'
+import { ProgramLoadError } from './programs/errors.js'
+import { progFdById } from './ffi/bpfid.js'
+import { RtnlClient } from './rtnl/client.js'
+import { LinkTable } from './links/table.js'
+import { Reconciler, type LinkRecord } from './reconcile/reconciler.js'
+import { buildDesire } from './reconcile/desire.js'
+
+/** sysexits(3): the config is wrong / an object failed to load. */
+export const EX_CONFIG = 78
+export const EX_DATAERR = 65
+
+export class StartupError extends Error {
+  constructor(
+    message: string,
+    readonly exitCode: number,
+  ) {
+    super(message)
+    this.name = 'StartupError'
+  }
+}
+
+export interface DaemonOptions {
+  configPath: string
+  insecurePaths?: boolean
+  log: Logger
+  /** Netlink receive buffer for notifications. */
+  rcvbuf?: number
+  /** Called at milestones (sd_notify lives at the edge that owns it). */
+  hooks?: DaemonHooks
+}
+
+export interface DaemonHooks {
+  ready?(summary: Summary): void
+  reloading?(): void
+  reloaded?(ok: boolean, summary: Summary): void
+  stopping?(): void
+  changed?(summary: Summary): void
+}
+
+export interface Summary {
+  links: number
+  managed: number
+  attached: number
+  pending: number
+  conflicts: number
+  errors: number
+  programs: number
+}
+
+interface Generation {
+  config: Config
+  leases: Map<number, ProgramLease>
+}
+
+function openById(id: number): { fd: number; close(): void } | null {
+  const fd = progFdById(id)
+  return fd ? { fd: fd.raw, close: () => fd.close() } : null
+}
+
+export function configErrorText(errors: ConfigError[]): string {
+  return errors.map((e) => e.toString()).join('\n')
+}
+
+export class Daemon {
+  readonly #o: DaemonOptions
+  readonly #log: Logger
+  #gen!: Generation
+  #registry!: ProgramRegistry
+  #client!: RtnlClient
+  #table!: LinkTable
+  #reconciler!: Reconciler
+  #watchers: FSWatcher[] = []
+  #watchTimer: ReturnType<typeof setTimeout> | null = null
+  #reloading: Promise<boolean> | null = null
+  #stopped = false
+
+  constructor(o: DaemonOptions) {
+    this.#o = o
+    this.#log = o.log
+  }
+
+  get config(): Config {
+    return this.#gen.config
+  }
+
+  get table(): LinkTable {
+    return this.#table
+  }
+
+  get reconciler(): Reconciler {
+    return this.#reconciler
+  }
+
+  get registry(): ProgramRegistry {
+    return this.#registry
+  }
+
+  async #readConfig(): Promise<Config> {
+    const r = await loadConfig(this.#o.configPath, { insecurePaths: this.#o.insecurePaths })
+    if (!r.ok) throw new StartupError(configErrorText(r.error), EX_CONFIG)
+    return r.value
+  }
+
+  /** Loads (or finds pinned) every entry's program; one load per object content and program. */
+  #acquireAll(config: Config, registry: ProgramRegistry): Map<number, ProgramLease> {
+    const leases = new Map<number, ProgramLease>()
+    try {
+      for (const e of config.entries) {
+        try {
+          leases.set(e.index, registry.acquire(e.object, e.program ?? undefined))
+        } catch (err) {
+          if (err instanceof ProgramLoadError) throw new StartupError(`${e.name}: ${err.message}`, EX_DATAERR)
+          throw err
+        }
+      }
+      return leases
+    } catch (err) {
+      for (const l of leases.values()) l.release()
+      throw err
+    }
+  }
+
+  #desire(gen: Generation) {
+    return buildDesire({
+      match: compileMatcher(gen.config),
+      programs: gen.leases,
+      owned: this.#registry.ownedProgramIds(),
+      openById,
+    })
+  }
+
+  async start(): Promise<void> {
+    const config = await this.#readConfig()
+    this.#registry = new ProgramRegistry({ bpffsDir: config.bpffs })
+    const t0 = performance.now()
+    const leases = this.#acquireAll(config, this.#registry)
+    this.#gen = { config, leases }
+    for (const [i, l] of leases) {
+      this.#log.info(
+        { entry: config.entries[i]!.name, progId: l.id, tag: l.tag, program: l.name, source: l.source, pin: l.pinDir },
+        `${l.source === 'pinned' ? 'reusing pinned' : 'loaded'} program ${l.name} (id ${l.id}) from ${l.objectPath}`,
+      )
+    }
+    this.#log.debug({ ms: Math.round(performance.now() - t0) }, 'programs ready')
+
+    this.#client = new RtnlClient({ rcvbuf: this.#o.rcvbuf })
+    this.#client.on('error', (e) => this.#log.warn({ err: e }, `netlink: ${e.message}`))
+    this.#table = new LinkTable(this.#client)
+    this.#table.on('error', (e) => this.#log.error({ err: e }, `link table: ${e.message}`))
+    this.#reconciler = new Reconciler({
+      table: this.#table,
+      setter: this.#client,
+      desire: this.#desire(this.#gen),
+      log: this.#log,
+      settleMs: config.settleMs,
+      maxSettleMs: config.maxSettleMs,
+    })
+    this.#table.on('resync', (r) => {
+      if (r.reason !== 'overrun') return
+      this.#log.warn({ differences: r.events, links: r.links }, `netlink overrun: notifications were lost; re-dumped ${r.links} links, ${r.events} differences`)
+      this.#reconciler.reconcileAll()
+    })
+    await this.#table.start()
+    this.#reconciler.reconcileAll()
+    await this.#reconciler.idle()
+    this.#watchObjects()
+    const s = this.summary()
+    this.#log.info({ ...s }, `started: ${summaryText(s)}`)
+    this.#o.hooks?.ready?.(s)
+  }
+
+  summary(): Summary {
+    const recs = this.#reconciler.records()
+    const count = (st: LinkRecord['state']): number => recs.filter((r) => r.state === st).length
+    return {
+      links: this.#table.size,
+      managed: recs.filter((r) => r.entry !== null).length,
+      attached: count('attached'),
+      pending: count('pending'),
+      conflicts: count('conflict'),
+      errors: count('error'),
+      programs: new Set([...this.#gen.leases.values()].map((l) => l.id)).size,
+    }
+  }
+
+  /**
+   * Re-reads the config and the objects. A config that does not validate, or an object that does not load (the
+   * verifier included), is rejected whole: the old config and programs stay in force.
+   */
+  reload(reason = 'SIGHUP'): Promise<boolean> {
+    if (this.#reloading) return this.#reloading
+    this.#reloading = this.#reload(reason).finally(() => (this.#reloading = null))
+    return this.#reloading
+  }
+
+  async #reload(reason: string): Promise<boolean> {
+    if (this.#stopped) return false
+    this.#o.hooks?.reloading?.()
+    let gen: Generation
+    try {
+      const config = await this.#readConfig()
+      if (config.bpffs !== this.#gen.config.bpffs) {
+        this.#log.warn({ bpffs: config.bpffs }, 'bpffs changed: takes effect after a restart')
+        config.bpffs = this.#gen.config.bpffs
+      }
+      gen = { config, leases: this.#acquireAll(config, this.#registry) }
+    } catch (e) {
+      const msg = e instanceof Error ? e.message : String(e)
+      this.#log.error({ reason, action: 'reload' }, `reload rejected, the previous config stays in force:\n${msg}`)
+      this.#o.hooks?.reloaded?.(false, this.summary())
+      return false
+    }
+    const old = this.#gen
+    this.#gen = gen
+    this.#reconciler.setDesire(this.#desire(gen), gen.config.settleMs, gen.config.maxSettleMs)
+    await this.#reconciler.idle()
+    // Old programs are released only once every link has been moved off them (the replaces above are done).
+    for (const l of old.leases.values()) l.release()
+    this.#prune()
+    this.#watchObjects()
+    const s = this.summary()
+    this.#log.info({ ...s, reason, action: 'reload' }, `reloaded (${reason}): ${summaryText(s)}`)
+    this.#o.hooks?.reloaded?.(true, s)
+    return true
+  }
+
+  /** Removes pins that no entry uses and that no link still runs (a link in error may still run an old one). */
+  #prune(): void {
+    const keep = new Set([...this.#gen.leases.values()].map((l) => l.pinDirName))
+    const owned = this.#registry.ownedPrograms()
+    for (const l of this.#table.links()) {
+      for (const id of [l.xdp?.progId, l.xdp?.drvProgId, l.xdp?.skbProgId, l.xdp?.hwProgId]) {
+        const dir = id ? owned.get(id) : undefined
+        if (dir) keep.add(dir)
+      }
+    }
+    const r = this.#registry.prune(keep)
+    if (r.removed.length) this.#log.info({ removed: r.removed }, `removed ${r.removed.length} unused pins`)
+    for (const f of r.failed) this.#log.warn({ dir: f.dir }, `could not remove pin ${f.dir}: ${f.error.message}`)
+  }
+
+  /**
+   * Watches the directories of the object files: a rebuilt object usually lands as a rename over the old one, which
+   * a watch on the file itself would miss. Changes are gathered for a moment, then reloaded as one.
+   */
+  #watchObjects(): void {
+    for (const w of this.#watchers) w.close()
+    this.#watchers = []
+    const byDir = new Map<string, Set<string>>()
+    for (const e of this.#gen.config.entries) {
+      const d = dirname(e.object)
+      if (!byDir.has(d)) byDir.set(d, new Set())
+      byDir.get(d)!.add(basename(e.object))
+    }
+    for (const [dir, names] of byDir) {
+      try {
+        const w = watch(dir, { persistent: false }, (_ev, file) => {
+          if (file && !names.has(file.toString())) return
+          if (this.#watchTimer) clearTimeout(this.#watchTimer)
+          this.#watchTimer = setTimeout(() => {
+            this.#watchTimer = null
+            if (this.#objectsChanged()) void this.reload('object file changed')
+          }, 200)
+        })
+        w.on('error', (e) => this.#log.warn({ dir }, `cannot watch ${dir}: ${e.message}`))
+        this.#watchers.push(w)
+      } catch (e) {
+        this.#log.warn({ dir }, `cannot watch ${dir}: ${(e as Error).message}; reload with SIGHUP after rebuilding`)
+      }
+    }
+  }
+
+  #objectsChanged(): boolean {
+    for (const [i, lease] of this.#gen.leases) {
+      const e = this.#gen.config.entries[i]!
+      try {
+        const hash = createHash('sha256').update(readFileSync(e.object)).digest('hex')
+        if (hash !== lease.objectHash) return true
+      } catch {
+        return true // gone or unreadable: let the reload report it
+      }
+    }
+    return false
+  }
+
+  /** Stops. With `on-exit: detach`, first detaches our programs (and only ours). */
+  async stop(): Promise<void> {
+    if (this.#stopped) return
+    this.#stopped = true
+    this.#o.hooks?.stopping?.()
+    if (this.#watchTimer) clearTimeout(this.#watchTimer)
+    for (const w of this.#watchers) w.close()
+    if (this.#reconciler && this.#gen?.config.onExit === 'detach') {
+      this.#reconciler.setDesire(
+        buildDesire({
+          match: () => null,
+          programs: this.#gen.leases,
+          owned: this.#registry.ownedProgramIds(),
+          openById,
+        }),
+      )
+      await this.#reconciler.idle()
+      this.#log.info({ action: 'detach' }, 'on-exit detach: our programs are detached')
+    }
+    this.#reconciler?.stop()
+    this.#client?.close()
+    this.#registry?.close()
+    this.#log.info('stopped')
+  }
+}
+
+export function summaryText(s: Summary): string {
+  return `${s.links} links, ${s.managed} managed, ${s.attached} attached, ${s.pending} pending, ${s.conflicts} conflicts, ${s.errors} errors, ${s.programs} programs`
+}

@@ -1,0 +1,494 @@
+/**
+ * The reconciler: joins the link table, the config and the loaded programs. Every link event marks the link dirty;
+ * the debouncer hands over the links that have settled, in batches; each is planned (plan.ts) against the table's
+ * view of the kernel, and the resulting RTM_SETLINK requests go out batched, many per datagram, their acks matched
+ * by sequence number. Links whose desired program is already attached cost nothing.
+ */
+import { release } from 'node:os'
+import type { Logger } from 'pino'
+import type { LinkTable } from '../links/table.js'
+import type { LinkState } from '../rtnl/link.js'
+import type { RequestResult } from '../netlink/socket.js'
+import type { NetlinkError } from '../netlink/errors.js'
+import {
+  XDP_FLAGS_DRV_MODE,
+  XDP_FLAGS_HW_MODE,
+  XDP_FLAGS_REPLACE,
+  XDP_FLAGS_SKB_MODE,
+  XDP_FLAGS_UPDATE_IF_NOEXIST,
+} from '../rtnl/constants.js'
+import type { XdpSetRequest } from '../rtnl/xdp.js'
+import { Debouncer, realClock, type Clock } from './debounce.js'
+import { plan, observed, type Action, type AttachedMode, type Desired, type Mode } from './plan.js'
+
+/** What the reconciler needs to send: one result per request, in order (RtnlClient implements it). */
+export interface XdpSetter {
+  setXdp(reqs: { ifindex: number; req: XdpSetRequest }[]): Promise<RequestResult[]>
+  getLink(ifindex: number): Promise<LinkState | null>
+}
+
+/** A config entry as the reconciler sees it, with its program already loaded. */
+export interface Target {
+  entry: string
+  progId: number
+  /** Descriptor of the loaded program, for IFLA_XDP_FD. */
+  fd: number
+  mode: Mode
+  replaceForeign: boolean
+}
+
+/** The programs side: which program a link wants, whether an id is ours, a descriptor for an attached id. */
+export interface Desire {
+  /** The target for a link, or null when no entry matches (the link is unmanaged). */
+  targetFor(link: LinkState): Target | null
+  /** Whether a program id is ours (pinned under our bpffs). */
+  isOurs(progId: number): boolean
+  /**
+   * A descriptor for an attached program, for IFLA_XDP_EXPECTED_FD. Returns it with a function to release it
+   * (descriptors opened by id must be closed after the request). Null when the program is gone.
+   */
+  fdForProgId(progId: number): { fd: number; release(): void } | null
+}
+
+export type LinkStatus = 'attached' | 'pending' | 'conflict' | 'error' | 'unmanaged'
+
+export interface LinkRecord {
+  ifindex: number
+  name: string
+  entry: string | null
+  desiredProgId: number | null
+  state: LinkStatus
+  lastError: string | null
+  /** Native mode answered EOPNOTSUPP here: `auto` uses generic on this link. */
+  nativeUnsupported: boolean
+  /** The foreign program last reported as a conflict (reported once, not on every event). */
+  conflictProgId: number | null
+  failures: number
+  retry: ReturnType<typeof setTimeout> | null
+  /** When the link was first seen dirty in this round, for the latency histogram. */
+  dirtySince: number | null
+}
+
+export interface ReconcilerCounters {
+  attaches: number
+  replaces: number
+  detaches: number
+  conflicts: number
+  errors: Record<string, number>
+  batches: number
+  requests: number
+}
+
+export interface ReconcilerOptions {
+  table: LinkTable
+  setter: XdpSetter
+  desire: Desire
+  log: Logger
+  settleMs: number
+  maxSettleMs: number
+  clock?: Clock
+  /** Kernel release string, for features (XDP_FLAGS_REPLACE needs >= 5.7). Default: os.release(). */
+  kernelRelease?: string
+  /** Called with the latency from first change to done, in ms, for each link action. */
+  onLatency?: (ms: number) => void
+}
+
+const BACKOFF_MIN_MS = 1000
+const BACKOFF_MAX_MS = 60_000
+/** EBUSY/EEXIST re-plans right away this many times before backing off like any other error. */
+const MAX_QUICK_RETRIES = 3
+
+export const MODE_FLAG: Record<AttachedMode, number> = {
+  native: XDP_FLAGS_DRV_MODE,
+  generic: XDP_FLAGS_SKB_MODE,
+  offload: XDP_FLAGS_HW_MODE,
+}
+
+/** XDP_FLAGS_REPLACE and IFLA_XDP_EXPECTED_FD arrived in Linux 5.7 (commit 92234c8f15c8, "xdp: Support atomic replacement of XDP interface"). */
+export function supportsReplace(kernelRelease: string): boolean {
+  const m = /^(\d+)\.(\d+)/.exec(kernelRelease)
+  if (!m) return true
+  const [maj, min] = [Number(m[1]), Number(m[2])]
+  return maj > 5 || (maj === 5 && min >= 7)
+}
+
+interface Wire {
+  ifindex: number
+  req: XdpSetRequest
+  action: Action
+  release: () => void
+  step: 'only' | 'detach' | 'attach'
+}
+
+export class Reconciler {
+  readonly #o: ReconcilerOptions
+  readonly #debounce: Debouncer<number>
+  readonly #records = new Map<number, LinkRecord>()
+  readonly #replace: boolean
+  #desire: Desire
+  #inflight = new Set<number>()
+  #again = new Set<number>()
+  #stopped = false
+  #idle: (() => void)[] = []
+  readonly counters: ReconcilerCounters = { attaches: 0, replaces: 0, detaches: 0, conflicts: 0, errors: {}, batches: 0, requests: 0 }
+
+  constructor(o: ReconcilerOptions) {
+    this.#o = o
+    this.#desire = o.desire
+    this.#replace = supportsReplace(o.kernelRelease ?? release())
+    if (!this.#replace) {
+      o.log.warn({ kernel: o.kernelRelease ?? release() }, 'kernel older than 5.7: no XDP_FLAGS_REPLACE, program swaps are not atomic')
+    }
+    this.#debounce = new Debouncer<number>({ settleMs: o.settleMs, maxSettleMs: o.maxSettleMs, clock: o.clock }, (keys) =>
+      void this.#run(keys),
+    )
+    o.table.on('add', (e) => this.#dirty(e.ifindex))
+    o.table.on('change', (e) => this.#dirty(e.ifindex))
+    o.table.on('rename', (e) => this.#dirty(e.ifindex))
+    o.table.on('remove', (e) => this.#forget(e.ifindex))
+  }
+
+  get #clock(): Clock {
+    return this.#o.clock ?? realClock
+  }
+
+  /** Plans every link now (start-up, reload, resync). */
+  reconcileAll(delayMs = 0): void {
+    for (const l of this.#o.table.links()) this.#dirty(l.ifindex, delayMs)
+  }
+
+  /** New config or programs: every link is planned again at once. */
+  setDesire(desire: Desire, settleMs = this.#o.settleMs, maxSettleMs = this.#o.maxSettleMs): void {
+    this.#desire = desire
+    this.#debounce.configure(settleMs, maxSettleMs)
+    for (const r of this.#records.values()) r.conflictProgId = null
+    this.reconcileAll()
+  }
+
+  records(): LinkRecord[] {
+    return [...this.#records.values()].sort((a, b) => a.ifindex - b.ifindex)
+  }
+
+  /** Resolves once nothing is pending, in flight or waiting for the debouncer (retries in backoff excepted). */
+  idle(): Promise<void> {
+    if (this.#isIdle()) return Promise.resolve()
+    return new Promise((r) => this.#idle.push(r))
+  }
+
+  #isIdle(): boolean {
+    return this.#debounce.size === 0 && this.#inflight.size === 0 && this.#again.size === 0
+  }
+
+  #checkIdle(): void {
+    if (!this.#isIdle()) return
+    const waiters = this.#idle
+    this.#idle = []
+    for (const w of waiters) w()
+  }
+
+  #record(l: LinkState): LinkRecord {
+    let r = this.#records.get(l.ifindex)
+    if (!r) {
+      r = {
+        ifindex: l.ifindex,
+        name: l.name,
+        entry: null,
+        desiredProgId: null,
+        state: 'pending',
+        lastError: null,
+        nativeUnsupported: false,
+        conflictProgId: null,
+        failures: 0,
+        retry: null,
+        dirtySince: null,
+      }
+      this.#records.set(l.ifindex, r)
+    }
+    r.name = l.name
+    return r
+  }
+
+  #dirty(ifindex: number, delayMs?: number): void {
+    if (this.#stopped) return
+    const l = this.#o.table.get(ifindex)
+    if (!l) return
+    const r = this.#record(l)
+    r.dirtySince ??= this.#clock.now()
+    if (this.#inflight.has(ifindex)) {
+      this.#again.add(ifindex)
+      return
+    }
+    this.#debounce.touch(ifindex, delayMs)
+  }
+
+  #forget(ifindex: number): void {
+    this.#debounce.cancel(ifindex)
+    const r = this.#records.get(ifindex)
+    if (r?.retry) clearTimeout(r.retry)
+    this.#records.delete(ifindex)
+    this.#again.delete(ifindex)
+    this.#checkIdle()
+  }
+
+  async #run(ifindexes: number[], fresh = new Map<number, LinkState>()): Promise<void> {
+    if (this.#stopped) return
+    const wires: Wire[] = []
+    for (const ifindex of ifindexes) {
+      const link = fresh.get(ifindex) ?? this.#o.table.get(ifindex)
+      const r = this.#records.get(ifindex)
+      if (!link || !r) continue
+      const target = this.#desire.targetFor(link)
+      r.entry = target?.entry ?? null
+      r.desiredProgId = target?.progId ?? null
+      const desired: Desired | null = target
+        ? { progId: target.progId, mode: target.mode, replaceForeign: target.replaceForeign, entry: target.entry }
+        : null
+      const action = plan({ desired, xdp: link.xdp, isOurs: (id) => this.#desire.isOurs(id), nativeUnsupported: r.nativeUnsupported })
+      this.#settleState(r, link, action, target)
+      if (action.kind === 'none' || action.kind === 'conflict') {
+        this.#done(r)
+        continue
+      }
+      const w = this.#wire(link, action, target)
+      if (!w) continue
+      this.#inflight.add(ifindex)
+      wires.push(...w)
+    }
+    if (wires.length === 0) {
+      this.#checkIdle()
+      return
+    }
+    this.counters.batches++
+    this.counters.requests += wires.length
+    let results: RequestResult[]
+    try {
+      results = await this.#o.setter.setXdp(wires.map((w) => ({ ifindex: w.ifindex, req: w.req })))
+    } finally {
+      for (const w of wires) w.release()
+    }
+    // A remode is two requests for one link; the link's outcome is its last failing step, or success.
+    const outcome = new Map<number, { w: Wire; r: RequestResult }>()
+    wires.forEach((w, i) => {
+      const res = results[i]!
+      const prev = outcome.get(w.ifindex)
+      if (!prev || prev.r.ok) outcome.set(w.ifindex, { w, r: res })
+    })
+    const quick = new Map<number, LinkState>()
+    for (const [ifindex, { w, r: res }] of outcome) {
+      this.#inflight.delete(ifindex)
+      const rec = this.#records.get(ifindex)
+      if (!rec) continue
+      if (res.ok) this.#succeeded(rec, w.action)
+      else if (await this.#failed(rec, w.action, res.error, quick)) continue
+    }
+    for (const ifindex of [...this.#again]) {
+      if (this.#inflight.has(ifindex)) continue
+      this.#again.delete(ifindex)
+      this.#debounce.touch(ifindex)
+    }
+    if (quick.size > 0) await this.#run([...quick.keys()], quick)
+    this.#checkIdle()
+  }
+
+  /** The link's status from a plan, before anything is sent. */
+  #settleState(r: LinkRecord, link: LinkState, action: Action, target: Target | null): void {
+    const log = this.#o.log
+    if (!target) {
+      if (action.kind === 'none') r.state = 'unmanaged'
+      r.conflictProgId = null
+      return
+    }
+    if (action.kind === 'none') {
+      if (r.state !== 'attached' && r.state !== 'error') r.state = 'attached'
+      if (r.state === 'error' && observed(link.xdp)?.progId === target.progId) r.state = 'attached'
+      r.conflictProgId = null
+      return
+    }
+    if (action.kind === 'conflict') {
+      r.state = 'conflict'
+      if (r.conflictProgId !== action.foreignProgId) {
+        r.conflictProgId = action.foreignProgId
+        this.counters.conflicts++
+        log.warn(
+          { ifindex: link.ifindex, ifname: link.name, action: 'conflict', progId: action.foreignProgId, mode: action.mode, entry: target.entry },
+          `${link.name}: a program xdplinkd does not own (id ${action.foreignProgId}) is attached; leaving it (set replace-foreign to take over)`,
+        )
+      }
+      return
+    }
+    r.state = 'pending'
+  }
+
+  /** The netlink requests for an action, with the descriptors they need. Null when a descriptor is missing. */
+  #wire(link: LinkState, action: Exclude<Action, { kind: 'none' | 'conflict' }>, target: Target | null): Wire[] | null {
+    const ifindex = link.ifindex
+    const noop = (): void => {}
+    const expected = (id: number): { fd: number; release(): void } | null => {
+      const e = this.#desire.fdForProgId(id)
+      if (!e) {
+        // The attached program vanished between the dump and now: the link will report it; plan again then.
+        this.#dirty(ifindex)
+      }
+      return e
+    }
+    switch (action.kind) {
+      case 'attach':
+        return [
+          {
+            ifindex,
+            action,
+            release: noop,
+            step: 'only',
+            req: { fd: target!.fd, flags: XDP_FLAGS_UPDATE_IF_NOEXIST | MODE_FLAG[action.mode] },
+          },
+        ]
+      case 'replace': {
+        if (!this.#replace) {
+          this.#o.log.warn({ ifindex, ifname: link.name }, 'replacing without XDP_FLAGS_REPLACE (kernel < 5.7): the swap is not atomic')
+          return [{ ifindex, action, release: noop, step: 'only', req: { fd: target!.fd, flags: MODE_FLAG[action.mode] } }]
+        }
+        const e = expected(action.expectedProgId)
+        if (!e) return null
+        return [
+          {
+            ifindex,
+            action,
+            release: () => e.release(),
+            step: 'only',
+            req: { fd: target!.fd, expectedFd: e.fd, flags: XDP_FLAGS_REPLACE | MODE_FLAG[action.mode] },
+          },
+        ]
+      }
+      case 'detach': {
+        if (!this.#replace) return [{ ifindex, action, release: noop, step: 'only', req: { fd: -1, flags: MODE_FLAG[action.mode] } }]
+        const e = expected(action.expectedProgId)
+        if (!e) return null
+        return [
+          {
+            ifindex,
+            action,
+            release: () => e.release(),
+            step: 'only',
+            req: { fd: -1, expectedFd: e.fd, flags: XDP_FLAGS_REPLACE | MODE_FLAG[action.mode] },
+          },
+        ]
+      }
+      case 'remode': {
+        const e = this.#replace ? expected(action.expectedProgId) : null
+        if (this.#replace && !e) return null
+        const detach: XdpSetRequest = e
+          ? { fd: -1, expectedFd: e.fd, flags: XDP_FLAGS_REPLACE | MODE_FLAG[action.from] }
+          : { fd: -1, flags: MODE_FLAG[action.from] }
+        return [
+          { ifindex, action, release: () => e?.release(), step: 'detach', req: detach },
+          {
+            ifindex,
+            action,
+            release: noop,
+            step: 'attach',
+            req: { fd: target!.fd, flags: XDP_FLAGS_UPDATE_IF_NOEXIST | MODE_FLAG[action.mode] },
+          },
+        ]
+      }
+    }
+  }
+
+  #succeeded(r: LinkRecord, action: Action): void {
+    const log = this.#o.log
+    const ctx = { ifindex: r.ifindex, ifname: r.name, entry: r.entry }
+    if (r.failures > 0) log.info({ ...ctx, action: 'recovered' }, `${r.name}: recovered after ${r.failures} failed attempts`)
+    r.failures = 0
+    r.lastError = null
+    switch (action.kind) {
+      case 'attach':
+        this.counters.attaches++
+        r.state = 'attached'
+        log.info({ ...ctx, action: 'attach', progId: action.progId, mode: action.mode }, `${r.name}: attached program ${action.progId} (${action.mode})`)
+        break
+      case 'replace':
+        this.counters.replaces++
+        r.state = 'attached'
+        log.info(
+          { ...ctx, action: 'replace', progId: action.progId, mode: action.mode, oldProgId: action.expectedProgId },
+          `${r.name}: replaced program ${action.expectedProgId} with ${action.progId} (${action.mode}${action.foreign ? ', foreign' : ''})`,
+        )
+        break
+      case 'remode':
+        this.counters.detaches++
+        this.counters.attaches++
+        r.state = 'attached'
+        log.info(
+          { ...ctx, action: 'attach', progId: action.progId, mode: action.mode, oldProgId: action.expectedProgId },
+          `${r.name}: moved program from ${action.from} to ${action.mode} mode (detach, then attach: not atomic)`,
+        )
+        break
+      case 'detach':
+        this.counters.detaches++
+        r.state = 'unmanaged'
+        log.info({ ...ctx, action: 'detach', progId: action.expectedProgId, mode: action.mode }, `${r.name}: detached program ${action.expectedProgId}`)
+        break
+    }
+    this.#done(r)
+  }
+
+  #done(r: LinkRecord): void {
+    if (r.dirtySince !== null) {
+      this.#o.onLatency?.(this.#clock.now() - r.dirtySince)
+      r.dirtySince = null
+    }
+  }
+
+  /** Handles a failed request. Returns true when the link is re-planned at once (its fresh state in `quick`). */
+  async #failed(r: LinkRecord, action: Action, error: NetlinkError, quick: Map<number, LinkState>): Promise<boolean> {
+    const log = this.#o.log
+    const ctx = { ifindex: r.ifindex, ifname: r.name, entry: r.entry }
+    this.counters.errors[error.code] = (this.counters.errors[error.code] ?? 0) + 1
+    if (error.code === 'ENODEV') {
+      // The link went away; its RTM_DELLINK ends its record.
+      r.dirtySince = null
+      return false
+    }
+    if (error.code === 'EOPNOTSUPP' && action.kind === 'attach' && action.mode === 'native' && !r.nativeUnsupported) {
+      r.nativeUnsupported = true
+      log.info({ ...ctx, action: 'fallback', mode: 'generic' }, `${r.name}: no native XDP here (${error.extAck ?? error.code}); using generic mode`)
+      const link = this.#o.table.get(r.ifindex)
+      if (link) quick.set(r.ifindex, link)
+      return link !== undefined
+    }
+    if ((error.code === 'EBUSY' || error.code === 'EEXIST') && r.failures < MAX_QUICK_RETRIES) {
+      // Someone attached (or detached) in between: read the link again and plan on what is there now.
+      r.failures++
+      const fresh = await this.#o.setter.getLink(r.ifindex).catch(() => null)
+      if (fresh) {
+        quick.set(r.ifindex, fresh)
+        return true
+      }
+      return false
+    }
+    r.failures++
+    r.state = 'error'
+    const reason = `${error.code}${error.extAck ? `: ${error.extAck}` : ''}`
+    const delay = Math.min(BACKOFF_MAX_MS, BACKOFF_MIN_MS * 2 ** (r.failures - 1))
+    // The first failure and every change of reason are warnings; the same reason again is debug, so a link that
+    // keeps failing does not flood the journal.
+    const level = r.lastError === reason ? 'debug' : 'warn'
+    r.lastError = reason
+    log[level]({ ...ctx, action: 'error', errno: error.errno, code: error.code, kind: action.kind, retryMs: delay }, `${r.name}: ${action.kind} failed: ${reason}; retrying in ${delay} ms`)
+    if (r.retry) clearTimeout(r.retry)
+    r.retry = setTimeout(() => {
+      r.retry = null
+      this.#dirty(r.ifindex, 0)
+    }, delay)
+    r.retry.unref?.()
+    return false
+  }
+
+  /** Stops planning; pending work is dropped, retries cancelled. */
+  stop(): void {
+    this.#stopped = true
+    this.#debounce.stop()
+    for (const r of this.#records.values()) if (r.retry) clearTimeout(r.retry)
+    for (const w of this.#idle) w()
+    this.#idle = []
+  }
+}

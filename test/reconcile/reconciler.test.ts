@@ -1,0 +1,248 @@
+import t from 'tap'
+import { pino } from 'pino'
+import { LinkTable } from '../../src/links/table.js'
+import { Reconciler, supportsReplace, type Desire, type Target, type XdpSetter } from '../../src/reconcile/reconciler.js'
+import type { RequestResult } from '../../src/netlink/socket.js'
+import type { NetlinkError } from '../../src/netlink/errors.js'
+import type { LinkState } from '../../src/rtnl/link.js'
+import type { XdpSetRequest } from '../../src/rtnl/xdp.js'
+import {
+  XDP_FLAGS_DRV_MODE,
+  XDP_FLAGS_REPLACE,
+  XDP_FLAGS_SKB_MODE,
+  XDP_FLAGS_UPDATE_IF_NOEXIST,
+} from '../../src/rtnl/constants.js'
+import { FakeSource, link } from '../helpers/link-state.js'
+
+const nlerr = (code: string, errno: number, extAck?: string): NetlinkError =>
+  Object.assign(new Error(code), { code, errno, seq: 0, extAck }) as unknown as NetlinkError
+
+/**
+ * A kernel stand-in for IFLA_XDP, with the rules of net/core/dev.c dev_xdp_attach that matter here: fds are program
+ * ids (fd 100+id), UPDATE_IF_NOEXIST refuses an attached program (EBUSY), REPLACE checks the expected program
+ * (EEXIST), one mode at a time, native refused where `noNative`.
+ */
+class FakeKernel implements XdpSetter {
+  batches: { ifindex: number; req: XdpSetRequest }[][] = []
+  noNative = new Set<number>()
+  failNext: NetlinkError[] = []
+  constructor(readonly src: FakeSource) {}
+  async setXdp(reqs: { ifindex: number; req: XdpSetRequest }[]): Promise<RequestResult[]> {
+    this.batches.push(reqs)
+    await new Promise((r) => setImmediate(r))
+    return reqs.map(({ ifindex, req }) => {
+      const forced = this.failNext.shift()
+      if (forced) return { ok: false, error: forced }
+      const l = this.src.kernel.get(ifindex)
+      if (!l) return { ok: false, error: nlerr('ENODEV', 19) }
+      const mode = req.flags & XDP_FLAGS_SKB_MODE ? 'generic' : req.flags & XDP_FLAGS_DRV_MODE ? 'native' : 'native'
+      if (mode === 'native' && this.noNative.has(ifindex) && req.fd >= 0) return { ok: false, error: nlerr('EOPNOTSUPP', 95, 'Underlying driver does not support XDP in native mode') }
+      const cur = l.xdp
+      if (cur && cur.mode !== mode) return { ok: false, error: nlerr('EEXIST', 17, "Native and generic XDP can't be active at the same time.") }
+      if (req.flags & XDP_FLAGS_UPDATE_IF_NOEXIST && cur) return { ok: false, error: nlerr('EBUSY', 16, 'XDP program already attached') }
+      if (req.flags & XDP_FLAGS_REPLACE) {
+        const expected = 'expectedFd' in req ? req.expectedFd - 100 : -1
+        if ((cur?.progId ?? -1) !== expected && !(expected === -1 - 100 && !cur)) return { ok: false, error: nlerr('EEXIST', 17, 'Active program does not match expected') }
+      }
+      this.src.set(link(ifindex, l.name, { ...l, xdp: req.fd < 0 ? null : ({ mode, progId: req.fd - 100 } as LinkState['xdp']) }))
+      return { ok: true, messages: [] }
+    })
+  }
+  async getLink(ifindex: number) {
+    return this.src.kernel.get(ifindex) ?? null
+  }
+  requests() {
+    return this.batches.flat()
+  }
+}
+
+function desire(targets: Record<string, Target>, ours: number[]): Desire {
+  return {
+    targetFor: (l) => {
+      for (const [prefix, tg] of Object.entries(targets)) if (l.name.startsWith(prefix)) return tg
+      return null
+    },
+    isOurs: (id) => ours.includes(id),
+    fdForProgId: (id) => ({ fd: 100 + id, release: () => {} }),
+  }
+}
+const target = (progId: number, over: Partial<Target> = {}): Target => ({
+  entry: 'attach[0]',
+  progId,
+  fd: 100 + progId,
+  mode: 'auto',
+  replaceForeign: false,
+  ...over,
+})
+
+async function setup(t: { teardown(fn: () => void): void }, links: LinkState[], d: Desire) {
+  const src = new FakeSource()
+  for (const l of links) src.set(l, false)
+  const kernel = new FakeKernel(src)
+  const logs: Record<string, unknown>[] = []
+  const log = pino({ level: 'debug' }, { write: (s: string) => void logs.push(JSON.parse(s)) })
+  const table = new LinkTable(src)
+  const rec = new Reconciler({ table, setter: kernel, desire: d, log, settleMs: 2, maxSettleMs: 20, kernelRelease: '6.18.0' })
+  t.teardown(() => rec.stop())
+  await table.start()
+  await rec.idle()
+  return { src, kernel, logs, table, rec }
+}
+
+const xdpOf = (src: FakeSource, i: number) => src.kernel.get(i)?.xdp ?? null
+
+t.test('start-up: attaches matching links in one batch, leaves the rest', async (t) => {
+  const { src, kernel, rec } = await setup(t, [link(1, 'lo', { kind: null }), link(2, 'veth0'), link(3, 'veth1'), link(4, 'eth0')], desire({ veth: target(7) }, [7]))
+  t.equal(kernel.batches.length, 1, 'one batch')
+  t.same(kernel.batches[0]!.map((r) => [r.ifindex, r.req.fd, r.req.flags]), [
+    [2, 107, XDP_FLAGS_UPDATE_IF_NOEXIST | XDP_FLAGS_DRV_MODE],
+    [3, 107, XDP_FLAGS_UPDATE_IF_NOEXIST | XDP_FLAGS_DRV_MODE],
+  ])
+  t.same(xdpOf(src, 2), { mode: 'native', progId: 7 })
+  t.same(Object.fromEntries(rec.records().map((r) => [r.name, r.state])), { lo: 'unmanaged', veth0: 'attached', veth1: 'attached', eth0: 'unmanaged' })
+  t.equal(rec.counters.attaches, 2)
+})
+
+t.test('desired equals observed: zero requests', async (t) => {
+  const { kernel, src, rec } = await setup(t, [link(2, 'veth0', { xdp: { mode: 'generic', progId: 7 } as never })], desire({ veth: target(7) }, [7]))
+  t.equal(kernel.batches.length, 0)
+  // events that do not change the outcome cost nothing either
+  src.set(link(2, 'veth0', { operState: 'up', xdp: { mode: 'generic', progId: 7 } as never }))
+  await new Promise((r) => setTimeout(r, 10))
+  await rec.idle()
+  t.equal(kernel.batches.length, 0)
+})
+
+t.test('a link that appears later is attached before it is up', async (t) => {
+  const { src, rec } = await setup(t, [], desire({ veth: target(7) }, [7]))
+  src.set(link(5, 'veth5', { up: false, operState: 'down' }))
+  await new Promise((r) => setTimeout(r, 10))
+  await rec.idle()
+  t.same(xdpOf(src, 5), { mode: 'native', progId: 7 })
+})
+
+t.test('EOPNOTSUPP in auto mode falls back to generic, once', async (t) => {
+  const src0 = [link(2, 'veth0')]
+  const d = desire({ veth: target(7) }, [7])
+  const src = new FakeSource()
+  for (const l of src0) src.set(l, false)
+  const kernel = new FakeKernel(src)
+  kernel.noNative.add(2)
+  const logs: Record<string, unknown>[] = []
+  const table = new LinkTable(src)
+  const rec = new Reconciler({ table, setter: kernel, desire: d, log: pino({ level: 'debug' }, { write: (s: string) => void logs.push(JSON.parse(s)) }), settleMs: 2, maxSettleMs: 20, kernelRelease: '6.18.0' })
+  t.teardown(() => rec.stop())
+  await table.start()
+  await rec.idle()
+  t.same(xdpOf(src, 2), { mode: 'generic', progId: 7 })
+  t.same(kernel.requests().map((r) => r.req.flags), [XDP_FLAGS_UPDATE_IF_NOEXIST | XDP_FLAGS_DRV_MODE, XDP_FLAGS_UPDATE_IF_NOEXIST | XDP_FLAGS_SKB_MODE])
+  t.equal(logs.filter((l) => l.action === 'fallback').length, 1)
+})
+
+t.test('an older program of ours is replaced atomically', async (t) => {
+  const { src, kernel } = await setup(t, [link(2, 'veth0', { xdp: { mode: 'generic', progId: 6 } as never })], desire({ veth: target(7) }, [6, 7]))
+  t.same(kernel.requests().map((r) => r.req), [{ fd: 107, expectedFd: 106, flags: XDP_FLAGS_REPLACE | XDP_FLAGS_SKB_MODE }])
+  t.same(xdpOf(src, 2), { mode: 'generic', progId: 7 })
+})
+
+t.test('a foreign program is left alone and reported once', async (t) => {
+  const { src, kernel, logs, rec } = await setup(t, [link(2, 'veth0', { xdp: { mode: 'generic', progId: 99 } as never })], desire({ veth: target(7) }, [7]))
+  src.set(link(2, 'veth0', { operState: 'up', xdp: { mode: 'generic', progId: 99 } as never }))
+  await new Promise((r) => setTimeout(r, 10))
+  await rec.idle()
+  t.equal(kernel.batches.length, 0, 'never touched')
+  t.equal(logs.filter((l) => l.action === 'conflict').length, 1, 'reported once')
+  t.equal(rec.records()[0]!.state, 'conflict')
+})
+
+t.test('replace-foreign takes over', async (t) => {
+  const { src } = await setup(t, [link(2, 'veth0', { xdp: { mode: 'generic', progId: 99 } as never })], desire({ veth: target(7, { replaceForeign: true }) }, [7]))
+  t.same(xdpOf(src, 2), { mode: 'generic', progId: 7 })
+})
+
+t.test('no entry matches any more: only our program is detached', async (t) => {
+  const { src, kernel, rec } = await setup(
+    t,
+    [link(2, 'veth0', { xdp: { mode: 'generic', progId: 7 } as never }), link(3, 'veth1', { xdp: { mode: 'native', progId: 99 } as never })],
+    desire({}, [7]),
+  )
+  await rec.idle()
+  t.same(kernel.requests().map((r) => [r.ifindex, r.req]), [[2, { fd: -1, expectedFd: 107, flags: XDP_FLAGS_REPLACE | XDP_FLAGS_SKB_MODE }]])
+  t.equal(xdpOf(src, 2), null)
+  t.same(xdpOf(src, 3), { mode: 'native', progId: 99 })
+})
+
+t.test('someone attaches in between (EBUSY): re-read and plan again', async (t) => {
+  const src = new FakeSource()
+  src.set(link(2, 'veth0'), false)
+  const kernel = new FakeKernel(src)
+  const table = new LinkTable(src)
+  // the kernel gets a foreign program just before our attach arrives, without us having seen the notification yet
+  const orig = kernel.setXdp.bind(kernel)
+  let first = true
+  kernel.setXdp = async (reqs) => {
+    if (first) {
+      first = false
+      src.kernel.set(2, link(2, 'veth0', { xdp: { mode: 'native', progId: 99 } as never }))
+    }
+    return orig(reqs)
+  }
+  const logs: Record<string, unknown>[] = []
+  const rec = new Reconciler({ table, setter: kernel, desire: desire({ veth: target(7) }, [7]), log: pino({ level: 'debug' }, { write: (s: string) => void logs.push(JSON.parse(s)) }), settleMs: 2, maxSettleMs: 20, kernelRelease: '6.18.0' })
+  t.teardown(() => rec.stop())
+  await table.start()
+  await rec.idle()
+  t.equal(kernel.batches.length, 1, 'the foreign program found on re-read is not fought')
+  t.equal(rec.records()[0]!.state, 'conflict')
+})
+
+t.test('other errors: logged with the kernel text, retried with backoff, logged once while unchanged', async (t) => {
+  const { src, kernel, logs, rec } = await setup(t, [], desire({ veth: target(7) }, [7]))
+  kernel.failNext.push(nlerr('EINVAL', 22, 'bad thing'), nlerr('EINVAL', 22, 'bad thing'))
+  src.set(link(2, 'veth0'))
+  await new Promise((r) => setTimeout(r, 10))
+  await rec.idle()
+  const errs = logs.filter((l) => l.action === 'error')
+  t.equal(errs.length, 1)
+  t.match(errs[0]!.msg, /EINVAL: bad thing; retrying in 1000 ms/)
+  t.equal(rec.records()[0]!.state, 'error')
+  t.match(rec.records()[0]!.lastError, /bad thing/)
+  // first retry after 1 s fails again (debug, not warn), second after 2 s succeeds
+  await new Promise((r) => setTimeout(r, 3300))
+  await rec.idle()
+  t.same(xdpOf(src, 2), { mode: 'native', progId: 7 })
+  t.equal(logs.filter((l) => l.action === 'error' && l.level === 40).length, 1, 'one warning for the same reason')
+  t.equal(logs.filter((l) => l.action === 'recovered').length, 1)
+  t.equal(rec.records()[0]!.state, 'attached')
+})
+
+t.test('a link removed while pending is forgotten (ENODEV is quiet)', async (t) => {
+  const { src, kernel, logs, rec } = await setup(t, [], desire({ veth: target(7) }, [7]))
+  src.set(link(2, 'veth0'))
+  src.kernel.delete(2) // gone before the request, its RTM_DELLINK not yet read
+  await new Promise((r) => setTimeout(r, 10))
+  await rec.idle()
+  t.equal(kernel.batches.length, 1)
+  t.equal(logs.filter((l) => l.action === 'error').length, 0)
+})
+
+t.test('supportsReplace: XDP_FLAGS_REPLACE needs Linux 5.7', async (t) => {
+  t.equal(supportsReplace('5.6.19'), false)
+  t.equal(supportsReplace('5.7.0'), true)
+  t.equal(supportsReplace('6.18.44-fc-v769'), true)
+  t.equal(supportsReplace('4.19.0-27-amd64'), false)
+})
+
+t.test('kernel < 5.7: replace is a plain set', async (t) => {
+  const src = new FakeSource()
+  src.set(link(2, 'veth0', { xdp: { mode: 'generic', progId: 6 } as never }), false)
+  const kernel = new FakeKernel(src)
+  const table = new LinkTable(src)
+  const logs: Record<string, unknown>[] = []
+  const rec = new Reconciler({ table, setter: kernel, desire: desire({ veth: target(7) }, [6, 7]), log: pino({ level: 'debug' }, { write: (s: string) => void logs.push(JSON.parse(s)) }), settleMs: 2, maxSettleMs: 20, kernelRelease: '5.4.0' })
+  t.teardown(() => rec.stop())
+  await table.start()
+  await rec.idle()
+  t.same(kernel.requests().map((r) => r.req), [{ fd: 107, flags: XDP_FLAGS_SKB_MODE }])
+  t.ok(logs.some((l) => /not atomic/.test(String(l.msg))))
+})
