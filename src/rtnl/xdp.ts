@@ -42,14 +42,6 @@ const ATTACH_MODES = new Map<number, XdpAttachMode>([
   [XDP_ATTACHED_MULTI, 'multi'],
 ])
 
-/** The XDP_ATTACHED_* value behind a mode name. */
-export const XDP_ATTACHED_BY_MODE: Readonly<Record<XdpAttachMode, number>> = {
-  native: XDP_ATTACHED_DRV,
-  generic: XDP_ATTACHED_SKB,
-  offload: XDP_ATTACHED_HW,
-  multi: XDP_ATTACHED_MULTI,
-}
-
 /** What runs on a link, as the kernel reports it. */
 export interface XdpState {
   mode: XdpAttachMode
