@@ -61,6 +61,17 @@ export class LinkTable extends EventEmitter<LinkTableEvents> {
     return [...this.#links.values()].sort((a, b) => a.ifindex - b.ifindex)
   }
 
+  /**
+   * Records the XDP state our own successful RTM_SETLINK just set. The kernel announces an XDP change only for a link
+   * that is up (do_setlink -> netdev_state_change, which notifies only with IFF_UP), so for a link that is down the
+   * table would otherwise keep believing nothing is attached. No event is emitted: nothing changed that the
+   * reconciler does not already know. A later notification or resync overrides it with the kernel's own word.
+   */
+  noteXdp(ifindex: number, xdp: LinkState['xdp']): void {
+    const l = this.#links.get(ifindex)
+    if (l) this.#links.set(ifindex, { ...l, xdp })
+  }
+
   /** Resolves when no resync is running. */
   async settled(): Promise<void> {
     while (this.#syncing) await this.#syncing

@@ -17,7 +17,7 @@ import {
   XDP_FLAGS_SKB_MODE,
   XDP_FLAGS_UPDATE_IF_NOEXIST,
 } from '../rtnl/constants.js'
-import type { XdpSetRequest } from '../rtnl/xdp.js'
+import type { XdpSetRequest, XdpState } from '../rtnl/xdp.js'
 import { Debouncer, realClock, type Clock } from './debounce.js'
 import { plan, observed, type Action, type AttachedMode, type Desired, type Mode } from './plan.js'
 
@@ -118,6 +118,12 @@ interface Wire {
   action: Action
   release: () => void
   step: 'only' | 'detach' | 'attach'
+}
+
+/** The IFLA_XDP the kernel reports after attaching `progId` in one mode (net/core/rtnetlink.c rtnl_xdp_fill). */
+function xdpState(progId: number, mode: AttachedMode): XdpState {
+  const key = mode === 'native' ? 'drvProgId' : mode === 'generic' ? 'skbProgId' : 'hwProgId'
+  return { mode, progId, [key]: progId }
 }
 
 export class Reconciler {
@@ -394,6 +400,8 @@ export class Reconciler {
   }
 
   #succeeded(r: LinkRecord, action: Action): void {
+    if (action.kind === 'detach') this.#o.table.noteXdp(r.ifindex, null)
+    else if (action.kind !== 'none' && action.kind !== 'conflict') this.#o.table.noteXdp(r.ifindex, xdpState(action.progId, action.mode))
     const log = this.#o.log
     const ctx = { ifindex: r.ifindex, ifname: r.name, entry: r.entry }
     if (r.failures > 0) log.info({ ...ctx, action: 'recovered' }, `${r.name}: recovered after ${r.failures} failed attempts`)
