@@ -169,8 +169,8 @@ export class JournalStream {
   readonly #to: Buffer
   readonly #identifier: string
   readonly #fallback: (line: string) => void
-  /** Records sent as datagrams, as memfds, and handed to the fallback. */
-  readonly stats = { datagrams: 0, memfds: 0, fallbacks: 0 }
+  /** Records sent as datagrams, as memfds, handed to the fallback, and lost because the fallback failed too. */
+  readonly stats = { datagrams: 0, memfds: 0, fallbacks: 0, lost: 0 }
 
   constructor(opts: JournalStreamOptions = {}) {
     this.#to = sockaddrUn(opts.socketPath ?? JOURNAL_SOCKET)
@@ -216,8 +216,13 @@ export class JournalStream {
     try {
       this.#send(entry)
     } catch {
-      this.stats.fallbacks++
-      this.#fallback(json + '\n')
+      try {
+        this.#fallback(json + '\n')
+        this.stats.fallbacks++
+      } catch {
+        // Nowhere left to write: throwing would turn a log call into a crash of the daemon.
+        this.stats.lost++
+      }
     }
   }
 

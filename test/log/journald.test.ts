@@ -213,7 +213,7 @@ t.test('a record larger than the socket allows goes as a sealed memfd', async (t
   t.equal(get(a!.entry, 'IFNAME'), 'eth0')
   t.equal(b!.viaMemfd, false)
   t.equal(get(b!.entry, 'MESSAGE'), 'small')
-  t.same(stream.stats, { datagrams: 1, memfds: 1, fallbacks: 0 })
+  t.same(stream.stats, { datagrams: 1, memfds: 1, fallbacks: 0, lost: 0 })
 })
 
 t.test('without a journal to talk to, records go to the fallback', async (t) => {
@@ -225,6 +225,19 @@ t.test('without a journal to talk to, records go to the fallback', async (t) => 
   t.equal(lines.length, 1)
   t.match(JSON.parse(lines[0]!), { msg: 'still here', ifname: 'eth0', level: 40 })
   t.equal(stream.stats.fallbacks, 1)
+})
+
+t.test('a failing fallback loses the record instead of throwing into the caller', async (t) => {
+  const stream = new JournalStream({
+    socketPath: join(tempDir(t), 'absent.socket'),
+    fallback: () => {
+      throw new Error('EAGAIN')
+    },
+  })
+  t.teardown(() => stream.close())
+  const { logger } = createLoggerWithOutput({ destination: stream })
+  t.doesNotThrow(() => logger.error('into the void'))
+  t.same(stream.stats, { datagrams: 0, memfds: 0, fallbacks: 0, lost: 1 })
 })
 
 t.test('journalFieldName', async (t) => {
