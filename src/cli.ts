@@ -53,6 +53,19 @@ await yargs(hideBin(process.argv))
         (await import('./commands/run.js')).runCommand({ configPath: a.config, logLevel: a['log-level'], insecurePaths: a['insecure-paths'] }),
       ),
   )
+  .command(
+    'check',
+    'validate the config and load every object (the verifier included) without attaching or pinning anything; show what would attach where',
+    (y) =>
+      y
+        .option('config', { alias: 'c', type: 'string', default: '/etc/xdplinkd/config.yaml', describe: 'config file' })
+        .option('insecure-paths', { type: 'boolean', default: false, describe: 'accept files writable by others (development only)' })
+        .option('json', { type: 'boolean', default: false, describe: 'print one JSON object' }),
+    (a) =>
+      run(async () =>
+        (await import('./commands/check.js')).checkCommand({ configPath: a.config, insecurePaths: a['insecure-paths'], json: a.json }),
+      ),
+  )
   .demandCommand(1, 'name a command (see --help)')
   .strict()
   .version(pkg.version)

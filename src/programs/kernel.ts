@@ -2,9 +2,10 @@
  * Loading a program with libbpf and opening a pinned one. Thin I/O over src/ffi/libbpf.ts; every failure becomes a
  * ProgramLoadError carrying libbpf's and the verifier's last lines.
  */
-import { mkdirSync } from 'node:fs'
+import { mkdirSync, readFileSync } from 'node:fs'
+import { basename } from 'node:path'
 import { ERRNO, SyscallError } from '../ffi/errno.js'
-import type { Fd } from '../ffi/fd.js'
+import { Fd } from '../ffi/fd.js'
 import {
   BPF_OBJ_NAME_LEN,
   BPF_PROG_TYPE_XDP,
@@ -12,14 +13,15 @@ import {
   bpfFdKind,
   captureLibbpfLog,
   objGet,
+  type BpfProgram,
   progInfo,
   type LibbpfSink,
   type ProgramSpec,
 } from '../ffi/libbpf.js'
 import { listMapPins, pinExists, removeEmptyPinDir } from './bpffs.js'
 import { ProgramLoadError, hintFor, type ProgramLoadStage } from './errors.js'
-import { LogTail } from './log.js'
-import { isPinnableMapName, pinDirName, pinLayout, type PinLayout } from './naming.js'
+import { DEFAULT_LOG_LINES, LogTail } from './log.js'
+import { isPinnableMapName, isValidProgramName, pinDirName, pinLayout, type PinLayout } from './naming.js'
 import { describeSelectError, isInterfaceXdp, selectProgram } from './select.js'
 
 /** A program in the kernel, held by a descriptor we own. */
@@ -83,6 +85,56 @@ function wrap(
   })
 }
 
+/** The name libbpf gives an object read from `objectPath` (messages, internal map names): its base name, no `.o`. */
+export function objectNameOf(objectPath: string): string {
+  return basename(objectPath).replace(/\.(bpf\.)?o$/, '')
+}
+
+/**
+ * The object file's bytes, once the program name (if any) is known to be a C identifier. Shared by the registry
+ * (through its backend's `read`) and loadForCheck, so both refuse the same things with the same errors.
+ */
+export function readObject(objectPath: string, programName: string | undefined, read: (path: string) => Buffer = readFileSync): Buffer {
+  if (programName !== undefined && !isValidProgramName(programName)) {
+    throw new ProgramLoadError({
+      stage: 'select',
+      objectPath,
+      detail: `${JSON.stringify(programName)} is not a program name (a C identifier)`,
+    })
+  }
+  try {
+    return read(objectPath)
+  } catch (e) {
+    const errno = (e as NodeJS.ErrnoException).errno
+    throw new ProgramLoadError({
+      stage: 'read',
+      objectPath,
+      program: programName,
+      detail: `cannot read the object file: ${(e as Error).message}`,
+      errno: typeof errno === 'number' ? -errno : undefined,
+      cause: e,
+    })
+  }
+}
+
+/** The program to load (`wanted`, or the only XDP one), with autoload switched off for every other program. */
+function chooseProgram(obj: BpfObject, objectPath: string, wanted: string | undefined): BpfProgram {
+  const programs = obj.programs()
+  const chosen = selectProgram(programs, wanted)
+  if (!chosen.ok) {
+    throw new ProgramLoadError({
+      stage: 'select',
+      objectPath,
+      program: wanted,
+      detail: describeSelectError(chosen.error),
+      candidates: programs.filter(isInterfaceXdp).map((p) => p.name),
+    })
+  }
+  const prog = programs.find((p) => p.name === chosen.value.name)!
+  for (const p of programs) p.setAutoload(p === prog)
+  return prog
+}
+
 /** The programs in an object image (ELF parsing only: nothing reaches the kernel). */
 export function inspectObject(image: Buffer, objectPath: string, objectName: string, logLines: number): ProgramSpec[] {
   const tail = new LogTail(logLines)
@@ -123,19 +175,7 @@ export function loadProgram(req: LoadRequest): KernelProgram {
     throw wrap(e, 'open', req.objectPath, name, 'libbpf cannot read it', tail)
   }
   try {
-    const programs = obj.programs()
-    const chosen = selectProgram(programs, name)
-    if (!chosen.ok) {
-      throw new ProgramLoadError({
-        stage: 'select',
-        objectPath: req.objectPath,
-        program: name,
-        detail: describeSelectError(chosen.error),
-        candidates: programs.filter(isInterfaceXdp).map((p) => p.name),
-      })
-    }
-    const prog = programs.find((p) => p.name === name)!
-    for (const p of programs) p.setAutoload(p === prog)
+    const prog = chooseProgram(obj, req.objectPath, name)
 
     const pin = pinLayout(req.bpffsDir, pinDirName(req.objectHash, name))
     const maps = new Map<string, string>()
@@ -224,5 +264,82 @@ export function pinnedProgramId(pin: PinLayout): number | null {
     return null
   } finally {
     fd?.close()
+  }
+}
+
+/** What `xdplinkd check` learns about a program it loaded and let go. */
+export interface CheckedProgram {
+  /** The program's name in the object (the one named, or the object's only XDP program). */
+  name: string
+  /** The kernel's tag, hex: the same tag a daemon's load of these bytes gets (map fds are zeroed before hashing). */
+  tag: string
+  /** The kernel's (possibly shortened) name */
+  kernelName: string
+  /** Instructions the verifier processed (fdinfo `verified_insns`, Linux 5.16); null where the kernel does not say. */
+  verifiedInsns: number | null
+}
+
+export interface CheckLoadOptions {
+  /** Lines of libbpf/verifier log a ProgramLoadError keeps. Default 50. */
+  logLines?: number
+  /** Also receives every libbpf message. */
+  log?: LibbpfSink | undefined
+}
+
+/**
+ * Loads one program of an object file exactly as far as the daemon would (ELF parsing, program choice, map
+ * creation, the verifier), reads its tag, and closes everything: no pin, no bpffs needed, nothing left in the
+ * kernel once it returns (the program and its maps die with the object's descriptors). Throws ProgramLoadError.
+ *
+ * The maps are created fresh, so this cannot tell whether maps pinned by an earlier run still match the object
+ * (the daemon reuses those: loadProgram); it checks the object, not the state of a bpffs.
+ */
+export function loadForCheck(objectPath: string, programName?: string, opts: CheckLoadOptions = {}): CheckedProgram {
+  const image = readObject(objectPath, programName)
+  const tail = new LogTail(opts.logLines ?? DEFAULT_LOG_LINES)
+  const sink: LibbpfSink = (m) => {
+    tail.add(m)
+    opts.log?.(m)
+  }
+  let obj: BpfObject
+  try {
+    obj = captureLibbpfLog(sink, () => BpfObject.open(image, objectNameOf(objectPath)))
+  } catch (e) {
+    throw wrap(e, 'open', objectPath, programName, 'libbpf cannot read it', tail)
+  }
+  try {
+    const prog = chooseProgram(obj, objectPath, programName)
+    const name = prog.name
+    // A map declared with __uint(pinning, LIBBPF_PIN_BY_NAME) gets a pin path at open (libbpf.c,
+    // bpf_object__init_user_btf_map -> build_map_pin_path under pin_root_path, /sys/fs/bpf by default), and load
+    // would pin it there, or fail where that is no bpffs. bpf_map__set_pin_path(map, NULL) clears it (frees
+    // map->pin_path); the binding is typed for a string, and koffi passes null as a NULL `const char *`.
+    for (const m of obj.maps()) m.setPinPath(null as unknown as string)
+    try {
+      captureLibbpfLog(sink, () => obj.load())
+    } catch (e) {
+      throw wrap(e, 'load', objectPath, name, 'load failed', tail)
+    }
+    // Borrowed: libbpf owns this descriptor and bpf_object__close closes it, so this Fd is never closed.
+    const fd = new Fd(prog.fd(), `bpf prog ${name}`)
+    let info
+    try {
+      info = progInfo(fd)
+    } catch (e) {
+      throw wrap(e, 'load', objectPath, name, 'cannot read the loaded program back', tail)
+    }
+    return { name, tag: info.tag, kernelName: info.name, verifiedInsns: verifiedInsns(fd.raw) }
+  } finally {
+    obj.close()
+  }
+}
+
+/** `verified_insns` from a program descriptor's fdinfo (kernel/bpf/syscall.c, bpf_prog_show_fdinfo; Linux 5.16). */
+function verifiedInsns(fd: number): number | null {
+  try {
+    const m = /^verified_insns:\s*(\d+)$/m.exec(readFileSync(`/proc/self/fdinfo/${fd}`, 'utf8'))
+    return m ? Number(m[1]) : null
+  } catch {
+    return null
   }
 }

@@ -18,15 +18,24 @@
  */
 import { createHash } from 'node:crypto'
 import { readFileSync } from 'node:fs'
-import { basename, resolve } from 'node:path'
+import { resolve } from 'node:path'
 import { SyscallError } from '../ffi/errno.js'
 import type { Fd } from '../ffi/fd.js'
 import type { LibbpfSink, ProgramSpec } from '../ffi/libbpf.js'
 import { ensureBpffs, listPinDirs, removePinDir, type EnsureBpffsResult } from './bpffs.js'
 import { ProgramLoadError, hintFor } from './errors.js'
-import { inspectObject, loadProgram, openPinned, pinnedProgramId, type KernelProgram, type LoadRequest } from './kernel.js'
+import {
+  inspectObject,
+  loadProgram,
+  objectNameOf,
+  openPinned,
+  pinnedProgramId,
+  readObject,
+  type KernelProgram,
+  type LoadRequest,
+} from './kernel.js'
 import { DEFAULT_LOG_LINES } from './log.js'
-import { DEFAULT_BPFFS_DIR, isValidProgramName, pinDirName, pinLayout, type PinLayout } from './naming.js'
+import { DEFAULT_BPFFS_DIR, pinDirName, pinLayout, type PinLayout } from './naming.js'
 import { describeSelectError, isInterfaceXdp, selectProgram } from './select.js'
 
 export interface LoadedProgram {
@@ -149,29 +158,9 @@ export class ProgramRegistry implements Programs {
 
   acquire(objectPath: string, programName?: string): ProgramLease {
     if (this.#closed) throw new Error('ProgramRegistry: acquire after close')
-    if (programName !== undefined && !isValidProgramName(programName)) {
-      throw new ProgramLoadError({
-        stage: 'select',
-        objectPath,
-        detail: `${JSON.stringify(programName)} is not a program name (a C identifier)`,
-      })
-    }
-    let image: Buffer
-    try {
-      image = this.#backend.readObject(objectPath)
-    } catch (e) {
-      const errno = (e as NodeJS.ErrnoException).errno
-      throw new ProgramLoadError({
-        stage: 'read',
-        objectPath,
-        program: programName,
-        detail: `cannot read the object file: ${(e as Error).message}`,
-        errno: typeof errno === 'number' ? -errno : undefined,
-        cause: e,
-      })
-    }
+    const image = readObject(objectPath, programName, (path) => this.#backend.readObject(path))
     const hash = createHash('sha256').update(image).digest('hex')
-    const objectName = basename(objectPath).replace(/\.(bpf\.)?o$/, '')
+    const objectName = objectNameOf(objectPath)
     const name = programName ?? this.#defaultNames.get(hash) ?? this.#pick(image, objectPath, objectName, hash)
 
     const key = `${hash}:${name}`

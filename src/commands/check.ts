@@ -1,0 +1,170 @@
+import { compileMatcher, loadConfig, type AttachEntry, type Config } from '../config/index.js'
+import { EX_CONFIG, EX_DATAERR, configErrorText } from '../daemon.js'
+import { ProgramLoadError } from '../programs/errors.js'
+import { loadForCheck, type CheckedProgram } from '../programs/kernel.js'
+import type { LinkState } from '../rtnl/link.js'
+import { RtnlClient } from '../rtnl/client.js'
+
+export interface CheckOptions {
+  configPath: string
+  insecurePaths: boolean
+  json: boolean
+  out?: NodeJS.WritableStream
+  err?: NodeJS.WritableStream
+  /** The links to match (default: one dump of this namespace). */
+  links?: () => Promise<LinkState[]>
+  /** Loads one entry's program and lets it go (default: the kernel, programs/kernel.ts loadForCheck). */
+  load?: (objectPath: string, programName?: string) => CheckedProgram
+}
+
+export interface CheckLinkJson {
+  ifindex: number
+  name: string
+}
+
+export interface CheckEntryJson {
+  entry: string
+  index: number
+  object: string
+  /** The program picked (null: none could be, see `error`). */
+  program: string | null
+  tag: string | null
+  verifiedInsns: number | null
+  mode: AttachEntry['mode']
+  links: CheckLinkJson[]
+  /** Why the object did not load (absent when it did). */
+  error?: string
+}
+
+export interface CheckJson {
+  ok: boolean
+  config: string
+  entries: CheckEntryJson[]
+  /** Links of this namespace that no entry matches. */
+  unmatched: number
+}
+
+/** How stderr names an entry: its place in the file, and its name when it has one of its own. */
+export function entryLabel(e: AttachEntry): string {
+  const at = `attach[${e.index}]`
+  return e.name === at ? at : `${at} (${e.name})`
+}
+
+/**
+ * `xdplinkd check`: validates the config, loads every entry's program (the verifier included) and lets it go, and
+ * shows which links of this namespace each entry would get. Attaches nothing and pins nothing: the programs are
+ * loaded without pins and closed (programs/kernel.ts loadForCheck), so no bpffs is needed. Exit status: 0, 78
+ * (EX_CONFIG) for a config error, 65 (EX_DATAERR) when an object fails to load; every problem goes to stderr.
+ */
+export async function checkCommand(o: CheckOptions): Promise<number> {
+  const out = o.out ?? process.stdout
+  const errOut = o.err ?? process.stderr
+
+  const r = await loadConfig(o.configPath, { insecurePaths: o.insecurePaths })
+  if (!r.ok) {
+    errOut.write(configErrorText(r.error) + '\n')
+    if (o.json) out.write(JSON.stringify({ ok: false, errors: r.error }) + '\n')
+    return EX_CONFIG
+  }
+  const config = r.value
+
+  // Every entry, not just up to the first failure; one load per object and program however many entries share it.
+  const load = o.load ?? loadForCheck
+  const loaded = new Map<string, CheckedProgram | ProgramLoadError>()
+  const results = config.entries.map((e) => {
+    const key = `${e.object}\0${e.program ?? ''}`
+    let res = loaded.get(key)
+    if (res === undefined) {
+      try {
+        res = load(e.object, e.program ?? undefined)
+      } catch (err) {
+        if (!(err instanceof ProgramLoadError)) throw err
+        res = err
+      }
+      loaded.set(key, res)
+    }
+    return res
+  })
+
+  const links = (await (o.links ?? dumpLinks)()).sort((a, b) => a.ifindex - b.ifindex)
+  const plan = planLinks(config, links)
+
+  const entries: CheckEntryJson[] = config.entries.map((e, i) => {
+    const res = results[i]!
+    const failed = res instanceof ProgramLoadError
+    const json: CheckEntryJson = {
+      entry: e.name,
+      index: e.index,
+      object: e.object,
+      program: failed ? (res.program ?? e.program) : res.name,
+      tag: failed ? null : res.tag,
+      verifiedInsns: failed ? null : res.verifiedInsns,
+      mode: e.mode,
+      links: plan.byEntry[i]!.map((l) => ({ ifindex: l.ifindex, name: l.name })),
+    }
+    if (failed) json.error = res.message
+    return json
+  })
+  const failures = entries.filter((e) => e.error !== undefined)
+  for (const f of failures) errOut.write(`${entryLabel(config.entries[f.index]!)}: ${f.error}\n`)
+
+  const result: CheckJson = { ok: failures.length === 0, config: config.path, entries, unmatched: plan.unmatched.length }
+  out.write(o.json ? JSON.stringify(result) + '\n' : checkText(config, result, plan.unmatched))
+  return failures.length > 0 ? EX_DATAERR : 0
+}
+
+async function dumpLinks(): Promise<LinkState[]> {
+  const client = new RtnlClient({ subscribe: false })
+  try {
+    return await client.dumpLinks()
+  } finally {
+    client.close()
+  }
+}
+
+/** Each entry's links, the daemon's way: the first entry that matches a link decides (config/match.ts). */
+export function planLinks(config: Config, links: readonly LinkState[]): { byEntry: LinkState[][]; unmatched: LinkState[] } {
+  const match = compileMatcher(config)
+  const byEntry: LinkState[][] = config.entries.map(() => [])
+  const unmatched: LinkState[] = []
+  for (const l of links) {
+    const e = match(l)
+    if (e === null) unmatched.push(l)
+    else byEntry[e.index]!.push(l)
+  }
+  return { byEntry, unmatched }
+}
+
+/** Names shown for the links no entry matches; the rest are counted. */
+const UNMATCHED_SHOWN = 10
+
+export function checkText(config: Config, r: CheckJson, unmatched: readonly LinkState[]): string {
+  const plural = (n: number, one: string, many: string): string => `${n} ${n === 1 ? one : many}`
+  const blocks = r.entries.map((e) => {
+    const program =
+      e.error !== undefined
+        ? `${e.program ?? '?'}: FAILED to load (reason on stderr)`
+        : [e.program, `tag ${e.tag}`, e.verifiedInsns !== null ? `${e.verifiedInsns} insns verified` : null]
+            .filter((s) => s !== null)
+            .join('  ')
+    const links = e.links.length > 0 ? e.links.map((l) => `${l.name} (${l.ifindex})`).join(', ') : 'none in this namespace'
+    const rows: [string, string][] = [
+      ['object', e.object],
+      ['program', program],
+      ['mode', e.mode],
+      ['links', links],
+    ]
+    return [entryLabel(config.entries[e.index]!), ...rows.map(([k, v]) => `  ${k.padEnd(8)} ${v}`)].join('\n') + '\n'
+  })
+  const n = unmatched.length
+  const names = unmatched.slice(0, UNMATCHED_SHOWN).map((l) => l.name)
+  const more = n > UNMATCHED_SHOWN ? `, and ${n - UNMATCHED_SHOWN} more` : ''
+  const tail = n === 0 ? 'every link matches an entry' : `${plural(n, 'link', 'links')} matched by no entry: ${names.join(', ')}${more}`
+  const attached = r.entries.reduce((s, e) => s + e.links.length, 0)
+  const failed = r.entries.filter((e) => e.error !== undefined).length
+  const summary = r.ok
+    ? `${r.config}: ok, ${plural(r.entries.length, 'entry', 'entries')}; ${plural(attached, 'link', 'links')} would get a program (nothing attached)`
+    : `${r.config}: ${failed} of ${plural(r.entries.length, 'entry', 'entries')} FAILED to load`
+  const body = blocks.length > 0 ? blocks.join('\n') : 'no attach entries: xdplinkd would detach every program it attached\n'
+  return `${body}\n${tail}\n${summary}\n`
+}

@@ -1,0 +1,380 @@
+/**
+ * `xdplinkd check`: exit statuses, what it prints, and that it leaves nothing behind (no pin, no attachment).
+ * The command's own logic runs without root against injected links and loads; the end-to-end tests run the built
+ * CLI in a private namespace with real objects and skip when not root.
+ */
+import { spawnSync } from 'node:child_process'
+import { chmodSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { PassThrough } from 'node:stream'
+import t, { type Test } from 'tap'
+import { checkCommand, type CheckJson } from '../../src/commands/check.js'
+import { ProgramLoadError } from '../../src/programs/errors.js'
+import type { CheckedProgram } from '../../src/programs/kernel.js'
+import type { LinkState } from '../../src/rtnl/link.js'
+import { buildObjects, tempBpffs, tempPlainDir } from '../fixtures/bpf/env.js'
+import { CLI, ROOT, makeNetns, needsRoot, type Netns } from '../helpers/netns.js'
+
+/**
+ * A directory for configs and objects under /tmp: /tmp is root-owned and sticky, mkdtemp makes the directory 0700
+ * and the files are written 0644, so the strict path checks pass without --insecure-paths (for root, and for a
+ * user, who trusts their own uid).
+ */
+function tempDir(t: Test): string {
+  const dir = mkdtempSync('/tmp/xdpl-check-')
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  return dir
+}
+
+function writeFile(dir: string, name: string, text: string | Buffer): string {
+  const path = join(dir, name)
+  writeFileSync(path, text)
+  chmodSync(path, 0o644)
+  return path
+}
+
+const link = (ifindex: number, name: string, kind: string | null = 'veth'): LinkState => ({
+  ifindex,
+  name,
+  flags: 0,
+  up: false,
+  running: false,
+  operState: 'down',
+  kind,
+  altNames: [],
+  master: null,
+  xdp: null,
+})
+
+/** Runs checkCommand with captured output. */
+async function check(
+  opts: Partial<Parameters<typeof checkCommand>[0]> & { configPath: string },
+): Promise<{ code: number; stdout: string; stderr: string }> {
+  const out = new PassThrough()
+  const err = new PassThrough()
+  let stdout = ''
+  let stderr = ''
+  out.on('data', (d: Buffer) => (stdout += d.toString()))
+  err.on('data', (d: Buffer) => (stderr += d.toString()))
+  const code = await checkCommand({ insecurePaths: false, json: false, out, err, ...opts })
+  return { code, stdout, stderr }
+}
+
+t.test('the command, with injected links and loads (no root)', async (t) => {
+  const dir = tempDir(t)
+  writeFile(dir, 'a.o', 'a')
+  writeFile(dir, 'b.o', 'b')
+  const config = writeFile(
+    dir,
+    'config.yaml',
+    [
+      'attach:',
+      '  - name: first',
+      '    interfaces: ["va*"]',
+      '    object: a.o',
+      '    mode: generic',
+      '  - interfaces: ["v*", "dm*"]',
+      '    exclude: ["vz*"]',
+      '    object: b.o',
+      '    program: xdp_b',
+      '  - name: third',
+      '    interfaces: ["w*"]',
+      '    object: a.o',
+      '',
+    ].join('\n'),
+  )
+  const links = async () => [link(5, 'vb0'), link(1, 'lo', null), link(3, 'va0'), link(4, 'va1'), link(6, 'vz0'), link(7, 'dm0', 'dummy')]
+  const loads: string[] = []
+  const ok = (objectPath: string, programName?: string): CheckedProgram => {
+    loads.push(`${objectPath}:${programName ?? ''}`)
+    const name = programName ?? 'xdp_a'
+    return { name, kernelName: name, tag: objectPath.endsWith('a.o') ? 'aaaaaaaaaaaaaaaa' : 'bbbbbbbbbbbbbbbb', verifiedInsns: 12 }
+  }
+
+  t.test('--json: entries in file order, first match wins, unmatched counted; one load per object and program', async (t) => {
+    loads.length = 0
+    const r = await check({ configPath: config, json: true, links, load: ok })
+    t.equal(r.code, 0)
+    t.equal(r.stderr, '')
+    const j = JSON.parse(r.stdout) as CheckJson
+    t.same(j, {
+      ok: true,
+      config,
+      entries: [
+        {
+          entry: 'first',
+          index: 0,
+          object: join(dir, 'a.o'),
+          program: 'xdp_a',
+          tag: 'aaaaaaaaaaaaaaaa',
+          verifiedInsns: 12,
+          mode: 'generic',
+          links: [
+            { ifindex: 3, name: 'va0' },
+            { ifindex: 4, name: 'va1' },
+          ],
+        },
+        {
+          entry: 'attach[1]',
+          index: 1,
+          object: join(dir, 'b.o'),
+          program: 'xdp_b',
+          tag: 'bbbbbbbbbbbbbbbb',
+          verifiedInsns: 12,
+          mode: 'auto',
+          links: [
+            { ifindex: 5, name: 'vb0' },
+            { ifindex: 7, name: 'dm0' },
+          ],
+        },
+        { entry: 'third', index: 2, object: join(dir, 'a.o'), program: 'xdp_a', tag: 'aaaaaaaaaaaaaaaa', verifiedInsns: 12, mode: 'auto', links: [] },
+      ],
+      unmatched: 2,
+    })
+    t.same(loads, [`${join(dir, 'a.o')}:`, `${join(dir, 'b.o')}:xdp_b`], 'a.o loaded once for two entries')
+  })
+
+  t.test('text: each entry with its object, program, mode and links; unmatched links at the end', async (t) => {
+    const r = await check({ configPath: config, links, load: ok })
+    t.equal(r.code, 0)
+    t.equal(
+      r.stdout,
+      [
+        'attach[0] (first)',
+        `  object   ${join(dir, 'a.o')}`,
+        '  program  xdp_a  tag aaaaaaaaaaaaaaaa  12 insns verified',
+        '  mode     generic',
+        '  links    va0 (3), va1 (4)',
+        '',
+        'attach[1]',
+        `  object   ${join(dir, 'b.o')}`,
+        '  program  xdp_b  tag bbbbbbbbbbbbbbbb  12 insns verified',
+        '  mode     auto',
+        '  links    vb0 (5), dm0 (7)',
+        '',
+        'attach[2] (third)',
+        `  object   ${join(dir, 'a.o')}`,
+        '  program  xdp_a  tag aaaaaaaaaaaaaaaa  12 insns verified',
+        '  mode     auto',
+        '  links    none in this namespace',
+        '',
+        '2 links matched by no entry: lo, vz0',
+        `${config}: ok, 3 entries; 4 links would get a program (nothing attached)`,
+        '',
+      ].join('\n'),
+    )
+  })
+
+  t.test('every failing entry is reported on stderr, named; exit 65; the plan is still printed', async (t) => {
+    const failing = (objectPath: string, programName?: string): CheckedProgram => {
+      if (objectPath.endsWith('b.o')) {
+        throw new ProgramLoadError({ stage: 'load', objectPath, program: programName, detail: 'rejected by the verifier: nope', errno: 13 })
+      }
+      return ok(objectPath, programName)
+    }
+    const r = await check({ configPath: config, json: true, links, load: failing })
+    t.equal(r.code, 65)
+    t.equal(r.stderr, `attach[1]: ${join(dir, 'b.o')}: program xdp_b: rejected by the verifier: nope (EACCES)\n`)
+    const j = JSON.parse(r.stdout) as CheckJson
+    t.equal(j.ok, false)
+    t.match(j.entries[1], { program: 'xdp_b', tag: null, error: /rejected by the verifier: nope/ })
+    t.equal(j.entries[1]!.links.length, 2)
+    t.notOk('error' in j.entries[0]!)
+
+    const text = await check({ configPath: config, links, load: failing })
+    t.equal(text.code, 65)
+    t.match(text.stdout, /program {2}xdp_b: FAILED to load \(reason on stderr\)/)
+    t.match(text.stdout, /: 1 of 3 entries FAILED to load\n$/)
+  })
+
+  t.test('an error other than a load failure is not swallowed', async (t) => {
+    const boom = (): CheckedProgram => {
+      throw new Error('boom')
+    }
+    await t.rejects(check({ configPath: config, links, load: boom }), /boom/)
+  })
+
+  t.test('no entries: nothing to load, every link unmatched', async (t) => {
+    const empty = writeFile(dir, 'empty.yaml', 'attach: []\n')
+    const r = await check({ configPath: empty, links, load: ok })
+    t.equal(r.code, 0)
+    t.match(r.stdout, /^no attach entries: xdplinkd would detach every program it attached\n\n6 links matched by no entry/)
+  })
+})
+
+t.test('a config error: every error as file:line:col: key.path, exit 78, nothing loaded', async (t) => {
+  const dir = tempDir(t)
+  writeFile(dir, 'x.o', 'x')
+  const config = writeFile(
+    dir,
+    'bad.yaml',
+    ['attach:', '  - interfaces: ["v*"]', '    object: x.o', '    modee: native', '  - interfaces: ["w*"]', '    object: x.o', '    mode: nativ', ''].join('\n'),
+  )
+  // The built CLI, as an operator runs it (needs no root: the config is refused before anything reaches the kernel).
+  const r = spawnSync('node', [CLI, 'check', '--config', config], { encoding: 'utf8' })
+  t.equal(r.status, 78, r.stderr)
+  t.equal(r.stdout, '')
+  const lines = r.stderr.trim().split('\n')
+  t.equal(lines.length, 2, r.stderr)
+  t.match(lines[0], `${config}:4:5: attach[0].modee: unknown key`)
+  t.match(lines[1], `${config}:7:11: attach[1].mode: expected one of auto, native, generic, offload, got "nativ"`)
+
+  const j = spawnSync('node', [CLI, 'check', '--config', config, '--json'], { encoding: 'utf8' })
+  t.equal(j.status, 78)
+  t.match(JSON.parse(j.stdout), {
+    ok: false,
+    errors: [
+      { file: config, line: 4, col: 5, path: 'attach[0].modee' },
+      { file: config, line: 7, col: 11, path: 'attach[1].mode' },
+    ],
+  })
+
+  // Objects are checked once the file is valid: a missing one is a config error too, pointing at its `object:`.
+  const missing = writeFile(dir, 'missing.yaml', ['attach:', '  - interfaces: ["v*"]', '    object: missing.o', ''].join('\n'))
+  const m = spawnSync('node', [CLI, 'check', '--config', missing], { encoding: 'utf8' })
+  t.equal(m.status, 78)
+  t.match(m.stderr, `${missing}:3:13: attach[0].object: cannot use object ${join(dir, 'missing.o')}`)
+
+  const none = spawnSync('node', [CLI, 'check', '--config', join(dir, 'nope.yaml')], { encoding: 'utf8' })
+  t.equal(none.status, 78)
+  t.match(none.stderr, `${join(dir, 'nope.yaml')}: cannot read this config file`)
+})
+
+interface IpLink {
+  ifname: string
+  xdp?: unknown
+}
+
+/** `node CLI check ...` inside the namespace, whatever its exit status. */
+function runIn(ns: Netns, args: string[], cwd?: string) {
+  return spawnSync('ip', ['netns', 'exec', ns.name, 'node', CLI, 'check', ...args], { encoding: 'utf8', cwd })
+}
+
+/** Every path below `dir`, for comparing a bpffs before and after. */
+function tree(dir: string): string[] {
+  return (readdirSync(dir, { recursive: true }) as string[]).sort()
+}
+
+t.test('kernel', { skip: needsRoot }, async (t) => {
+  const objs = buildObjects(t)
+  const dir = tempDir(t)
+  const pass = writeFile(dir, 'xdp_pass.o', readFileSync(objs.bundled('xdp_pass')))
+  const drop = writeFile(dir, 'xdp_drop.o', readFileSync(objs.bundled('xdp_drop')))
+  const bad = writeFile(dir, 'xdp_bad.o', readFileSync(objs.fixture('xdp_bad')))
+  const two = writeFile(dir, 'xdp_two.o', readFileSync(objs.fixture('xdp_two')))
+
+  t.test('a good config: the right links per entry, exit 0, no pin and no attachment', async (t) => {
+    const ns = makeNetns(t)
+    ns.ip('link', 'add', 'va0', 'type', 'veth', 'peer', 'name', 'vb0')
+    ns.ip('link', 'add', 'va1', 'type', 'veth', 'peer', 'name', 'vb1')
+    ns.ip('link', 'add', 'br0', 'type', 'bridge')
+    ns.ip('link', 'set', 'va0', 'up')
+    const bpffs = tempBpffs(t)
+    const config = writeFile(
+      dir,
+      'good.yaml',
+      [
+        `bpffs: ${bpffs}/xdplinkd`,
+        'attach:',
+        '  - name: a-side',
+        '    interfaces: ["va*"]',
+        '    kinds: [veth]',
+        `    object: ${pass}`,
+        '    mode: generic',
+        '  - name: rest',
+        '    interfaces: ["v*", "br*"]',
+        `    object: ${drop}`,
+        '    program: xdp_drop',
+        '',
+      ].join('\n'),
+    )
+    const before = tree(bpffs)
+    const r = runIn(ns, ['--config', config, '--json'])
+    t.equal(r.status, 0, r.stderr)
+    t.equal(r.stderr, '')
+    const j = JSON.parse(r.stdout) as CheckJson
+    const ifindex = (name: string) => ns.ipJson<{ ifindex: number }[]>('link', 'show', 'dev', name)[0]!.ifindex
+    t.match(j, {
+      ok: true,
+      entries: [
+        { entry: 'a-side', object: pass, program: 'xdp_pass', tag: /^[0-9a-f]{16}$/, mode: 'generic' },
+        { entry: 'rest', object: drop, program: 'xdp_drop', tag: /^[0-9a-f]{16}$/, mode: 'auto' },
+      ],
+      unmatched: 1, // lo
+    })
+    t.same(j.entries[0]!.links, ['va0', 'va1'].map((name) => ({ ifindex: ifindex(name), name })))
+    t.same(
+      j.entries[1]!.links.map((l) => l.name),
+      ['vb0', 'vb1', 'br0'].sort((a, b) => ifindex(a) - ifindex(b)),
+      'first match: va* links are not listed again under the later entry',
+    )
+    t.ok((j.entries[0]!.verifiedInsns ?? 1) > 0)
+
+    const text = runIn(ns, ['--config', config])
+    t.equal(text.status, 0, text.stderr)
+    t.match(text.stdout, /^attach\[0\] \(a-side\)\n {2}object {3}\S+xdp_pass\.o\n {2}program {2}xdp_pass {2}tag [0-9a-f]{16}/)
+    t.match(text.stdout, /\n1 link matched by no entry: lo\n/)
+
+    t.same(tree(bpffs), before, 'nothing pinned in the bpffs the config names')
+    t.notOk(existsSync(join(bpffs, 'xdplinkd')))
+    const attached = ns.ipJson<IpLink[]>('-d', 'link', 'show').filter((l) => l.xdp !== undefined)
+    t.same(attached, [], 'no link carries an XDP program')
+  })
+
+  t.test('no bpffs needed: a bpffs path that does not exist is neither required nor created', async (t) => {
+    const ns = makeNetns(t)
+    const plain = tempPlainDir(t)
+    const config = writeFile(dir, 'nobpffs.yaml', [`bpffs: ${plain}/bpf/xdplinkd`, 'attach:', '  - interfaces: ["*"]', `    object: ${pass}`, ''].join('\n'))
+    const r = runIn(ns, ['--config', config])
+    t.equal(r.status, 0, r.stderr)
+    t.same(readdirSync(plain), [])
+  })
+
+  t.test('objects that fail to load: exit 65, each failing entry named with its reason on stderr', async (t) => {
+    const ns = makeNetns(t)
+    ns.ip('link', 'add', 'va0', 'type', 'veth', 'peer', 'name', 'vb0')
+    const config = writeFile(
+      dir,
+      'rejected.yaml',
+      [
+        'attach:',
+        '  - interfaces: ["lo"]',
+        `    object: ${pass}`,
+        '  - interfaces: ["va*"]',
+        `    object: ${bad}`,
+        '  - name: two',
+        '    interfaces: ["vb*"]',
+        `    object: ${two}`,
+        '',
+      ].join('\n'),
+    )
+    const r = runIn(ns, ['--config', config])
+    t.equal(r.status, 65, r.stderr)
+    const lines = r.stderr.trim().split('\n')
+    t.equal(lines.length, 2, r.stderr)
+    t.match(lines[0], `attach[1]: ${bad}: program xdp_bad: rejected by the verifier: invalid access to packet`)
+    t.match(lines[0], /R1 offset is outside of the packet/)
+    t.match(lines[1], `attach[2] (two): ${two}: holds 2 XDP programs (xdp_first, xdp_second)`)
+    t.match(r.stdout, /attach\[0\]\n {2}object {3}\S+\n {2}program {2}xdp_pass {2}tag /)
+    t.match(r.stdout, /attach\[1\]\n {2}object {3}\S+\n {2}program {2}xdp_bad: FAILED to load/)
+    t.match(r.stdout, /: 2 of 3 entries FAILED to load\n$/)
+
+    const j = runIn(ns, ['--config', config, '--json'])
+    t.equal(j.status, 65)
+    const json = JSON.parse(j.stdout) as CheckJson
+    t.equal(json.ok, false)
+    t.match(json.entries[1], { program: 'xdp_bad', tag: null, error: /invalid access to packet/, links: [{ name: 'va0' }] })
+    t.same(ns.ipJson<IpLink[]>('-d', 'link', 'show').filter((l) => l.xdp !== undefined), [])
+  })
+
+  t.test('the shipped examples/config.yaml checks from the repository checkout', async (t) => {
+    const ns = makeNetns(t)
+    ns.ip('link', 'add', 'veth0', 'type', 'veth', 'peer', 'name', 'veth-mgmt0')
+    const r = runIn(ns, ['--config', 'examples/config.yaml', '--insecure-paths'], ROOT)
+    t.equal(r.status, 0, r.stderr)
+    t.equal(r.stderr, '')
+    t.match(r.stdout, /^attach\[0\] \(test-veths\)\n {2}object {3}\S+\/bpf\/xdp_pass\.o\n {2}program {2}xdp_pass {2}tag [0-9a-f]{16}/)
+    t.match(r.stdout, / {2}mode {5}generic\n {2}links {4}veth0 \(\d+\)\n/, 'veth-mgmt* is excluded')
+    t.match(r.stdout, /\n2 links matched by no entry: lo, veth-mgmt0\n/)
+  })
+})
