@@ -9,11 +9,13 @@ import type { Logger } from 'pino'
 import { loadConfig, compileMatcher, type Config, type ConfigError } from './config/index.js'
 import { ProgramRegistry, type ProgramLease } from './programs/registry.js'
 import { ProgramLoadError } from './programs/errors.js'
-import { progFdById } from './ffi/bpfid.js'
+import { objGet, progFdById } from './ffi/libbpf.js'
+import { pinLayout } from './programs/naming.js'
 import { RtnlClient } from './rtnl/client.js'
 import { LinkTable } from './links/table.js'
 import { Reconciler, type LinkRecord } from './reconcile/reconciler.js'
 import { buildDesire } from './reconcile/desire.js'
+import { DaemonControl, type ProgramUse } from './control/index.js'
 
 /** sysexits(3): the config is wrong / an object failed to load. */
 export const EX_CONFIG = 78
@@ -62,9 +64,17 @@ interface Generation {
   leases: Map<number, ProgramLease>
 }
 
-function openById(id: number): { fd: number; close(): void } | null {
-  const fd = progFdById(id)
-  return fd ? { fd: fd.raw, close: () => fd.close() } : null
+/**
+ * Opens an attached program for IFLA_XDP_EXPECTED_FD. One of ours is opened from its pin (BPF_OBJ_GET needs only
+ * access to the bpffs), so replacing or detaching our own programs works without CAP_SYS_ADMIN; only a foreign one
+ * (`replace-foreign`) is opened by id, which needs it.
+ */
+function opener(bpffs: string, owned: ReadonlyMap<number, string>) {
+  return (id: number): { fd: number; close(): void } | null => {
+    const dir = owned.get(id)
+    const fd = dir ? objGet(pinLayout(bpffs, dir).prog) : progFdById(id)
+    return fd ? { fd: fd.raw, close: () => fd.close() } : null
+  }
 }
 
 export function configErrorText(errors: ConfigError[]): string {
@@ -83,6 +93,10 @@ export class Daemon {
   #watchTimer: ReturnType<typeof setTimeout> | null = null
   #reloading: Promise<boolean> | null = null
   #stopped = false
+  // Control socket and metrics (src/control/). Created with the daemon so that the reconciler feeds the latency
+  // histogram from the first reconcile on; bound at the top of start(), serving from ready() on.
+  readonly #control: DaemonControl = new DaemonControl(this)
+  #reloadError: string | null = null
 
   constructor(o: DaemonOptions) {
     this.#o = o
@@ -130,17 +144,25 @@ export class Daemon {
     }
   }
 
-  #desire(gen: Generation) {
+  #desire(gen: Generation, match = compileMatcher(gen.config)) {
+    const owned = this.#registry.ownedPrograms()
     return buildDesire({
-      match: compileMatcher(gen.config),
+      match,
       programs: gen.leases,
-      owned: this.#registry.ownedProgramIds(),
-      openById,
+      owned: new Set(owned.keys()),
+      openById: opener(this.#registry.bpffsDir, owned),
     })
   }
 
   async start(): Promise<void> {
     const config = await this.#readConfig()
+    // The control socket and metrics listener are bound first: a second daemon on the same socket gives up here,
+    // before it loads or attaches anything. Requests are answered "starting" until ready() below.
+    await this.#control
+      .start({ socketPath: config.controlSocket, metrics: config.metrics, log: this.#log })
+      .catch((e: Error & { exitCode?: number }) => {
+        throw new StartupError(e.message, e.exitCode ?? 1)
+      })
     this.#registry = new ProgramRegistry({ bpffsDir: config.bpffs })
     const t0 = performance.now()
     const leases = this.#acquireAll(config, this.#registry)
@@ -164,6 +186,7 @@ export class Daemon {
       log: this.#log,
       settleMs: config.settleMs,
       maxSettleMs: config.maxSettleMs,
+      onLatency: (ms) => this.#control.observeLatency(ms),
     })
     this.#table.on('resync', (r) => {
       if (r.reason !== 'overrun') return
@@ -174,6 +197,8 @@ export class Daemon {
     this.#reconciler.reconcileAll()
     await this.#reconciler.idle()
     this.#watchObjects()
+    // Before ready: once systemd reports the service up, `xdplinkd status` answers.
+    this.#control.ready()
     const s = this.summary()
     this.#log.info({ ...s }, `started: ${summaryText(s)}`)
     this.#o.hooks?.ready?.(s)
@@ -216,12 +241,14 @@ export class Daemon {
       gen = { config, leases: this.#acquireAll(config, this.#registry) }
     } catch (e) {
       const msg = e instanceof Error ? e.message : String(e)
+      this.#reloadError = msg
       this.#log.error({ reason, action: 'reload' }, `reload rejected, the previous config stays in force:\n${msg}`)
       this.#o.hooks?.reloaded?.(false, this.summary())
       return false
     }
     const old = this.#gen
     this.#gen = gen
+    this.#reloadError = null
     this.#reconciler.setDesire(this.#desire(gen), gen.config.settleMs, gen.config.maxSettleMs)
     await this.#reconciler.idle()
     // Old programs are released only once every link has been moved off them (the replaces above are done).
@@ -298,17 +325,11 @@ export class Daemon {
     if (this.#stopped) return
     this.#stopped = true
     this.#o.hooks?.stopping?.()
+    await this.#control.close()
     if (this.#watchTimer) clearTimeout(this.#watchTimer)
     for (const w of this.#watchers) w.close()
     if (this.#reconciler && this.#gen?.config.onExit === 'detach') {
-      this.#reconciler.setDesire(
-        buildDesire({
-          match: () => null,
-          programs: this.#gen.leases,
-          owned: this.#registry.ownedProgramIds(),
-          openById,
-        }),
-      )
+      this.#reconciler.setDesire(this.#desire(this.#gen, () => null))
       await this.#reconciler.idle()
       this.#log.info({ action: 'detach' }, 'on-exit detach: our programs are detached')
     }
@@ -316,6 +337,23 @@ export class Daemon {
     this.#client?.close()
     this.#registry?.close()
     this.#log.info('stopped')
+  }
+
+  // ---- read by the control socket and the metrics (src/control/) ----------------------------------------------
+
+  /** The programs the config in force uses, one per entry (entries with the same object and program share one). */
+  programs(): ProgramUse[] {
+    if (!this.#gen) return []
+    return [...this.#gen.leases].map(([i, program]) => ({ entry: this.#gen.config.entries[i]!.name, program }))
+  }
+
+  /** Why the last reload was rejected; null after an accepted one. */
+  get lastReloadError(): string | null {
+    return this.#reloadError
+  }
+
+  get control(): DaemonControl {
+    return this.#control
   }
 }
 

@@ -103,6 +103,7 @@ function bind() {
     bpf_map__set_pin_path: lib.func('int bpf_map__set_pin_path(bpf_map *map, const char *path)'),
     bpf_map__pin: lib.func('int bpf_map__pin(bpf_map *map, const char *path)'),
     bpf_obj_get: lib.func('int bpf_obj_get(const char *path)'),
+    bpf_prog_get_fd_by_id: lib.func('int bpf_prog_get_fd_by_id(uint32_t id)'),
     bpf_obj_pin: lib.func('int bpf_obj_pin(int fd, const char *path)'),
     // libbpf 1.1 has only the generic call; bpf_prog_get_info_by_fd arrived in 1.2.
     bpf_obj_get_info_by_fd: lib.func('int bpf_obj_get_info_by_fd(int fd, void *info, _Inout_ uint32_t *info_len)'),
@@ -474,6 +475,17 @@ export class BpfMap extends ObjectPart {
 export function objGet(path: string): Fd {
   const fd = check('bpf_obj_get', c().bpf_obj_get(path) as number, path)
   return new Fd(fd, `bpf ${path}`)
+}
+
+/**
+ * bpf_prog_get_fd_by_id (BPF_PROG_GET_FD_BY_ID, Linux 4.13): a program known only by id, e.g. a foreign one to
+ * replace. Needs CAP_SYS_ADMIN (kernel/bpf/syscall.c); for our own programs open the pin with objGet instead.
+ * Returns null when no program has that id.
+ */
+export function progFdById(id: number): Fd | null {
+  const rc = c().bpf_prog_get_fd_by_id(id) as number
+  if (rc === -2) return null
+  return new Fd(check('bpf_prog_get_fd_by_id', rc, `program id ${id}`), `bpf prog ${id}`)
 }
 
 /** bpf_obj_pin (BPF_OBJ_PIN, Linux 4.4). Fails with EEXIST when the path exists. */

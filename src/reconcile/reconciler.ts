@@ -9,7 +9,7 @@ import type { Logger } from 'pino'
 import type { LinkTable } from '../links/table.js'
 import type { LinkState } from '../rtnl/link.js'
 import type { RequestResult } from '../netlink/socket.js'
-import type { NetlinkError } from '../netlink/errors.js'
+import { NetlinkError } from '../netlink/errors.js'
 import {
   XDP_FLAGS_DRV_MODE,
   XDP_FLAGS_HW_MODE,
@@ -330,7 +330,18 @@ export class Reconciler {
     const ifindex = link.ifindex
     const noop = (): void => {}
     const expected = (id: number): { fd: number; release(): void } | null => {
-      const e = this.#desire.fdForProgId(id)
+      let e: { fd: number; release(): void } | null
+      try {
+        e = this.#desire.fdForProgId(id)
+      } catch (err) {
+        // Cannot open the attached program (EPERM without CAP_SYS_ADMIN for a foreign one): an error for this
+        // link, retried with backoff like a refused request.
+        const r = this.#records.get(ifindex)
+        const error = NetlinkError.fromErrno((err as { errno?: number }).errno ?? 1, 0, (err as Error).message)
+        this.counters.errors[error.code] = (this.counters.errors[error.code] ?? 0) + 1
+        if (r) this.#fail(r, action, error)
+        return null
+      }
       if (!e) {
         // The attached program vanished between the dump and now: the link will report it; plan again then.
         this.#dirty(ifindex)
@@ -473,6 +484,14 @@ export class Reconciler {
       }
       return false
     }
+    this.#fail(r, action, error)
+    return false
+  }
+
+  /** Any other failure: the link is in error, logged (once per distinct reason) and retried with capped backoff. */
+  #fail(r: LinkRecord, action: Action, error: NetlinkError): void {
+    const log = this.#o.log
+    const ctx = { ifindex: r.ifindex, ifname: r.name, entry: r.entry }
     r.failures++
     r.state = 'error'
     const reason = `${error.code}${error.extAck ? `: ${error.extAck}` : ''}`
@@ -488,7 +507,6 @@ export class Reconciler {
       this.#dirty(r.ifindex, 0)
     }, delay)
     r.retry.unref?.()
-    return false
   }
 
   /** Stops planning; pending work is dropped, retries cancelled. */

@@ -246,3 +246,17 @@ t.test('kernel < 5.7: replace is a plain set', async (t) => {
   t.same(kernel.requests().map((r) => r.req), [{ fd: 107, flags: XDP_FLAGS_SKB_MODE }])
   t.ok(logs.some((l) => /not atomic/.test(String(l.msg))))
 })
+
+t.test('the attached program cannot be opened (EPERM): that link is in error, nothing crashes', async (t) => {
+  const d = desire({ veth: target(7, { replaceForeign: true }) }, [7])
+  d.fdForProgId = () => {
+    throw Object.assign(new Error('bpf_prog_get_fd_by_id: EPERM'), { errno: 1 })
+  }
+  const { kernel, rec, logs } = await setup(t, [link(2, 'veth0', { xdp: { mode: 'generic', progId: 99 } as never }), link(3, 'veth1')], d)
+  t.equal(kernel.requests().length, 1, 'only the other link got a request')
+  const r2 = rec.records().find((r) => r.ifindex === 2)!
+  t.equal(r2.state, 'error')
+  t.match(r2.lastError, /EPERM/)
+  t.equal(rec.counters.errors.EPERM, 1)
+  t.ok(logs.some((l) => l.action === 'error' && l.ifname === 'veth0'))
+})

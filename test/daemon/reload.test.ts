@@ -1,0 +1,126 @@
+import t from 'tap'
+import { writeFileSync } from 'node:fs'
+import { makeNetns, needsRoot, waitFor, type Netns } from '../helpers/netns.js'
+import { actions, startDaemon, workdir, xdpOf } from '../helpers/daemon.js'
+
+// A second xdp_pass with other bytes: a rebuilt object, as an operator would produce.
+const PASS_V2 = `#include <linux/bpf.h>
+#include <bpf/bpf_helpers.h>
+SEC("xdp") int xdp_pass(struct xdp_md *ctx) { volatile int v2 = 2; (void)v2; return XDP_PASS; }
+char _license[] SEC("license") = "GPL";
+`
+// Reads packet bytes without a bounds check: the verifier refuses it.
+const BAD = `#include <linux/bpf.h>
+#include <bpf/bpf_helpers.h>
+SEC("xdp") int xdp_pass(struct xdp_md *ctx) { unsigned char *p = (void *)(long)ctx->data; return p[12] ? XDP_PASS : XDP_DROP; }
+char _license[] SEC("license") = "GPL";
+`
+
+/**
+ * Watches a link while a swap happens: `ip -d monitor link` prints every RTM_NEWLINK, and the link is polled with
+ * `ip -j -d link show` in a loop. Both must show a program at every moment.
+ */
+function watchLink(ns: Netns, dev: string) {
+  const mon = ns.spawn('ip', ['-d', 'monitor', 'link', 'dev', dev])
+  let text = ''
+  mon.stdout!.on('data', (d: Buffer) => (text += d.toString()))
+  const polled: (number | null)[] = []
+  let stop = false
+  const poll = (async () => {
+    while (!stop) {
+      polled.push(xdpOf(ns, dev)?.id ?? null)
+      await new Promise((r) => setImmediate(r))
+    }
+  })()
+  return {
+    async end() {
+      stop = true
+      await poll
+      mon.kill()
+      // each notification block starts with "<ifindex>: <name>"; every one about the link must carry a program
+      const blocks = text.split(/\n(?=\d+: )/).filter((b) => b.trim())
+      return { polled, blocks }
+    },
+  }
+}
+
+t.test('a changed object file is loaded and swapped atomically on every link; the old program is released', { skip: needsRoot }, async (t) => {
+  const ns = makeNetns(t)
+  const w = workdir(t)
+  const obj = w.object('xdp_pass')
+  ns.ip('link', 'add', 'va', 'type', 'veth', 'peer', 'name', 'vb')
+  ns.ip('link', 'set', 'va', 'up')
+  ns.ip('link', 'set', 'vb', 'up')
+  const d = await startDaemon(ns, w.config(`settle: 10ms\nbpffs: ${w.bpffs}\nattach:\n  - interfaces: ["v*"]\n    object: ${obj}\n    mode: generic\n`))
+  t.teardown(() => d.stop('SIGKILL'))
+  const old = xdpOf(ns, 'va')!.id
+  t.equal(xdpOf(ns, 'vb')!.id, old)
+
+  t.match(ns.exec('bpftool', ['prog', 'show', 'id', String(old)]), new RegExp(`^${old}: xdp`), 'bpftool sees the old program')
+  const watcher = watchLink(ns, 'va')
+  await new Promise((r) => setTimeout(r, 100))
+  w.compile(PASS_V2, 'xdp_pass.o') // lands as a rename over the watched file
+  await waitFor(() => (xdpOf(ns, 'va')?.id ?? old) !== old && (xdpOf(ns, 'vb')?.id ?? old) !== old, 'both links swapped')
+  await new Promise((r) => setTimeout(r, 100))
+  const { polled, blocks } = await watcher.end()
+  const now = xdpOf(ns, 'va')!.id
+  t.equal(xdpOf(ns, 'vb')!.id, now, 'one new program serves both links')
+  t.ok(polled.length > 10, `polled ${polled.length} times during the swap`)
+  t.notOk(polled.includes(null), 'the poller never saw the link without a program')
+  t.ok(blocks.length > 0, `${blocks.length} notifications during the swap`)
+  t.ok(blocks.every((b) => /prog\/xdp id \d+/.test(b)), 'every notification shows a program attached')
+  const replaces = actions(d, 'replace')
+  t.same(replaces.map((r) => [r.ifname, r.oldProgId, r.progId]).sort(), [['va', old, now], ['vb', old, now]])
+  // the old program is released: no fd or pin keeps it alive
+  await waitFor(() => {
+    try {
+      ns.exec('bpftool', ['prog', 'show', 'id', String(old)])
+      return false
+    } catch {
+      return true
+    }
+  }, 'the old program to be freed by the kernel')
+  t.pass('old program gone from the kernel')
+})
+
+t.test('a new object the verifier rejects leaves the old program attached and logs the reason', { skip: needsRoot }, async (t) => {
+  const ns = makeNetns(t)
+  const w = workdir(t)
+  const obj = w.object('xdp_pass')
+  ns.ip('link', 'add', 'va', 'type', 'veth', 'peer', 'name', 'wa')
+  const d = await startDaemon(ns, w.config(`settle: 10ms\nbpffs: ${w.bpffs}\nattach:\n  - interfaces: ["v*"]\n    object: ${obj}\n    mode: generic\n`))
+  t.teardown(() => d.stop('SIGKILL'))
+  const old = xdpOf(ns, 'va')!.id
+  w.compile(BAD, 'xdp_pass.o')
+  const rejected = await d.waitLog((r) => r.action === 'reload' && r.level === 50, 'the reload to be rejected')
+  t.match(rejected.msg, /verifier/i)
+  t.match(rejected.msg, /invalid access to packet/)
+  t.equal(xdpOf(ns, 'va')!.id, old, 'old program still attached')
+})
+
+t.test('SIGHUP with a broken config keeps the old one; a good one takes effect', { skip: needsRoot }, async (t) => {
+  const ns = makeNetns(t)
+  const w = workdir(t)
+  const pass = w.object('xdp_pass')
+  const drop = w.object('xdp_drop')
+  ns.ip('link', 'add', 'va', 'type', 'veth', 'peer', 'name', 'wa')
+  const good = `settle: 10ms\nbpffs: ${w.bpffs}\nattach:\n  - interfaces: ["v*"]\n    object: ${pass}\n    mode: generic\n`
+  const cfg = w.config(good)
+  const d = await startDaemon(ns, cfg)
+  t.teardown(() => d.stop('SIGKILL'))
+  const old = xdpOf(ns, 'va')!.id
+
+  writeFileSync(cfg, good.replace('mode: generic', 'mode: nativ'))
+  d.child.kill('SIGHUP')
+  const rejected = await d.waitLog((r) => r.action === 'reload' && r.level === 50, 'the reload to be rejected')
+  t.match(rejected.msg, /config\.yaml:\d+:\d+: attach\[0\]\.mode/, 'the error names file, line, column and key')
+  t.equal(xdpOf(ns, 'va')!.id, old, 'old program still attached')
+  ns.ip('link', 'add', 'vc', 'type', 'veth', 'peer', 'name', 'wc')
+  await waitFor(() => xdpOf(ns, 'vc')?.id === old, 'the old config still in force for new links')
+
+  writeFileSync(cfg, good.replace(pass, drop))
+  d.child.kill('SIGHUP')
+  await d.waitLog((r) => r.action === 'reload' && r.level === 30, 'the reload to be accepted')
+  await waitFor(() => xdpOf(ns, 'va')!.id !== old && xdpOf(ns, 'vc')!.id !== old, 'links moved to the new program')
+  t.equal(xdpOf(ns, 'va')!.id, xdpOf(ns, 'vc')!.id)
+})
