@@ -33,6 +33,7 @@ export class LinkTable extends EventEmitter<LinkTableEvents> {
   #lostDuringSync = false
   #syncing: Promise<void> | null = null
   #started = false
+  #syncFailures = 0
   readonly stats = { notifications: 0, overruns: 0, resyncs: 0 }
 
   constructor(source: LinkSource) {
@@ -70,6 +71,11 @@ export class LinkTable extends EventEmitter<LinkTableEvents> {
   noteXdp(ifindex: number, xdp: LinkState['xdp']): void {
     const l = this.#links.get(ifindex)
     if (l) this.#links.set(ifindex, { ...l, xdp })
+  }
+
+  /** False while a resync has been failing for a while (dumps keep coming back inconsistent or failing). */
+  healthy(): boolean {
+    return this.#syncFailures < 50
   }
 
   /** Resolves when no resync is running. */
@@ -119,6 +125,7 @@ export class LinkTable extends EventEmitter<LinkTableEvents> {
     const t0 = performance.now()
     let next: Map<number, LinkState>
     let failures = 0
+    this.#syncFailures = 0
     for (;;) {
       this.#lostDuringSync = false
       this.#buffer = []
@@ -130,6 +137,7 @@ export class LinkTable extends EventEmitter<LinkTableEvents> {
         // table that stopped syncing would miss links for good. Back off a little and dump again.
         this.#buffer = null
         failures++
+        this.#syncFailures = failures
         if (failures === 1 || failures % 10 === 0) {
           this.emit('error', new Error(`link dump failed (${failures}x), retrying: ${(e as Error).message}`))
         }
@@ -144,6 +152,7 @@ export class LinkTable extends EventEmitter<LinkTableEvents> {
       this.#buffer = null
       if (!this.#lostDuringSync) break
     }
+    this.#syncFailures = 0
     const events = tableEvents(this.#links, next)
     this.#links = next
     this.stats.resyncs++

@@ -91,6 +91,8 @@ export interface ReconcilerOptions {
   kernelRelease?: string
   /** Called with the latency from first change to done, in ms, for each link action. */
   onLatency?: (ms: number) => void
+  /** Called each time the reconciler falls idle (all due links planned and answered). */
+  onIdle?: () => void
 }
 
 const BACKOFF_MIN_MS = 1000
@@ -187,6 +189,7 @@ export class Reconciler {
 
   #checkIdle(): void {
     if (!this.#isIdle()) return
+    this.#o.onIdle?.()
     const waiters = this.#idle
     this.#idle = []
     for (const w of waiters) w()

@@ -18,7 +18,10 @@ export interface Workdir {
   object(name: 'xdp_pass' | 'xdp_drop' | 'xdp_blocklist', as?: string): string
   /** Compiles C source into an object in the workdir. */
   compile(source: string, as: string): string
-  /** Writes the config file (root-owned, 0644, in a 0700 temp dir: passes the strict path checks). */
+  /**
+   * Writes the config file (root-owned, 0644, in a 0700 temp dir: passes the strict path checks), with a
+   * control socket in the workdir unless the YAML names one.
+   */
   config(yaml: string): string
   configPath: string
 }
@@ -54,6 +57,8 @@ export function workdir(t: Test): Workdir {
       return p
     },
     config(yaml) {
+      // each test's daemon gets its own control socket: tests run in parallel
+      if (!/^control-socket:/m.test(yaml)) yaml = `${yaml.replace(/\n*$/, '\n')}control-socket: ${join(dir, 'control.sock')}\n`
       writeFileSync(configPath, yaml, { mode: 0o644 })
       return configPath
     },
