@@ -187,6 +187,7 @@ export class Daemon {
       settleMs: config.settleMs,
       maxSettleMs: config.maxSettleMs,
       onLatency: (ms) => this.#control.observeLatency(ms),
+      onIdle: () => this.#changed(),
     })
     this.#table.on('resync', (r) => {
       if (r.reason !== 'overrun') return
@@ -202,6 +203,27 @@ export class Daemon {
     const s = this.summary()
     this.#log.info({ ...s }, `started: ${summaryText(s)}`)
     this.#o.hooks?.ready?.(s)
+  }
+
+  #lastSummary = ''
+
+  /** Tells the hooks (sd_notify STATUS=) when the summary changed; called whenever the reconciler falls idle. */
+  #changed(): void {
+    if (!this.#gen || !this.#o.hooks?.changed) return
+    const s = this.summary()
+    const text = summaryText(s)
+    if (text === this.#lastSummary) return
+    this.#lastSummary = text
+    this.#o.hooks.changed(s)
+  }
+
+  /**
+   * For the watchdog: the event loop is alive (the caller runs on it) and the netlink receive path is intact: both
+   * sockets open, and the table not stuck in a resync.
+   */
+  alive(): boolean {
+    if (this.#stopped || !this.#client) return false
+    return !this.#client.requests.closed && this.#client.events !== null && !this.#client.events.closed && this.#table.healthy()
   }
 
   summary(): Summary {

@@ -1,24 +1,52 @@
-import { pino, type Logger } from 'pino'
-import { Daemon, StartupError } from '../daemon.js'
+import type { Logger } from 'pino'
+import { Daemon, StartupError, summaryText, type Summary } from '../daemon.js'
+import { createLogger } from '../log/logger.js'
+import { Notifier, startWatchdog } from '../service/notify.js'
 
 export interface RunOptions {
   configPath: string
   logLevel: string
   insecurePaths: boolean
   log?: Logger
+  notifier?: Notifier
 }
 
 /**
  * `xdplinkd run`: the daemon in the foreground. SIGHUP reloads; SIGTERM or SIGINT stops it (exit 0). A config error
- * exits 78, an object that fails to load 65, anything else 1.
+ * exits 78, an object that fails to load 65, anything else 1. Under systemd it speaks sd_notify (READY=1 only after
+ * the first full reconcile, STATUS=, RELOADING=1, STOPPING=1, WATCHDOG=1) and logs to the journal with fields.
  */
 export async function runCommand(o: RunOptions): Promise<number> {
-  const log = o.log ?? pino({ level: o.logLevel, base: { pid: process.pid } })
-  const daemon = new Daemon({ configPath: o.configPath, insecurePaths: o.insecurePaths, log })
+  const log = o.log ?? createLogger({ level: o.logLevel })
+  const notifier = o.notifier ?? new Notifier()
+  const status = (s: Summary): string => summaryText(s)
+  // A manager that cannot be told must not take the daemon down with it.
+  const tell = (fn: () => unknown): void => {
+    try {
+      fn()
+    } catch (e) {
+      log.warn({ err: e }, `sd_notify failed: ${(e as Error).message}`)
+    }
+  }
+  const daemon = new Daemon({
+    configPath: o.configPath,
+    insecurePaths: o.insecurePaths,
+    log,
+    hooks: {
+      ready: (s) => tell(() => notifier.ready(status(s))),
+      changed: (s) => tell(() => notifier.status(status(s))),
+      reloading: () => tell(() => notifier.reloading('reloading')),
+      // READY=1 after a reload whether or not it was accepted: the daemon runs on, on the old config if need be.
+      reloaded: (ok, s) => tell(() => notifier.ready(`${ok ? '' : 'reload rejected; '}${status(s)}`)),
+      stopping: () => tell(() => notifier.stopping('stopping')),
+    },
+  })
   let stopping: Promise<void> | null = null
+  let watchdog: ReturnType<typeof startWatchdog> = null
   const done = new Promise<void>((resolve) => {
     const stop = (sig: NodeJS.Signals): void => {
       log.info({ signal: sig }, `${sig}: stopping`)
+      watchdog?.stop()
       stopping ??= daemon.stop().then(resolve)
     }
     process.on('SIGTERM', stop)
@@ -29,12 +57,15 @@ export async function runCommand(o: RunOptions): Promise<number> {
     await daemon.start()
   } catch (e) {
     await daemon.stop().catch(() => {})
-    if (e instanceof StartupError) {
-      log.fatal({ exitCode: e.exitCode }, e.message)
-      throw e
-    }
+    if (e instanceof StartupError) log.fatal({ exitCode: e.exitCode }, e.message)
     throw e
   }
+  watchdog = startWatchdog(notifier, {
+    alive: () => daemon.alive(),
+    onWithheld: () => log.warn('watchdog ping withheld: the netlink receive path is not healthy'),
+    onError: (e) => log.warn({ err: e }, `sd_notify failed: ${(e as Error).message}`),
+  })
   await done
+  notifier.close()
   return 0
 }
