@@ -76,8 +76,10 @@ export interface Running {
   exited: Promise<number | null>
 }
 
-export async function startDaemon(ns: Netns, configPath: string, extra: string[] = []): Promise<Running> {
-  const child = ns.spawn('node', [CLI, 'run', '--config', configPath, '--log-level', 'debug', ...extra])
+export async function startDaemon(ns: Netns, configPath: string, extra: string[] = [], env: Record<string, string> = {}): Promise<Running> {
+  // JOURNAL_STREAM is dropped: a test run under systemd must not send the daemon's records to the real journal
+  const { JOURNAL_STREAM: _, ...base } = process.env
+  const child = ns.spawn('node', [CLI, 'run', '--config', configPath, '--log-level', 'debug', ...extra], { env: { ...base, ...env } })
   const out = lines(child.stdout!)
   const stderr = lines(child.stderr!)
   const exited = new Promise<number | null>((r) => child.on('exit', (c) => r(c)))

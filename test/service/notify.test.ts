@@ -3,32 +3,9 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { randomBytes } from 'node:crypto'
-import { watchReadable } from '../../src/ffi/libc.js'
-import { bindUnix, clockMonotonicUsec, receiveDatagram, unixDatagramSocket } from '../../src/ffi/unix.js'
+import { clockMonotonicUsec } from '../../src/ffi/unix.js'
+import { listen } from '../helpers/notify.js'
 import { Notifier, startWatchdog } from '../../src/service/notify.js'
-
-/** A stand-in for PID 1's notify socket: collects every datagram as it arrives, on the event loop. */
-function listen(t: Test, address?: string): { address: string; messages: string[] } {
-  let addr = address
-  if (!addr) {
-    const dir = mkdtempSync(join(tmpdir(), 'xdplinkd-notify-'))
-    t.teardown(() => rmSync(dir, { recursive: true, force: true }))
-    addr = join(dir, 'notify')
-  }
-  const fd = unixDatagramSocket({ nonblocking: true, label: 'test-notify' })
-  bindUnix(fd, addr)
-  const messages: string[] = []
-  const drain = (): void => {
-    for (let d = receiveDatagram(fd); d; d = receiveDatagram(fd)) messages.push(d.data.toString('utf8'))
-  }
-  // Draining on the loop matters: the sender blocks once net.unix.max_dgram_qlen datagrams (often 10) are queued.
-  const watch = watchReadable(fd.raw, drain)
-  t.teardown(() => {
-    watch.close()
-    fd.close()
-  })
-  return { address: addr, messages }
-}
 
 const tick = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms))
 

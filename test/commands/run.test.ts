@@ -1,0 +1,39 @@
+import t from 'tap'
+import { makeNetns, needsRoot, waitFor } from '../helpers/netns.js'
+import { startDaemon, workdir, xdpOf } from '../helpers/daemon.js'
+import { listen } from '../helpers/notify.js'
+
+t.test('sd_notify: READY only after the first full reconcile, RELOADING/READY around a reload, STOPPING at exit, WATCHDOG', { skip: needsRoot }, async (t) => {
+  const ns = makeNetns(t)
+  const w = workdir(t)
+  const sink = listen(t)
+  for (const n of ['va', 'vb', 'vc']) ns.ip('link', 'add', n, 'type', 'veth', 'peer', 'name', `p${n}`)
+  const cfg = w.config(`settle: 10ms\nbpffs: ${w.bpffs}\nattach:\n  - interfaces: ["v*"]\n    object: ${w.object('xdp_pass')}\n    mode: generic\n`)
+  // WATCHDOG_USEC=400ms: pings every 200 ms
+  const d = await startDaemon(ns, cfg, [], { NOTIFY_SOCKET: sink.address, WATCHDOG_USEC: '400000' })
+  t.teardown(() => d.stop('SIGKILL'))
+  await waitFor(() => sink.messages.some((m) => m.includes('READY=1')), 'READY=1')
+  const ready = sink.messages.find((m) => m.includes('READY=1'))!
+  t.match(ready, /STATUS=\d+ links, 3 managed, 3 attached, 0 pending/, 'READY comes with the first full reconcile done')
+  t.notOk(sink.messages.slice(0, sink.messages.indexOf(ready)).some((m) => m.includes('READY=1')), 'no earlier READY')
+  for (const n of ['va', 'vb', 'vc']) t.ok(xdpOf(ns, n), `${n} attached by then`)
+
+  await waitFor(() => sink.messages.filter((m) => m.trim() === 'WATCHDOG=1').length >= 2, 'watchdog pings')
+  t.pass('WATCHDOG=1 pings at half of WATCHDOG_USEC')
+
+  const mark = sink.messages.length
+  d.child.kill('SIGHUP')
+  await waitFor(() => sink.messages.slice(mark).some((m) => m.includes('READY=1')), 'READY after the reload')
+  const around = sink.messages.slice(mark).filter((m) => m.trim() !== 'WATCHDOG=1')
+  const reloading = around.findIndex((m) => m.includes('RELOADING=1'))
+  t.ok(reloading >= 0, 'RELOADING=1 sent')
+  t.match(around[reloading], /MONOTONIC_USEC=\d+/, 'with MONOTONIC_USEC')
+  t.ok(around.findIndex((m) => m.includes('READY=1')) > reloading, 'READY=1 after RELOADING=1')
+
+  ns.ip('link', 'add', 'vd', 'type', 'veth', 'peer', 'name', 'pvd')
+  await waitFor(() => sink.messages.some((m) => /^STATUS=.*4 attached/m.test(m)), 'STATUS kept current')
+  t.pass('STATUS= follows a new link being attached')
+
+  t.equal(await d.stop('SIGTERM'), 0)
+  t.ok(sink.messages.some((m) => m.includes('STOPPING=1')), 'STOPPING=1 at exit')
+})
