@@ -66,6 +66,21 @@ await yargs(hideBin(process.argv))
         (await import('./commands/check.js')).checkCommand({ configPath: a.config, insecurePaths: a['insecure-paths'], json: a.json }),
       ),
   )
+  .command(
+    'status',
+    "ask the running daemon for every link's state, the loaded programs and the counters",
+    (y) =>
+      y
+        .option('json', { type: 'boolean', default: false, describe: 'print one JSON object' })
+        .option('socket', { type: 'string', default: '/run/xdplinkd/control.sock', describe: "the daemon's control socket" }),
+    (a) => run(async () => (await import('./commands/status.js')).statusCommand({ json: a.json, socket: a.socket })),
+  )
+  .command(
+    'reload',
+    'ask the running daemon to re-read its config; exit 0 when the new config is in force, 1 when it was rejected',
+    (y) => y.option('socket', { type: 'string', default: '/run/xdplinkd/control.sock', describe: "the daemon's control socket" }),
+    (a) => run(async () => (await import('./commands/reload.js')).reloadCommand({ socket: a.socket })),
+  )
   .demandCommand(1, 'name a command (see --help)')
   .strict()
   .version(pkg.version)

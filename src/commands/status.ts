@@ -1,0 +1,59 @@
+/** `xdplinkd status`: asks the running daemon over its control socket; a table for people, or its JSON. */
+import { ControlClientError, controlRequest } from '../control/client.js'
+import type { AttachedProgramJson, CountersJson, LinkStatusJson, StatusJson } from '../control/protocol.js'
+import { table } from './format.js'
+
+export interface StatusOptions {
+  socket: string
+  json: boolean
+  out?: NodeJS.WritableStream
+  timeoutMs?: number
+}
+
+export async function statusCommand(o: StatusOptions): Promise<number> {
+  const out = o.out ?? process.stdout
+  const r = await controlRequest(o.socket, { cmd: 'status' }, { timeoutMs: o.timeoutMs ?? 10_000 })
+  if (!r.ok) throw new ControlClientError(`status: ${r.error}`)
+  if (!('links' in r)) throw new ControlClientError('status: the daemon answered something else')
+  const { ok: _ok, ...status } = r
+  out.write(o.json ? JSON.stringify(status) + '\n' : statusText(status))
+  return 0
+}
+
+function attachedText(a: AttachedProgramJson | null): string {
+  return a ? `${a.mode} id ${a.progId} (${a.owner})` : '-'
+}
+
+function linkRow(l: LinkStatusJson): string[] {
+  const attached = [l.attached, ...(l.alsoAttached ?? [])].map(attachedText).join(', ')
+  return [
+    String(l.ifindex),
+    l.name,
+    l.entry ?? '-',
+    l.desiredProgId === null ? '-' : String(l.desiredProgId),
+    attached,
+    l.state === 'error' && l.lastError ? `error: ${l.lastError}` : l.state,
+  ]
+}
+
+export function countersText(c: CountersJson): string {
+  const errors = Object.entries(c.errors)
+    .sort(([a], [b]) => a.localeCompare(b))
+    .map(([code, n]) => `${code} ${n}`)
+  return (
+    `attaches ${c.attaches}, replaces ${c.replaces}, detaches ${c.detaches}, conflicts ${c.conflicts}, ` +
+    `overruns ${c.overruns}, resyncs ${c.resyncs}; errors: ${errors.length ? errors.join(', ') : 'none'}\n`
+  )
+}
+
+/** The human form: links, programs, counters. Pure. */
+export function statusText(s: StatusJson): string {
+  const links = table(['IFINDEX', 'NAME', 'ENTRY', 'DESIRED', 'ATTACHED', 'STATE'], s.links.map(linkRow))
+  const programs = s.programs.length
+    ? table(
+        ['ID', 'TAG', 'NAME', 'ENTRIES', 'OBJECT', 'PIN'],
+        s.programs.map((p) => [String(p.id), p.tag, p.name, p.entries.join(','), p.object, p.pin]),
+      )
+    : 'no programs (the config attaches nothing)\n'
+  return `xdplinkd (pid ${s.pid}), config ${s.config}\n\n${links}\n${programs}\n${countersText(s.counters)}`
+}

@@ -1,0 +1,68 @@
+/** The CLI's side of the control socket: one request, one response line, with a deadline. */
+import { createConnection } from 'node:net'
+import { parseResponse, type ControlRequest, type ControlResponse } from './protocol.js'
+
+/** A response that large means something is wrong; stop reading rather than grow without bound. */
+const MAX_RESPONSE_BYTES = 256 * 1024 * 1024
+
+/** Why the daemon could not be asked: one line for the user, exit status 1. */
+export class ControlClientError extends Error {
+  readonly exitCode = 1
+  constructor(message: string) {
+    super(message)
+    this.name = 'ControlClientError'
+  }
+}
+
+function reachError(path: string, e: NodeJS.ErrnoException): ControlClientError {
+  const why =
+    e.code === 'ENOENT'
+      ? 'no socket there (is the daemon running?)'
+      : e.code === 'ECONNREFUSED'
+        ? 'nobody is listening (the daemon is not running)'
+        : e.code === 'EACCES' || e.code === 'EPERM'
+          ? 'permission denied (the socket is root-only)'
+          : e.message
+  return new ControlClientError(`cannot reach xdplinkd at ${path}: ${why}`)
+}
+
+export async function controlRequest(path: string, req: ControlRequest, opts: { timeoutMs: number }): Promise<ControlResponse> {
+  return new Promise((resolve, reject) => {
+    const s = createConnection(path)
+    const chunks: Buffer[] = []
+    let size = 0
+    let settled = false
+    const finish = (r: ControlResponse | Error): void => {
+      if (settled) return
+      settled = true
+      clearTimeout(timer)
+      s.destroy()
+      if (r instanceof Error) reject(r)
+      else resolve(r)
+    }
+    const timer = setTimeout(
+      () => finish(new ControlClientError(`no answer from xdplinkd at ${path} within ${Math.round(opts.timeoutMs / 1000)} s`)),
+      opts.timeoutMs,
+    )
+    let connected = false
+    s.on('connect', () => {
+      connected = true
+      s.write(JSON.stringify(req) + '\n')
+    })
+    s.on('error', (e: NodeJS.ErrnoException) =>
+      finish(connected ? new ControlClientError(`control socket ${path}: ${e.message}`) : reachError(path, e)),
+    )
+    s.on('data', (d: Buffer) => {
+      const nl = d.indexOf(0x0a)
+      chunks.push(nl >= 0 ? d.subarray(0, nl) : d)
+      size += d.length
+      if (nl >= 0) {
+        const r = parseResponse(Buffer.concat(chunks).toString('utf8'))
+        finish(r.ok ? r.value : new ControlClientError(r.error))
+      } else if (size > MAX_RESPONSE_BYTES) {
+        finish(new ControlClientError('the daemon\'s answer is too long'))
+      }
+    })
+    s.on('end', () => finish(new ControlClientError(`xdplinkd closed the connection at ${path} without answering`)))
+  })
+}

@@ -1,0 +1,106 @@
+/**
+ * The daemon's outward-facing services: the control socket (status, reload) and the optional Prometheus endpoint.
+ *
+ * The Daemon creates one DaemonControl when it is constructed, so the reconciler can feed the latency histogram
+ * from the first reconcile on. start() binds both listeners as the daemon's first act after reading its config: a
+ * second daemon pointed at the same socket gives up before it loads or attaches anything, and a port in use is
+ * reported before links are touched. Until ready() (first reconcile done, just before the daemon reports ready to
+ * systemd) requests are answered "starting" and the metrics are empty: the table and reconciler do not exist yet.
+ */
+import type { Logger } from 'pino'
+import type { MetricsEndpoint } from '../config/index.js'
+import { DaemonMetrics, type MetricsSource } from '../metrics/metrics.js'
+import { MetricsServer } from '../metrics/server.js'
+import type { ControlRequest, ControlResponse } from './protocol.js'
+import { ControlServer, ControlStartError } from './server.js'
+import { buildStatus, type ProgramUse, type StatusSource } from './status.js'
+
+export { ControlStartError } from './server.js'
+export type { ProgramUse } from './status.js'
+
+/** What the services need from the daemon. */
+export interface ControlledDaemon extends StatusSource, MetricsSource {
+  programs(): ProgramUse[]
+  reload(reason?: string): Promise<boolean>
+  /** Why the last reload was rejected (null after an accepted one). */
+  readonly lastReloadError: string | null
+}
+
+export interface ControlStartOptions {
+  socketPath: string
+  metrics: MetricsEndpoint | null
+  log: Logger
+}
+
+export class DaemonControl {
+  readonly metrics: DaemonMetrics
+  readonly #daemon: ControlledDaemon
+  #ready = false
+  #socket: ControlServer | null = null
+  #http: MetricsServer | null = null
+
+  constructor(daemon: ControlledDaemon) {
+    this.#daemon = daemon
+    // The daemon's table and reconciler exist only once it has started; until then the collectors report nothing.
+    this.metrics = new DaemonMetrics(() => (this.#ready ? daemon : null))
+  }
+
+  /** For the Reconciler's onLatency option. */
+  observeLatency(ms: number): void {
+    this.metrics.observeLatency(ms)
+  }
+
+  /**
+   * Binds the control socket, then the metrics endpoint. Throws ControlStartError (exit status 73) when either
+   * cannot be had; whatever was bound is closed again first.
+   */
+  async start(o: ControlStartOptions): Promise<void> {
+    const log = o.log.child({ component: 'control' })
+    this.#socket = await ControlServer.listen({ path: o.socketPath, handler: this, log })
+    log.info({ path: o.socketPath }, `control socket at ${o.socketPath}`)
+    if (!o.metrics) return
+    const { host, port } = o.metrics
+    const where = host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`
+    try {
+      this.#http = await MetricsServer.listen({ host, port, metrics: this.metrics, log })
+    } catch (e) {
+      await this.close()
+      const err = e as NodeJS.ErrnoException
+      // systemd/dropins/metrics.conf allows the IP address families; without it socket() fails like this.
+      const hint = err.code === 'EAFNOSUPPORT' ? ' (IP sockets are not allowed: install systemd/dropins/metrics.conf)' : ''
+      throw new ControlStartError(`cannot serve metrics on ${where}: ${err.message}${hint}`)
+    }
+    log.info({ metrics: where }, `metrics at http://${where}/metrics`)
+  }
+
+  /** The daemon has its table, reconciler and programs: serve status, reload and metrics from now on. */
+  ready(): void {
+    this.#ready = true
+  }
+
+  async handle(req: ControlRequest): Promise<ControlResponse> {
+    if (!this.#ready) return { ok: false, error: 'xdplinkd is starting; ask again in a moment' }
+    switch (req.cmd) {
+      case 'status':
+        return { ok: true, ...buildStatus(this.#daemon) }
+      case 'reload': {
+        const accepted = await this.#daemon.reload('control socket')
+        if (accepted) return { ok: true, accepted: true }
+        return { ok: true, accepted: false, reason: this.#daemon.lastReloadError ?? 'rejected (the daemon is stopping?)' }
+      }
+    }
+  }
+
+  /** Where the metrics endpoint listens, once started (null without one). */
+  metricsAddress(): { host: string; port: number } | null {
+    return this.#http?.address() ?? null
+  }
+
+  async close(): Promise<void> {
+    const socket = this.#socket
+    const http = this.#http
+    this.#socket = null
+    this.#http = null
+    await Promise.all([socket?.close(), http?.close()])
+  }
+}

@@ -1,0 +1,117 @@
+/**
+ * The control socket's protocol: one JSON object per line each way. A request names a command
+ * (`{"cmd":"status"}`, `{"cmd":"reload"}`); every response carries `ok`, and `error` when it is false. Pure: no I/O,
+ * and a line that is not understood gives an error value, never an exception, so a client cannot crash the daemon
+ * with what it sends.
+ */
+import { err, ok, type Result } from '../result.js'
+
+/** Longest request line (bytes, newline excluded). Requests are a few dozen bytes; this only bounds memory. */
+export const MAX_REQUEST_BYTES = 64 * 1024
+
+export const COMMANDS = ['status', 'reload'] as const
+export type ControlCommand = (typeof COMMANDS)[number]
+
+export interface ControlRequest {
+  cmd: ControlCommand
+}
+
+export type AttachedMode = 'native' | 'generic' | 'offload'
+
+/** A program the kernel runs on a link. */
+export interface AttachedProgramJson {
+  progId: number
+  mode: AttachedMode
+  /** `ours`: pinned under our bpffs or loaded by this daemon (what the reconciler may replace or detach). */
+  owner: 'ours' | 'foreign'
+}
+
+export interface LinkStatusJson {
+  ifindex: number
+  name: string
+  kind: string | null
+  /** The config entry that matches the link; null when none does. */
+  entry: string | null
+  /** The program that entry wants here; null when unmanaged. */
+  desiredProgId: number | null
+  /** What the kernel runs (native before generic before offload when several modes are attached at once). */
+  attached: AttachedProgramJson | null
+  /** Other modes' programs, only when the kernel reports more than one mode (XDP_ATTACHED_MULTI). */
+  alsoAttached?: AttachedProgramJson[]
+  state: 'attached' | 'pending' | 'conflict' | 'error' | 'unmanaged'
+  /** The last failure (`EBUSY: ...`), set while the link is in state `error`. */
+  lastError: string | null
+}
+
+export interface ProgramStatusJson {
+  id: number
+  tag: string
+  name: string
+  object: string
+  pin: string
+  /** Config entries that use it (entries with the same object bytes and program share one). */
+  entries: string[]
+}
+
+export interface CountersJson {
+  attaches: number
+  replaces: number
+  detaches: number
+  conflicts: number
+  /** Failed requests by errno name (`EBUSY`, `EOPNOTSUPP`, ...). */
+  errors: Record<string, number>
+  /** Netlink notification overruns (ENOBUFS), each followed by a resync. */
+  overruns: number
+  /** Full re-dumps of the link table, the one at start-up included. */
+  resyncs: number
+}
+
+export interface StatusJson {
+  pid: number
+  config: string
+  links: LinkStatusJson[]
+  programs: ProgramStatusJson[]
+  counters: CountersJson
+}
+
+export type StatusResponse = { ok: true } & StatusJson
+/** A rejected reload is a request that was understood and answered: `ok` is true, `accepted` false. */
+export type ReloadResponse = { ok: true; accepted: true } | { ok: true; accepted: false; reason: string }
+export type ErrorResponse = { ok: false; error: string }
+export type ControlResponse = StatusResponse | ReloadResponse | ErrorResponse
+
+/** Parses one request line (without its newline). */
+export function parseRequest(line: string): Result<ControlRequest, string> {
+  let v: unknown
+  try {
+    v = JSON.parse(line)
+  } catch {
+    return err('request is not JSON')
+  }
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) return err('request is not a JSON object')
+  const cmd = (v as Record<string, unknown>).cmd
+  if (typeof cmd !== 'string') return err('request has no "cmd" string')
+  if (!(COMMANDS as readonly string[]).includes(cmd)) {
+    return err(`unknown command ${JSON.stringify(cmd.slice(0, 64))} (known: ${COMMANDS.join(', ')})`)
+  }
+  return ok({ cmd: cmd as ControlCommand })
+}
+
+/** One response line, newline included. */
+export function encodeResponse(r: ControlResponse): string {
+  return JSON.stringify(r) + '\n'
+}
+
+/** Parses a response line on the client side. */
+export function parseResponse(line: string): Result<ControlResponse, string> {
+  let v: unknown
+  try {
+    v = JSON.parse(line)
+  } catch {
+    return err('the daemon answered something that is not JSON')
+  }
+  if (typeof v !== 'object' || v === null || typeof (v as { ok?: unknown }).ok !== 'boolean') {
+    return err('the daemon answered something that is not a response')
+  }
+  return ok(v as ControlResponse)
+}

@@ -1,0 +1,316 @@
+/**
+ * The control socket's server: a Unix stream socket that answers one JSON line per request line (protocol.ts).
+ *
+ * Whoever connects must not be able to stall or crash the daemon, so every connection is bounded:
+ * - a deadline runs whenever the server waits on the client (for a whole request line, or for the client to read
+ *   a response); it is not pushed back by partial data, so a client trickling a byte at a time is cut off too;
+ * - a line over the size limit is answered with an error and the connection closed, before it is all buffered;
+ * - reading pauses while a request is handled and until its response is flushed, so a client that sends requests
+ *   without reading the answers holds at most one response in memory;
+ * - there is a cap on concurrent connections; over it, a client is told so and closed;
+ * - a socket error (EPIPE, ECONNRESET) destroys that connection only.
+ * Nothing here blocks: the event loop never waits on a client.
+ */
+import { chmodSync, lstatSync, mkdirSync, statSync, unlinkSync } from 'node:fs'
+import { createConnection, createServer, type Server, type Socket } from 'node:net'
+import { dirname } from 'node:path'
+import type { Logger } from 'pino'
+import { MAX_REQUEST_BYTES, encodeResponse, parseRequest, type ControlRequest, type ControlResponse } from './protocol.js'
+
+/** sysexits(3) EX_CANTCREAT: the control socket (or the metrics listener) cannot be created. */
+export const EX_CANTCREAT = 73
+
+/** A start-up failure with the exit status the CLI should end with (the CLI reads `exitCode`). */
+export class ControlStartError extends Error {
+  readonly exitCode = EX_CANTCREAT
+  constructor(message: string) {
+    super(message)
+    this.name = 'ControlStartError'
+  }
+}
+
+export interface ControlHandler {
+  handle(req: ControlRequest): ControlResponse | Promise<ControlResponse>
+}
+
+export interface ControlServerOptions {
+  path: string
+  handler: ControlHandler
+  log?: Pick<Logger, 'debug' | 'warn'>
+  /** How long the server waits on a client (a request line, or reading a response). Default 5 s. */
+  clientTimeoutMs?: number
+  /** Concurrent connections. Default 32. */
+  maxClients?: number
+  /** Longest request line in bytes. Default MAX_REQUEST_BYTES (64 KiB). */
+  maxRequestBytes?: number
+  /** How long the start-up check waits for an existing socket to accept. Default 1 s. */
+  probeTimeoutMs?: number
+}
+
+export const DEFAULT_CLIENT_TIMEOUT_MS = 5000
+export const DEFAULT_MAX_CLIENTS = 32
+
+type Probe = 'absent' | 'stale' | 'listening'
+
+/**
+ * What is at `path`: nothing, a socket nobody listens on (left by a daemon that died), or a live one. A file that
+ * is not a socket is an error: it is not ours to remove.
+ */
+export function probeSocket(path: string, timeoutMs = 1000): Promise<Probe> {
+  try {
+    const st = lstatSync(path)
+    if (!st.isSocket()) return Promise.reject(new ControlStartError(`${path} exists and is not a socket; not removing it`))
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return Promise.resolve('absent')
+    return Promise.reject(new ControlStartError(`cannot inspect ${path}: ${(e as Error).message}`))
+  }
+  return new Promise((resolve, reject) => {
+    const s = createConnection(path)
+    const done = (r: Probe | Error): void => {
+      clearTimeout(timer)
+      s.destroy()
+      if (r instanceof Error) reject(r)
+      else resolve(r)
+    }
+    // A live daemon that does not accept in time (a full backlog) is still a live daemon.
+    const timer = setTimeout(() => done('listening'), timeoutMs)
+    s.once('connect', () => done('listening'))
+    s.once('error', (e: NodeJS.ErrnoException) => {
+      if (e.code === 'ECONNREFUSED') done('stale')
+      else if (e.code === 'ENOENT') done('absent')
+      else if (e.code === 'EAGAIN') done('listening')
+      else done(new ControlStartError(`cannot check ${path}: ${e.message}`))
+    })
+  })
+}
+
+export class ControlServer {
+  readonly path: string
+  readonly #o: Required<Omit<ControlServerOptions, 'log'>> & Pick<ControlServerOptions, 'log'>
+  readonly #server: Server
+  readonly #conns = new Set<Socket>()
+  #closed = false
+
+  private constructor(o: ControlServerOptions) {
+    this.path = o.path
+    this.#o = {
+      clientTimeoutMs: DEFAULT_CLIENT_TIMEOUT_MS,
+      maxClients: DEFAULT_MAX_CLIENTS,
+      maxRequestBytes: MAX_REQUEST_BYTES,
+      probeTimeoutMs: 1000,
+      ...o,
+    }
+    // allowHalfOpen: a client may send its request and shut down its sending side (`nc -N`, socat); the answer
+    // must still reach it.
+    this.#server = createServer({ allowHalfOpen: true }, (s) => this.#accept(s))
+    this.#server.on('error', (e) => this.#o.log?.warn({ err: e }, `control socket: ${e.message}`))
+  }
+
+  /**
+   * Creates the socket: the parent directory (0700) when missing, a stale socket removed, then bind with mode 0600.
+   * Refuses when another process listens on the path (another daemon would lose its socket otherwise).
+   */
+  static async listen(o: ControlServerOptions): Promise<ControlServer> {
+    const srv = new ControlServer(o)
+    const dir = dirname(o.path)
+    try {
+      statSync(dir)
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw new ControlStartError(`cannot use ${dir}: ${(e as Error).message}`)
+      try {
+        mkdirSync(dir, { recursive: true, mode: 0o700 })
+      } catch (e2) {
+        throw new ControlStartError(`cannot create ${dir}: ${(e2 as Error).message}`)
+      }
+    }
+    const found = await probeSocket(o.path, srv.#o.probeTimeoutMs)
+    if (found === 'listening') throw new ControlStartError(`another process (another xdplinkd?) is listening on ${o.path}`)
+    if (found === 'stale') {
+      try {
+        unlinkSync(o.path)
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw new ControlStartError(`cannot remove stale ${o.path}: ${(e as Error).message}`)
+      }
+      o.log?.warn({ path: o.path }, `removed a stale control socket at ${o.path}`)
+    }
+    await new Promise<void>((resolve, reject) => {
+      const onError = (e: NodeJS.ErrnoException): void => {
+        reject(new ControlStartError(e.code === 'EADDRINUSE' ? `another process took ${o.path} meanwhile` : `cannot listen on ${o.path}: ${e.message}`))
+      }
+      srv.#server.once('error', onError)
+      // bind(2) runs synchronously inside listen(), so the umask applies to the socket file and to nothing else:
+      // the socket is never reachable with wider permissions, not even between bind and chmod.
+      const old = process.umask(0o177)
+      try {
+        srv.#server.listen(o.path, () => {
+          srv.#server.off('error', onError)
+          resolve()
+        })
+      } finally {
+        process.umask(old)
+      }
+    })
+    try {
+      chmodSync(o.path, 0o600)
+    } catch (e) {
+      await srv.close()
+      throw new ControlStartError(`cannot chmod ${o.path}: ${(e as Error).message}`)
+    }
+    return srv
+  }
+
+  /** Connections open now. */
+  get clients(): number {
+    return this.#conns.size
+  }
+
+  /** Stops accepting, drops every connection and removes the socket file (libuv unlinks it on close). */
+  close(): Promise<void> {
+    if (this.#closed) return Promise.resolve()
+    this.#closed = true
+    for (const s of this.#conns) s.destroy()
+    this.#conns.clear()
+    return new Promise((resolve) => this.#server.close(() => resolve()))
+  }
+
+  #accept(s: Socket): void {
+    s.on('error', () => s.destroy())
+    if (this.#closed || this.#conns.size >= this.#o.maxClients) {
+      this.#o.log?.warn({ clients: this.#conns.size }, 'control socket: too many clients, refusing one')
+      // Said once, then closed; a client that does not read it is destroyed by the timer.
+      const t = setTimeout(() => s.destroy(), this.#o.clientTimeoutMs)
+      t.unref()
+      s.on('close', () => clearTimeout(t))
+      s.end(encodeResponse({ ok: false, error: 'too many clients' }), () => s.destroy())
+      return
+    }
+    this.#conns.add(s)
+    new Connection(s, this.#o, () => this.#conns.delete(s))
+  }
+}
+
+/** One client: reads lines, answers them in order, one at a time. */
+class Connection {
+  /** Received bytes that may hold complete lines. */
+  #pending: Buffer = Buffer.alloc(0)
+  /**
+   * Chunks after #pending with no newline in them, joined only once a newline (or the end, or the size limit)
+   * arrives: a client writing a byte at a time costs a push per byte, not a copy of everything so far.
+   */
+  #tail: Buffer[] = []
+  #tailBytes = 0
+  #busy = false
+  #ended = false
+  #timer: ReturnType<typeof setTimeout> | null = null
+
+  constructor(
+    readonly s: Socket,
+    readonly o: { handler: ControlHandler; clientTimeoutMs: number; maxRequestBytes: number; log?: Pick<Logger, 'debug' | 'warn'> },
+    onClose: () => void,
+  ) {
+    s.on('close', () => {
+      this.#disarm()
+      onClose()
+    })
+    s.on('data', (d: Buffer) => this.#data(d))
+    s.on('end', () => {
+      this.#ended = true
+      this.#next()
+    })
+    this.#arm()
+  }
+
+  #arm(): void {
+    this.#disarm()
+    this.#timer = setTimeout(() => {
+      this.o.log?.debug({ buffered: this.#pending.length }, 'control socket: client timed out')
+      this.s.destroy()
+    }, this.o.clientTimeoutMs)
+    this.#timer.unref()
+  }
+
+  #disarm(): void {
+    if (this.#timer) clearTimeout(this.#timer)
+    this.#timer = null
+  }
+
+  #data(d: Buffer): void {
+    this.#tail.push(d)
+    this.#tailBytes += d.length
+    if (d.indexOf(0x0a) < 0 && this.#pending.length + this.#tailBytes <= this.o.maxRequestBytes) return
+    this.#next()
+  }
+
+  /** Takes the next complete line, if any, and answers it; closes when the client is done. */
+  #next(): void {
+    if (this.#busy) return
+    if (this.#tail.length) {
+      this.#pending = Buffer.concat([this.#pending, ...this.#tail])
+      this.#tail = []
+      this.#tailBytes = 0
+    }
+    while (!this.#busy && !this.s.destroyed) {
+      const nl = this.#pending.indexOf(0x0a)
+      let raw: Buffer
+      if (nl >= 0) {
+        raw = this.#pending.subarray(0, nl)
+        this.#pending = this.#pending.subarray(nl + 1)
+      } else if (this.#pending.length > this.o.maxRequestBytes) {
+        raw = this.#pending
+      } else if (this.#ended && this.#pending.length > 0) {
+        // The client shut down its side after a last line without a newline: still a request.
+        raw = this.#pending
+        this.#pending = Buffer.alloc(0)
+      } else {
+        if (this.#ended) this.s.end()
+        return
+      }
+      if (raw.length > this.o.maxRequestBytes) {
+        this.#fail(`request longer than ${this.o.maxRequestBytes} bytes`)
+        return
+      }
+      const line = raw.toString('utf8').trim()
+      if (line === '') continue
+      this.#answer(line)
+    }
+  }
+
+  /** Answers and closes: after an oversized line the stream has no usable line boundary left. */
+  #fail(error: string): void {
+    this.#busy = true
+    this.#pending = Buffer.alloc(0)
+    this.#tail = []
+    this.s.pause()
+    this.#arm()
+    this.s.end(encodeResponse({ ok: false, error }), () => this.s.destroy())
+  }
+
+  #answer(line: string): void {
+    this.#busy = true
+    this.s.pause()
+    // The daemon is working, not the client: no deadline while the handler runs (a reload may take a while).
+    this.#disarm()
+    void this.#respond(line).then((resp) => {
+      if (this.s.destroyed) return
+      this.#arm() // now the client must read the answer in time
+      this.s.write(encodeResponse(resp), (e) => {
+        if (e || this.s.destroyed) return
+        this.#busy = false
+        this.#arm()
+        this.s.resume()
+        this.#next()
+      })
+    })
+  }
+
+  async #respond(line: string): Promise<ControlResponse> {
+    const req = parseRequest(line)
+    if (!req.ok) return { ok: false, error: req.error }
+    try {
+      return await this.o.handler.handle(req.value)
+    } catch (e) {
+      this.o.log?.warn({ err: e, cmd: req.value.cmd }, `control socket: ${req.value.cmd} failed: ${(e as Error).message}`)
+      return { ok: false, error: `${req.value.cmd} failed: ${e instanceof Error ? e.message : String(e)}` }
+    }
+  }
+}

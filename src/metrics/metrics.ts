@@ -1,0 +1,117 @@
+/**
+ * Prometheus metrics for the daemon, in a Registry of their own (the global one would mix in whatever else in the
+ * process registers there). The reconciler and the link table already count everything; the counters here are
+ * copied from them when scraped, so there is one source of truth and nothing to keep in step on the hot path.
+ * Only the latency histogram is fed as things happen (Reconciler's onLatency).
+ */
+import { Counter, Gauge, Histogram, Registry } from 'prom-client'
+import type { LinkRecord, LinkStatus, ReconcilerCounters } from '../reconcile/reconciler.js'
+import type { LinkState } from '../rtnl/link.js'
+
+export interface MetricsSource {
+  readonly table: { links(): LinkState[]; readonly stats: { readonly overruns: number; readonly resyncs: number } }
+  readonly reconciler: { records(): LinkRecord[]; readonly counters: ReconcilerCounters }
+  /** The programs the config in force uses (one per entry; shared programs repeat). */
+  programs(): { program: { id: number } }[]
+}
+
+export const LINK_STATES: readonly LinkStatus[] = ['attached', 'pending', 'conflict', 'error', 'unmanaged']
+
+/**
+ * Seconds from a link's first change to done. The settle time (50 ms by default, up to max-settle, 1 s) is part of
+ * it, so the buckets are dense from 10 ms to a few seconds.
+ */
+export const LATENCY_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]
+
+/** Sets a counter to a total counted elsewhere (prom-client counters only go up by inc). */
+function setTotal(c: Counter, v: number, labels?: Record<string, string>): void {
+  if (labels) c.inc(labels, v)
+  else c.inc(v)
+}
+
+export class DaemonMetrics {
+  readonly registry = new Registry()
+  readonly #latency: Histogram
+
+  /** `source` returns null until the daemon has started: then the collectors report nothing. */
+  constructor(source: () => MetricsSource | null) {
+    const registers = [this.registry]
+    const reconciler = (): ReconcilerCounters | null => source()?.reconciler.counters ?? null
+    const total = (name: string, help: string, read: () => number | null): void => {
+      new Counter({
+        name,
+        help,
+        registers,
+        collect() {
+          const v = read()
+          this.reset()
+          if (v !== null) setTotal(this, v)
+        },
+      })
+    }
+
+    new Gauge({
+      name: 'xdplinkd_links',
+      help: 'Links in the namespace by reconcile state (attached, pending, conflict, error, unmanaged)',
+      labelNames: ['state'],
+      registers,
+      collect() {
+        const src = source()
+        if (!src) return
+        const byIfindex = new Map(src.reconciler.records().map((r) => [r.ifindex, r.state]))
+        const n = new Map<LinkStatus, number>(LINK_STATES.map((s) => [s, 0]))
+        // As in status: a link the reconciler has not looked at yet is pending.
+        for (const l of src.table.links()) {
+          const st = byIfindex.get(l.ifindex) ?? 'pending'
+          n.set(st, (n.get(st) ?? 0) + 1)
+        }
+        for (const [state, v] of n) this.set({ state }, v)
+      },
+    })
+    total('xdplinkd_attaches_total', 'Programs attached to a link with nothing on it (a mode change counts too)', () => reconciler()?.attaches ?? null)
+    total('xdplinkd_replaces_total', 'Programs swapped atomically (XDP_FLAGS_REPLACE) on a link', () => reconciler()?.replaces ?? null)
+    total('xdplinkd_detaches_total', 'Programs of ours detached from a link', () => reconciler()?.detaches ?? null)
+    total('xdplinkd_conflicts_total', 'Times a foreign program was found where ours should run', () => reconciler()?.conflicts ?? null)
+    new Counter({
+      name: 'xdplinkd_errors_total',
+      help: 'Failed RTM_SETLINK requests by errno name',
+      labelNames: ['code'],
+      registers,
+      collect() {
+        const c = reconciler()
+        this.reset()
+        if (c) for (const [code, v] of Object.entries(c.errors)) setTotal(this, v, { code })
+      },
+    })
+    total('xdplinkd_netlink_overruns_total', 'Netlink notification overruns (ENOBUFS): notifications were lost', () => source()?.table.stats.overruns ?? null)
+    total('xdplinkd_resyncs_total', 'Full link dumps merged into the table (start-up and after each overrun)', () => source()?.table.stats.resyncs ?? null)
+    this.#latency = new Histogram({
+      name: 'xdplinkd_reconcile_latency_seconds',
+      help: "Time from a link's first change to its reconcile being done",
+      buckets: LATENCY_BUCKETS,
+      registers,
+    })
+    new Gauge({
+      name: 'xdplinkd_programs_loaded',
+      help: 'Distinct programs the config in force uses',
+      registers,
+      collect() {
+        const src = source()
+        this.set(src ? new Set(src.programs().map((p) => p.program.id)).size : 0)
+      },
+    })
+  }
+
+  /** For the Reconciler's onLatency option (milliseconds). */
+  observeLatency(ms: number): void {
+    this.#latency.observe(ms / 1000)
+  }
+
+  get contentType(): string {
+    return this.registry.contentType
+  }
+
+  text(): Promise<string> {
+    return this.registry.metrics()
+  }
+}

@@ -1,0 +1,82 @@
+import t from 'tap'
+import { mkdtempSync, rmSync, existsSync } from 'node:fs'
+import { createServer } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { pino } from 'pino'
+import { DaemonControl, ControlStartError, type ControlledDaemon } from '../../src/control/index.js'
+import { controlRequest } from '../../src/control/client.js'
+import type { LinkRecord } from '../../src/reconcile/reconciler.js'
+
+/** A daemon stand-in: no links, one reload outcome queued at a time. */
+function fakeDaemon() {
+  const d = {
+    reloads: [] as string[],
+    nextReload: true,
+    lastReloadError: null as string | null,
+    config: { path: '/etc/xdplinkd/config.yaml' },
+    table: { links: () => [], stats: { overruns: 0, resyncs: 1 } },
+    reconciler: { records: (): LinkRecord[] => [], counters: { attaches: 0, replaces: 0, detaches: 0, conflicts: 0, errors: {}, batches: 0, requests: 0 } },
+    registry: { ownedProgramIds: () => new Set<number>() },
+    programs: () => [],
+    async reload(reason?: string) {
+      d.reloads.push(reason ?? '')
+      d.lastReloadError = d.nextReload ? null : 'config.yaml:3:11: attach[0].mode: expected one of auto, native, generic, offload'
+      return d.nextReload
+    },
+  }
+  return d satisfies ControlledDaemon
+}
+
+const log = pino({ level: 'silent' })
+
+t.test('answers "starting" until ready; reload reports the daemon\'s verdict and reason', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'xdpl-ctl-'))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  const d = fakeDaemon()
+  const c = new DaemonControl(d)
+  const socket = join(dir, 'c.sock')
+  await c.start({ socketPath: socket, metrics: null, log })
+  t.teardown(() => c.close())
+  t.equal(c.metricsAddress(), null)
+  const ask = (cmd: 'status' | 'reload') => controlRequest(socket, { cmd }, { timeoutMs: 2000 })
+  t.same(await ask('status'), { ok: false, error: 'xdplinkd is starting; ask again in a moment' })
+  t.same(await ask('reload'), { ok: false, error: 'xdplinkd is starting; ask again in a moment' })
+  t.same(d.reloads, [], 'no reload before ready')
+  c.ready()
+  t.match(await ask('status'), { ok: true, pid: process.pid, links: [], programs: [], counters: { resyncs: 1 } })
+  t.same(await ask('reload'), { ok: true, accepted: true })
+  d.nextReload = false
+  t.same(await ask('reload'), { ok: true, accepted: false, reason: d.lastReloadError })
+  t.same(d.reloads, ['control socket', 'control socket'])
+  await c.close()
+  t.notOk(existsSync(socket), 'closed: socket removed')
+})
+
+t.test('metrics on the configured address; a port in use fails start and releases the socket', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'xdpl-ctl-'))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  const c = new DaemonControl(fakeDaemon())
+  await c.start({ socketPath: join(dir, 'a.sock'), metrics: { host: '127.0.0.1', port: 0 }, log })
+  t.teardown(() => c.close())
+  c.ready()
+  c.observeLatency(12)
+  const { port } = c.metricsAddress()!
+  const body = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text()
+  t.match(body, /\nxdplinkd_reconcile_latency_seconds_count 1\n/)
+  t.match(body, /\nxdplinkd_resyncs_total 1\n/)
+
+  const taken = createServer()
+  await new Promise<void>((r) => taken.listen(0, '127.0.0.1', () => r()))
+  t.teardown(() => taken.close())
+  const busy = (taken.address() as { port: number }).port
+  const c2 = new DaemonControl(fakeDaemon())
+  const sock2 = join(dir, 'b.sock')
+  await t.rejects(c2.start({ socketPath: sock2, metrics: { host: '127.0.0.1', port: busy }, log }), {
+    name: 'ControlStartError',
+    exitCode: 73,
+    message: new RegExp(`^cannot serve metrics on 127\\.0\\.0\\.1:${busy}: .*EADDRINUSE`),
+  })
+  t.notOk(existsSync(sock2), 'the control socket bound before is closed again')
+  t.type(new ControlStartError('x'), Error)
+})

@@ -1,0 +1,72 @@
+import t from 'tap'
+import { existsSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs'
+import { createConnection, type Socket } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { CLI, ROOT, lines, makeNetns, needsRoot, waitFor } from '../helpers/netns.js'
+import { startDaemon } from '../helpers/daemon.js'
+import { tempBpffs } from '../fixtures/bpf/env.js'
+import { controlRequest } from '../../src/control/client.js'
+
+t.test('the daemon: socket 0600 in a new 0700 dir, one daemon per socket, stale socket replaced, removed on exit; abusive clients do not stall it', { skip: needsRoot }, async (t) => {
+  const ns = makeNetns(t)
+  const dir = mkdtempSync(join(tmpdir(), 'xdpl-ctl-'))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  const bpffs = tempBpffs(t)
+  const socket = join(dir, 'run', 'xdplinkd', 'control.sock')
+  const cfg = join(dir, 'config.yaml')
+  writeFileSync(
+    cfg,
+    `settle: 10ms\nbpffs: ${bpffs}\ncontrol-socket: ${socket}\nattach:\n  - interfaces: ["v*"]\n    object: ${ROOT}bpf/xdp_pass.o\n    mode: generic\n`,
+    { mode: 0o644 },
+  )
+  const first = await startDaemon(ns, cfg)
+  t.teardown(() => first.stop('SIGKILL'))
+  t.equal(statSync(socket).mode & 0o777, 0o600)
+  t.equal(statSync(join(dir, 'run', 'xdplinkd')).mode & 0o777, 0o700)
+  t.equal(statSync(join(dir, 'run')).mode & 0o777, 0o700)
+
+  // A second daemon on the same socket refuses to start (EX_CANTCREAT), and the first keeps its socket.
+  const second = ns.spawn('node', [CLI, 'run', '--config', cfg])
+  const err = lines(second.stderr!)
+  const out = lines(second.stdout!)
+  const code = await new Promise<number | null>((r) => second.on('exit', (c) => r(c)))
+  t.equal(code, 73, 'exit 73')
+  t.match(err.join('\n') + out.join('\n'), /another process \(another xdplinkd\?\) is listening on .*control\.sock/)
+  t.notOk(out.some((l) => /program|attach/.test(l)), 'it gave up before loading or attaching anything')
+  t.match(await controlRequest(socket, { cmd: 'status' }, { timeoutMs: 2000 }), { ok: true, pid: first.child.pid })
+
+  // Clients that misbehave while links come and go: silent ones, half lines, garbage, oversized lines.
+  const bad: Socket[] = []
+  t.teardown(() => bad.forEach((s) => s.destroy()))
+  const open = (): Socket => {
+    const s = createConnection(socket)
+    s.on('error', () => {})
+    bad.push(s)
+    return s
+  }
+  for (let i = 0; i < 8; i++) open()
+  for (let i = 0; i < 4; i++) open().write('{"cmd":"sta')
+  for (let i = 0; i < 4; i++) open().write('\u0000garbage\n{]\n')
+  for (let i = 0; i < 2; i++) open().write('x'.repeat(200 * 1024))
+  ns.ip('link', 'add', 'va', 'type', 'veth', 'peer', 'name', 'wa')
+  const t0 = performance.now()
+  const st = await controlRequest(socket, { cmd: 'status' }, { timeoutMs: 2000 })
+  t.ok(performance.now() - t0 < 500, `status answered in ${(performance.now() - t0).toFixed(1)} ms among 18 bad clients`)
+  t.match(st, { ok: true })
+  await waitFor(async () => {
+    const r = await controlRequest(socket, { cmd: 'status' }, { timeoutMs: 2000 })
+    return 'links' in r && r.links.some((l) => l.name === 'va' && l.state === 'attached')
+  }, 'va attached while the bad clients hang around')
+
+  // Killed: the socket file stays behind, stale. The next daemon replaces it.
+  first.child.kill('SIGKILL')
+  await first.exited
+  t.ok(existsSync(socket), 'a SIGKILLed daemon leaves its socket file')
+  const third = await startDaemon(ns, cfg)
+  t.teardown(() => third.stop('SIGKILL'))
+  t.ok(third.logs().some((l) => typeof l.msg === 'string' && l.msg.startsWith('removed a stale control socket')), 'logged the stale socket')
+  t.match(await controlRequest(socket, { cmd: 'status' }, { timeoutMs: 2000 }), { ok: true, pid: third.child.pid })
+  t.equal(await third.stop('SIGTERM'), 0)
+  t.notOk(existsSync(socket), 'a clean stop removes the socket')
+})

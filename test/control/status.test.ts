@@ -1,0 +1,114 @@
+import t from 'tap'
+import { buildStatus, programRows, type ProgramUse, type StatusSource } from '../../src/control/status.js'
+import { encodeResponse, parseRequest, parseResponse } from '../../src/control/protocol.js'
+import type { LinkRecord } from '../../src/reconcile/reconciler.js'
+import type { LoadedProgram } from '../../src/programs/registry.js'
+import { link } from '../helpers/link-state.js'
+
+const prog = (id: number, name = 'xdp_pass'): LoadedProgram =>
+  ({
+    id,
+    tag: `${id}`.padStart(16, '0'),
+    name,
+    kernelName: name,
+    fd: null,
+    objectPath: `/opt/${name}.o`,
+    objectHash: 'h',
+    pinDirName: `0123456789abcdef-${name}`,
+    pinDir: `/sys/fs/bpf/xdplinkd/0123456789abcdef-${name}`,
+    pinPath: `/sys/fs/bpf/xdplinkd/0123456789abcdef-${name}/prog`,
+    maps: new Map(),
+    source: 'loaded',
+  }) as unknown as LoadedProgram
+
+const rec = (ifindex: number, name: string, over: Partial<LinkRecord>): LinkRecord => ({
+  ifindex,
+  name,
+  entry: null,
+  desiredProgId: null,
+  state: 'unmanaged',
+  lastError: null,
+  nativeUnsupported: false,
+  conflictProgId: null,
+  failures: 0,
+  retry: null,
+  dirtySince: null,
+  ...over,
+})
+
+t.test('status joins the table, the records, ownership and the counters', async (t) => {
+  const uses: ProgramUse[] = [
+    { entry: 'web', program: prog(10) },
+    { entry: 'lab', program: prog(10) },
+    { entry: 'drop', program: prog(11, 'xdp_drop') },
+  ]
+  const src: StatusSource = {
+    config: { path: '/etc/xdplinkd/config.yaml' },
+    table: {
+      links: () => [
+        link(1, 'lo', { kind: null }),
+        link(2, 'va', { xdp: { mode: 'generic', progId: 10, skbProgId: 10 } }),
+        link(3, 'vb', { xdp: { mode: 'native', progId: 99, drvProgId: 99 } }),
+        link(4, 'vc', { xdp: { mode: 'generic', progId: 8, skbProgId: 8 } }),
+        link(5, 'vd'),
+        link(6, 've', { xdp: { mode: 'multi', progId: null, drvProgId: 11, hwProgId: 42 } }),
+        link(7, 'new'),
+      ],
+      stats: { overruns: 2, resyncs: 3 },
+    },
+    reconciler: {
+      records: () => [
+        rec(1, 'lo', {}),
+        rec(2, 'va', { entry: 'web', desiredProgId: 10, state: 'attached' }),
+        rec(3, 'vb', { entry: 'web', desiredProgId: 10, state: 'conflict' }),
+        // an old program of ours (pinned by an earlier run), not replaced yet
+        rec(4, 'vc', { entry: 'lab', desiredProgId: 10, state: 'error', lastError: 'EINVAL: bad' }),
+        rec(5, 'vd', { entry: 'drop', desiredProgId: 11, state: 'pending', lastError: 'EBUSY' }),
+        rec(6, 've', { entry: 'drop', desiredProgId: 11, state: 'attached' }),
+      ],
+      counters: { attaches: 4, replaces: 1, detaches: 2, conflicts: 1, errors: { EINVAL: 3 }, batches: 9, requests: 12 },
+    },
+    registry: { ownedProgramIds: () => new Set([8]) },
+    programs: () => uses,
+  }
+  const s = buildStatus(src)
+  t.equal(s.pid, process.pid)
+  t.equal(s.config, '/etc/xdplinkd/config.yaml')
+  t.same(
+    s.links.map((l) => [l.ifindex, l.name, l.entry, l.desiredProgId, l.attached, l.state, l.lastError]),
+    [
+      [1, 'lo', null, null, null, 'unmanaged', null],
+      [2, 'va', 'web', 10, { progId: 10, mode: 'generic', owner: 'ours' }, 'attached', null],
+      [3, 'vb', 'web', 10, { progId: 99, mode: 'native', owner: 'foreign' }, 'conflict', null],
+      [4, 'vc', 'lab', 10, { progId: 8, mode: 'generic', owner: 'ours' }, 'error', 'EINVAL: bad'],
+      [5, 'vd', 'drop', 11, null, 'pending', null],
+      [6, 've', 'drop', 11, { progId: 11, mode: 'native', owner: 'ours' }, 'attached', null],
+      [7, 'new', null, null, null, 'pending', null],
+    ],
+    'one row per link; lastError only in state error; a link without a record yet is pending',
+  )
+  t.same(s.links[5]!.alsoAttached, [{ progId: 42, mode: 'offload', owner: 'foreign' }], 'multi: the other modes too')
+  t.notOk('alsoAttached' in s.links[1]!)
+  t.same(s.programs, [
+    { id: 10, tag: '0000000000000010', name: 'xdp_pass', object: '/opt/xdp_pass.o', pin: '/sys/fs/bpf/xdplinkd/0123456789abcdef-xdp_pass/prog', entries: ['web', 'lab'] },
+    { id: 11, tag: '0000000000000011', name: 'xdp_drop', object: '/opt/xdp_drop.o', pin: '/sys/fs/bpf/xdplinkd/0123456789abcdef-xdp_drop/prog', entries: ['drop'] },
+  ])
+  t.same(s.counters, { attaches: 4, replaces: 1, detaches: 2, conflicts: 1, errors: { EINVAL: 3 }, overruns: 2, resyncs: 3 })
+  t.same(programRows([]), [])
+})
+
+t.test('protocol: requests parsed without throwing, responses one line each', async (t) => {
+  t.same(parseRequest('{"cmd":"status"}'), { ok: true, value: { cmd: 'status' } })
+  t.same(parseRequest(' {"cmd":"reload","extra":1} '), { ok: true, value: { cmd: 'reload' } }, 'unknown keys are ignored')
+  for (const bad of ['', '{', '1', '"status"', '[]', 'null', '{"cmd":null}', '{"cmd":"toString"}', '{"cmd":"x".repeat(1e5)}']) {
+    const r = parseRequest(bad)
+    t.equal(r.ok, false, JSON.stringify(bad))
+  }
+  const long = parseRequest(JSON.stringify({ cmd: 'z'.repeat(10000) }))
+  t.ok(!long.ok && long.error.length < 200, 'an error does not echo a long command back')
+  const line = encodeResponse({ ok: false, error: 'a\nb' })
+  t.equal(line.split('\n').length, 2, 'a newline inside a value is escaped')
+  t.same(parseResponse(line.trim()), { ok: true, value: { ok: false, error: 'a\nb' } })
+  t.equal(parseResponse('nope').ok, false)
+  t.equal(parseResponse('{"x":1}').ok, false)
+})

@@ -1,0 +1,65 @@
+import t from 'tap'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { ROOT, makeNetns, needsRoot, waitFor, type Netns } from '../helpers/netns.js'
+import { startDaemon } from '../helpers/daemon.js'
+import { tempBpffs } from '../fixtures/bpf/env.js'
+import { samples } from './exposition.js'
+
+/** Scrapes from inside the namespace: the daemon listens on the namespace's own loopback. */
+function scrape(ns: Netns, path = '/metrics'): { code: number; body: string } {
+  const out = ns.exec('curl', ['-sS', '-o', '-', '-w', '\n%{http_code}', `http://127.0.0.1:9477${path}`])
+  const i = out.lastIndexOf('\n')
+  return { code: Number(out.slice(i + 1)), body: out.slice(0, i) }
+}
+
+t.test('metrics over loopback inside the namespace, after a known sequence of link changes', { skip: needsRoot }, async (t) => {
+  const ns = makeNetns(t)
+  const dir = mkdtempSync(join(tmpdir(), 'xdpl-metrics-'))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  const bpffs = tempBpffs(t)
+  const cfg = join(dir, 'config.yaml')
+  writeFileSync(
+    cfg,
+    `settle: 10ms\nmax-settle: 200ms\nbpffs: ${bpffs}\ncontrol-socket: ${dir}/control.sock\nmetrics: 127.0.0.1:9477\n` +
+      `attach:\n  - interfaces: ["v*"]\n    object: ${ROOT}bpf/xdp_pass.o\n    mode: generic\n`,
+    { mode: 0o644 },
+  )
+  const d = await startDaemon(ns, cfg)
+  t.teardown(() => d.stop('SIGKILL'))
+
+  let s = samples(scrape(ns).body)
+  t.equal(s.get('xdplinkd_attaches_total'), 0, 'nothing attached yet')
+  t.equal(s.get('xdplinkd_links{state="unmanaged"}'), 1, 'lo')
+  t.equal(s.get('xdplinkd_programs_loaded'), 1)
+
+  // three matching veths (and their three non-matching peers)
+  for (const i of [1, 2, 3]) ns.ip('link', 'add', `v${i}`, 'type', 'veth', 'peer', 'name', `p${i}`)
+  await waitFor(() => samples(scrape(ns).body).get('xdplinkd_links{state="attached"}') === 3, 'three links attached')
+  s = samples(scrape(ns).body)
+  t.equal(s.get('xdplinkd_attaches_total'), 3)
+  t.equal(s.get('xdplinkd_links{state="attached"}'), 3)
+  t.equal(s.get('xdplinkd_links{state="unmanaged"}'), 4, 'lo and the three peers')
+  for (const st of ['pending', 'conflict', 'error']) t.equal(s.get(`xdplinkd_links{state="${st}"}`), 0, st)
+  t.equal(s.get('xdplinkd_replaces_total'), 0)
+  t.equal(s.get('xdplinkd_detaches_total'), 0)
+  t.equal(s.get('xdplinkd_conflicts_total'), 0)
+  t.equal(s.get('xdplinkd_netlink_overruns_total'), 0)
+  t.ok((s.get('xdplinkd_resyncs_total') ?? 0) >= 1)
+  t.ok((s.get('xdplinkd_reconcile_latency_seconds_count') ?? 0) >= 3, 'a latency per attach at least')
+  t.notOk([...s.keys()].some((k) => k.startsWith('xdplinkd_errors_total{')), 'no errors')
+
+  // one leaves the pattern (rename): detached; one is deleted: gone from the gauge
+  ns.ip('link', 'set', 'v3', 'name', 'x3')
+  ns.ip('link', 'del', 'v2')
+  await waitFor(() => samples(scrape(ns).body).get('xdplinkd_links{state="attached"}') === 1, 'one link left attached')
+  await waitFor(() => samples(scrape(ns).body).get('xdplinkd_detaches_total') === 1, 'the renamed link detached')
+  s = samples(scrape(ns).body)
+  t.equal(s.get('xdplinkd_attaches_total'), 3)
+  t.equal(s.get('xdplinkd_links{state="unmanaged"}'), 4, 'lo, p1, p3 and x3 (deleting v2 took p2 with it)')
+
+  t.equal(scrape(ns, '/').code, 404)
+  t.equal(scrape(ns, '/other').code, 404)
+  t.match(scrape(ns).body, /# TYPE xdplinkd_reconcile_latency_seconds histogram/)
+})

@@ -1,0 +1,116 @@
+import t from 'tap'
+import { register as globalRegistry } from 'prom-client'
+import { DaemonMetrics, type MetricsSource } from '../../src/metrics/metrics.js'
+import { MetricsServer } from '../../src/metrics/server.js'
+import type { LinkRecord, ReconcilerCounters } from '../../src/reconcile/reconciler.js'
+import { link } from '../helpers/link-state.js'
+import { samples } from './exposition.js'
+
+const rec = (ifindex: number, state: LinkRecord['state']): LinkRecord =>
+  ({ ifindex, name: `l${ifindex}`, state }) as LinkRecord
+
+function fakeSource() {
+  const counters: ReconcilerCounters = { attaches: 0, replaces: 0, detaches: 0, conflicts: 0, errors: {}, batches: 0, requests: 0 }
+  const stats = { overruns: 0, resyncs: 1 }
+  const src = {
+    links: [link(1, 'lo'), link(2, 'va'), link(3, 'vb'), link(4, 'vc')],
+    records: [rec(1, 'unmanaged'), rec(2, 'attached'), rec(3, 'error')],
+    progIds: [5, 5, 6],
+  }
+  const source: MetricsSource = {
+    table: { links: () => src.links, stats },
+    reconciler: { records: () => src.records, counters },
+    programs: () => src.progIds.map((id) => ({ program: { id } })),
+  }
+  return { source, counters, stats, src }
+}
+
+t.test('the metrics follow the daemon counters when scraped, in a registry of their own', async (t) => {
+  const f = fakeSource()
+  const m = new DaemonMetrics(() => f.source)
+  let s = samples(await m.text())
+  t.equal(s.get('xdplinkd_links{state="attached"}'), 1)
+  t.equal(s.get('xdplinkd_links{state="error"}'), 1)
+  t.equal(s.get('xdplinkd_links{state="unmanaged"}'), 1)
+  t.equal(s.get('xdplinkd_links{state="pending"}'), 1, 'a link without a record is pending')
+  t.equal(s.get('xdplinkd_links{state="conflict"}'), 0, 'every state is reported, zeros included')
+  t.equal(s.get('xdplinkd_attaches_total'), 0)
+  t.equal(s.get('xdplinkd_resyncs_total'), 1)
+  t.equal(s.get('xdplinkd_programs_loaded'), 2, 'distinct programs')
+  t.notOk([...s.keys()].some((k) => k.startsWith('xdplinkd_errors_total')), 'no error series before an error')
+
+  f.counters.attaches = 3
+  f.counters.replaces = 1
+  f.counters.detaches = 2
+  f.counters.conflicts = 4
+  f.counters.errors.EBUSY = 2
+  f.counters.errors.EOPNOTSUPP = 1
+  f.stats.overruns = 5
+  f.stats.resyncs = 6
+  f.src.records.push(rec(4, 'conflict'))
+  m.observeLatency(30)
+  m.observeLatency(700)
+  s = samples(await m.text())
+  t.equal(s.get('xdplinkd_attaches_total'), 3)
+  t.equal(s.get('xdplinkd_replaces_total'), 1)
+  t.equal(s.get('xdplinkd_detaches_total'), 2)
+  t.equal(s.get('xdplinkd_conflicts_total'), 4)
+  t.equal(s.get('xdplinkd_errors_total{code="EBUSY"}'), 2)
+  t.equal(s.get('xdplinkd_errors_total{code="EOPNOTSUPP"}'), 1)
+  t.equal(s.get('xdplinkd_netlink_overruns_total'), 5)
+  t.equal(s.get('xdplinkd_resyncs_total'), 6)
+  t.equal(s.get('xdplinkd_links{state="pending"}'), 0)
+  t.equal(s.get('xdplinkd_links{state="conflict"}'), 1)
+  t.equal(s.get('xdplinkd_reconcile_latency_seconds_count'), 2)
+  t.equal(s.get('xdplinkd_reconcile_latency_seconds_sum'), 0.73)
+  t.equal(s.get('xdplinkd_reconcile_latency_seconds_bucket{le="0.05"}'), 1)
+  t.equal(s.get('xdplinkd_reconcile_latency_seconds_bucket{le="1"}'), 2)
+  // scraping twice does not add the totals up again
+  s = samples(await m.text())
+  t.equal(s.get('xdplinkd_attaches_total'), 3)
+
+  t.equal((await globalRegistry.metrics()).includes('xdplinkd_'), false, 'nothing in the global registry')
+  // two daemons in one process (tests) do not clash over metric names
+  t.doesNotThrow(() => new DaemonMetrics(() => null))
+})
+
+t.test('before start the collectors report nothing but zeros', async (t) => {
+  const m = new DaemonMetrics(() => null)
+  const s = samples(await m.text())
+  t.equal(s.get('xdplinkd_programs_loaded'), 0)
+  t.equal(s.get('xdplinkd_attaches_total'), 0)
+  t.notOk([...s.keys()].some((k) => k.startsWith('xdplinkd_links{')), 'no link states without links')
+})
+
+t.test('the endpoint serves /metrics and 404 elsewhere', async (t) => {
+  const f = fakeSource()
+  f.counters.attaches = 7
+  const m = new DaemonMetrics(() => f.source)
+  const srv = await MetricsServer.listen({ host: '127.0.0.1', port: 0, metrics: m })
+  t.teardown(() => srv.close())
+  const { host, port } = srv.address()
+  t.equal(host, '127.0.0.1')
+  const base = `http://127.0.0.1:${port}`
+  const r = await fetch(`${base}/metrics`)
+  t.equal(r.status, 200)
+  t.match(r.headers.get('content-type'), /^text\/plain; version=0\.0\.4/)
+  t.equal(samples(await r.text()).get('xdplinkd_attaches_total'), 7)
+  t.equal((await fetch(`${base}/metrics?x=1`)).status, 200, 'a query string is fine')
+  for (const p of ['/', '/metric', '/metrics/', '/favicon.ico']) {
+    const x = await fetch(base + p)
+    await x.text()
+    t.equal(x.status, 404, p)
+  }
+  const post = await fetch(`${base}/metrics`, { method: 'POST' })
+  t.equal(post.status, 405)
+  const head = await fetch(`${base}/metrics`, { method: 'HEAD' })
+  t.equal(head.status, 200)
+  t.equal(await head.text(), '')
+})
+
+t.test('a port in use is an error at listen', async (t) => {
+  const m = new DaemonMetrics(() => null)
+  const a = await MetricsServer.listen({ host: '127.0.0.1', port: 0, metrics: m })
+  t.teardown(() => a.close())
+  await t.rejects(MetricsServer.listen({ host: '127.0.0.1', port: a.address().port, metrics: m }), { code: 'EADDRINUSE' })
+})
