@@ -88,7 +88,7 @@ export class NetlinkSocket extends EventEmitter<NetlinkSocketEvents> {
   #watch: libc.Watch | null = null
   #draining = false
   /** Datagrams and bytes received; overruns seen. Read by status and benchmarks. */
-  readonly stats = { datagrams: 0, messages: 0, overruns: 0, decodeErrors: 0 }
+  readonly stats = { datagrams: 0, messages: 0, overruns: 0, discarded: 0, decodeErrors: 0 }
 
   static open(opts: NetlinkSocketOptions = {}): NetlinkSocket {
     const raw = libc.socket(
@@ -236,6 +236,7 @@ export class NetlinkSocket extends EventEmitter<NetlinkSocketEvents> {
           // Answers to our own requests may be among them, so fail those; listeners must resync.
           this.stats.overruns++
           this.#failAll(NetlinkError.fromErrno(ERRNO.ENOBUFS, 0, 'receive queue overflowed; messages were lost'))
+          this.#discardQueued()
           this.emit('overrun')
           continue
         }
@@ -260,6 +261,25 @@ export class NetlinkSocket extends EventEmitter<NetlinkSocketEvents> {
       this.emit('error', e instanceof Error ? e : new Error(String(e)))
     } finally {
       this.#draining = false
+    }
+  }
+
+  /**
+   * Drops what is queued at an overrun. The kernel reports the error before the messages still queued
+   * (net/core/datagram.c __skb_try_recv_datagram checks sock_error() first), so everything in the queue now is older
+   * than a message that was lost. Applied after a resync's snapshot, such a message (an RTM_NEWLINK of a link whose
+   * RTM_DELLINK was the one dropped) would bring back a state the kernel has left. The resync that follows covers
+   * all of it; messages queued from here on are newer than the loss.
+   */
+  #discardQueued(): void {
+    for (;;) {
+      const n = libc.recv(this.fd.raw, this.#buf, libc.MSG_DONTWAIT | libc.MSG_TRUNC)
+      if (n === -ERRNO.ENOBUFS) {
+        this.stats.overruns++
+        continue
+      }
+      if (n < 0) return
+      this.stats.discarded++
     }
   }
 

@@ -77,7 +77,14 @@ t.test('an overrun with a tiny buffer and a burst still ends equal to ip link sh
   const expected = () =>
     ns.ipJson<{ ifindex: number; ifname: string }[]>('link', 'show').map((l) => `${l.ifindex}:${l.ifname}`).sort().join(' ')
   const ours = () => [...table].map(([i, n]) => `${i}:${n}`).sort().join(' ')
-  await waitFor(() => (apply(), ours() === expected()), 'the monitor to agree with ip link show', 60000, 100)
+  try {
+    await waitFor(() => (apply(), ours() === expected()), 'the monitor to agree with ip link show', 60000, 100)
+  } catch (e) {
+    const a = new Set(ours().split(' '))
+    const b = new Set(expected().split(' '))
+    const only = (x: Set<string>, y: Set<string>) => [...x].filter((v) => !y.has(v)).slice(0, 8).join(' ')
+    throw new Error(`${(e as Error).message}: monitor only [${only(a, b)}], ip only [${only(b, a)}]; ${m.events().length} events; stderr tail: ${m.err.slice(-3).join(' | ')}`)
+  }
   t.equal(ours(), expected(), 'same ifindex and name for every link')
   const resyncs = m.err.filter((l) => /resync after overrun/.test(l)).length
   t.ok(resyncs > 0, `overruns happened and were resynced (${resyncs} resyncs)`)
