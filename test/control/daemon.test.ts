@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { CLI, ROOT, lines, makeNetns, needsRoot, waitFor } from '../helpers/netns.js'
 import { startDaemon } from '../helpers/daemon.js'
-import { tempBpffs } from '../fixtures/bpf/env.js'
+import { tempBpffs } from '../helpers/bpf.js'
 import { controlRequest } from '../../src/control/client.js'
 
 t.test('the daemon: socket 0600 in a new 0700 dir, one daemon per socket, stale socket replaced, removed on exit; abusive clients do not stall it', { skip: needsRoot }, async (t) => {

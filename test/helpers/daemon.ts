@@ -7,7 +7,7 @@ import { copyFileSync, mkdtempSync, rmSync, writeFileSync, chmodSync } from 'nod
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { Test } from 'tap'
-import { buildObjects, tempBpffs, type Objects } from '../fixtures/bpf/env.js'
+import { buildObjects, tempBpffs, type Objects } from '../helpers/bpf.js'
 import { CLI, lines, waitFor, type Netns } from './netns.js'
 
 export interface Workdir {

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { ROOT, makeNetns, needsRoot, waitFor, type Netns } from '../helpers/netns.js'
 import { startDaemon } from '../helpers/daemon.js'
-import { tempBpffs } from '../fixtures/bpf/env.js'
+import { tempBpffs } from '../helpers/bpf.js'
 import { samples } from './exposition.js'
 
 /** Scrapes from inside the namespace: the daemon listens on the namespace's own loopback. */

@@ -7,7 +7,7 @@ import t from 'tap'
 import { BPF_FS_MAGIC, isBpffs, statfsType } from '../../src/ffi/libbpf.js'
 import { SYSFS_MAGIC, ensureBpffs, listPinDirs, removePinDir } from '../../src/programs/bpffs.js'
 import { makeNetns, needsRoot } from '../helpers/netns.js'
-import { FIXTURES, buildObjects, nodeCommand, tempBpffs, tempPlainDir } from '../fixtures/bpf/env.js'
+import { FIXTURES, buildObjects, nodeCommand, tempBpffs, tempPlainDir } from '../helpers/bpf.js'
 
 t.test('bpffs', { skip: needsRoot }, async (t) => {
   t.test('a directory on a bpffs, or to be made on one: nothing is mounted', async (t) => {

@@ -7,7 +7,7 @@ import type { Fd } from '../../src/ffi/fd.js'
 import { mapLookupElem, mapUpdateElem, numPossibleCpus, objGet, progTestRun } from '../../src/ffi/libbpf.js'
 import { ProgramRegistry } from '../../src/programs/registry.js'
 import { needsRoot } from '../helpers/netns.js'
-import { buildObjects, tempBpffs } from '../fixtures/bpf/env.js'
+import { buildObjects, tempBpffs } from '../helpers/bpf.js'
 
 // enum xdp_action (<linux/bpf.h>)
 const XDP_DROP = 1

@@ -10,7 +10,7 @@ import { bpfFdKind, objGet, objPin, progInfo } from '../../src/ffi/libbpf.js'
 import { ProgramLoadError } from '../../src/programs/errors.js'
 import { ProgramRegistry } from '../../src/programs/registry.js'
 import { needsRoot, makeNetns } from '../helpers/netns.js'
-import { BUNDLED, bpftoolJson, buildObjects, tempBpffs } from '../fixtures/bpf/env.js'
+import { BUNDLED, bpftoolJson, buildObjects, tempBpffs } from '../helpers/bpf.js'
 
 t.test('kernel', { skip: needsRoot }, async (t) => {
   const objs = buildObjects(t)

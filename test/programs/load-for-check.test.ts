@@ -13,7 +13,7 @@ import { ProgramLoadError } from '../../src/programs/errors.js'
 import { loadForCheck } from '../../src/programs/kernel.js'
 import { ProgramRegistry } from '../../src/programs/registry.js'
 import { needsRoot, waitFor } from '../helpers/netns.js'
-import { BUNDLED, bpftoolJson, buildObjects, tempBpffs } from '../fixtures/bpf/env.js'
+import { BUNDLED, bpftoolJson, buildObjects, tempBpffs } from '../helpers/bpf.js'
 
 function catchLoad(fn: () => unknown): ProgramLoadError {
   try {

@@ -7,7 +7,7 @@ import { join } from 'node:path'
 import { unlinkSync } from 'node:fs'
 import t from 'tap'
 import { needsRoot } from '../helpers/netns.js'
-import { FIXTURES, bpftool, bpftoolJson, buildObjects, runChild, tempBpffs } from '../fixtures/bpf/env.js'
+import { FIXTURES, bpftool, bpftoolJson, buildObjects, runChild, tempBpffs } from '../helpers/bpf.js'
 
 interface Child {
   id: number
