@@ -12,7 +12,7 @@ import { checkCommand, type CheckJson } from '../../src/commands/check.js'
 import { ProgramLoadError } from '../../src/programs/errors.js'
 import type { CheckedProgram } from '../../src/programs/kernel.js'
 import type { LinkState } from '../../src/rtnl/link.js'
-import { buildObjects, tempBpffs, tempPlainDir } from '../fixtures/bpf/env.js'
+import { buildObjects, tempBpffs, tempPlainDir } from '../helpers/bpf.js'
 import { CLI, ROOT, makeNetns, needsRoot, type Netns } from '../helpers/netns.js'
 
 /**

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { CLI, ROOT, makeNetns, needsRoot, waitFor, type Netns } from '../helpers/netns.js'
 import { startDaemon } from '../helpers/daemon.js'
-import { tempBpffs } from '../fixtures/bpf/env.js'
+import { tempBpffs } from '../helpers/bpf.js'
 import type { StatusJson } from '../../src/control/protocol.js'
 
 const OBJ = `${ROOT}bpf/xdp_pass.o`

@@ -28,7 +28,7 @@ import {
   type LibbpfMessage,
 } from '../../src/ffi/libbpf.js'
 import { needsRoot } from '../helpers/netns.js'
-import { bpftoolJson, buildObjects, tempBpffs } from '../fixtures/bpf/env.js'
+import { bpftoolJson, buildObjects, tempBpffs } from '../helpers/bpf.js'
 
 // <linux/bpf.h> enum bpf_map_type, map flags
 const BPF_MAP_TYPE_LPM_TRIE = 11
