@@ -1,0 +1,211 @@
+/**
+ * The bench's private world: a temp dir, a bpffs mounted under it, network namespaces, child processes. Everything
+ * created here is registered and removed by cleanupSync(), which also runs on exit and on SIGINT/SIGTERM, so a run
+ * that breaks half-way leaves no namespace, mount or process behind. Only processes started here are ever killed
+ * (by their own pid).
+ */
+import { execFileSync, spawn } from 'node:child_process'
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+
+export const ROOT = new URL('../', import.meta.url).pathname
+export const CLI = join(ROOT, 'dist/cli.js')
+export const XDP_PASS = join(ROOT, 'bpf/xdp_pass.o')
+
+/** Monotonic milliseconds (sub-millisecond resolution). */
+export const now = () => performance.now()
+/** Wall clock in milliseconds with microsecond resolution (for comparing with `ip -ts` and pino's `time`). */
+export const wallMs = (at = now()) => performance.timeOrigin + at
+export const sleep = (ms) => new Promise((r) => setTimeout(r, ms))
+
+const live = { namespaces: new Set(), children: new Set(), mount: null, tmp: null }
+
+/** Registers a child so that cleanup can kill it (by its pid) if it is still running. */
+export function track(child) {
+  live.children.add(child)
+  child.once('exit', () => live.children.delete(child))
+  return child
+}
+
+export function setupEnv() {
+  const tmp = mkdtempSync(join(tmpdir(), 'xdplinkd-bench-'))
+  live.tmp = tmp
+  const bpffs = join(tmp, 'bpffs')
+  mkdirSync(bpffs)
+  // `ip netns exec` remounts /sys and so hides /sys/fs/bpf; a bpffs of our own under /tmp stays visible to it.
+  execFileSync('mount', ['-t', 'bpf', 'bpf', bpffs])
+  live.mount = bpffs
+  return { tmp, bpffs }
+}
+
+export function cleanupSync() {
+  for (const c of live.children) {
+    if (c.exitCode === null && c.signalCode === null) {
+      try {
+        c.kill('SIGKILL')
+      } catch {
+        /* gone */
+      }
+    }
+  }
+  live.children.clear()
+  for (const ns of live.namespaces) {
+    try {
+      execFileSync('ip', ['netns', 'del', ns], { stdio: 'ignore' })
+    } catch {
+      /* gone */
+    }
+  }
+  live.namespaces.clear()
+  let unmounted = true
+  if (live.mount) {
+    try {
+      execFileSync('umount', [live.mount], { stdio: 'ignore' })
+    } catch {
+      try {
+        execFileSync('umount', ['-l', live.mount], { stdio: 'ignore' })
+      } catch {
+        unmounted = false
+        process.stderr.write(`bench: could not unmount ${live.mount}\n`)
+      }
+    }
+    live.mount = null
+  }
+  if (live.tmp && unmounted) rmSync(live.tmp, { recursive: true, force: true })
+  live.tmp = null
+}
+
+let nsSeq = 0
+export function createNs(tag) {
+  // Not `xdpl-*`: that is the test helpers' prefix, which others may sweep.
+  const name = `benchxl-${process.pid}-${tag}${nsSeq++}`
+  execFileSync('ip', ['netns', 'add', name])
+  live.namespaces.add(name)
+  return name
+}
+
+/** Deletes a namespace of ours; throws if someone else removed it meanwhile (what ran in it is then suspect). */
+export function deleteNs(name) {
+  live.namespaces.delete(name)
+  if (!existsSync(`/run/netns/${name}`)) throw new Error(`namespace ${name} was removed by someone else during the measurement`)
+  execFileSync('ip', ['netns', 'del', name])
+}
+
+/** Runs a command to completion; resolves with its status, output and wall time in ms (spawn to exit). */
+export function run(cmd, args, { input, env } = {}) {
+  return new Promise((resolve, reject) => {
+    const t0 = now()
+    const c = track(spawn(cmd, args, { stdio: [input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'], env }))
+    const out = []
+    const err = []
+    c.stdout.on('data', (d) => out.push(d))
+    c.stderr.on('data', (d) => err.push(d))
+    c.on('error', reject)
+    c.on('close', (code, signal) =>
+      resolve({ code, signal, ms: now() - t0, stdout: Buffer.concat(out).toString(), stderr: Buffer.concat(err).toString() }),
+    )
+    if (input !== undefined) c.stdin.end(input)
+  })
+}
+
+export async function mustRun(cmd, args, opts) {
+  const r = await run(cmd, args, opts)
+  if (r.code !== 0) throw new Error(`${cmd} ${args.join(' ')} failed (${r.code ?? r.signal}): ${r.stderr.trim().slice(0, 800)}`)
+  return r
+}
+
+export function writeLines(file, lines) {
+  writeFileSync(file, lines.join('\n') + '\n')
+  return file
+}
+
+/** [[`${prefix}0a`, `${prefix}0b`], ...]: veth pair names (at most 15 bytes each). */
+export function pairNames(prefix, n, from = 0) {
+  const out = []
+  for (let i = from; i < from + n; i++) out.push([`${prefix}${i}a`, `${prefix}${i}b`])
+  return out
+}
+
+export const createLines = (pairs) => pairs.map(([a, b]) => `link add ${a} type veth peer name ${b}`)
+export const detachLines = (names) => names.map((n) => `link set dev ${n} xdpgeneric off`)
+export const attachPinnedLines = (names, pin) => names.map((n) => `link set dev ${n} xdpgeneric pinned ${pin}`)
+
+/** `ip -j -d link show` as Map name -> {ifindex, kind, mode (XDP_ATTACHED_*: 0 none, 2 skb/generic), progId}. */
+export async function xdpState(ns) {
+  const r = await mustRun('ip', ['-n', ns, '-j', '-d', 'link', 'show'])
+  const m = new Map()
+  for (const l of JSON.parse(r.stdout || '[]')) {
+    m.set(l.ifname, { ifindex: l.ifindex, kind: l.linkinfo?.info_kind ?? null, mode: l.xdp?.mode ?? 0, progId: l.xdp?.prog?.id ?? null })
+  }
+  return m
+}
+
+/**
+ * Checks `names` against the kernel: with `progId` (a number, or 'any'), each must carry that program in generic
+ * mode; with null, none may carry a program. Returns {ok, total, bad: first few offenders}.
+ */
+export async function verifyXdp(ns, names, progId) {
+  const st = await xdpState(ns)
+  const bad = []
+  let ok = 0
+  for (const n of names) {
+    const s = st.get(n)
+    const good = progId === null ? s && s.mode === 0 : s && s.mode === 2 && (progId === 'any' || s.progId === progId)
+    if (good) ok++
+    else if (bad.length < 5) bad.push(`${n}:${s ? `mode=${s.mode},prog=${s.progId}` : 'missing'}`)
+  }
+  return { ok, total: names.length, bad }
+}
+
+export async function mustVerify(ns, names, progId, what) {
+  const v = await verifyXdp(ns, names, progId)
+  if (v.ok !== v.total) throw new Error(`${what}: ${v.ok}/${v.total} links as expected (e.g. ${v.bad.join(' ')})`)
+  return v
+}
+
+/** Detaches every program from `names` with one `ip -batch` and checks that none is left. */
+export async function detachAll(ns, names, tmp) {
+  await mustRun('ip', ['-n', ns, '-batch', writeLines(join(tmp, 'detach.batch'), detachLines(names))])
+  await mustVerify(ns, names, null, 'detach')
+}
+
+/** Creates `pairs` with one `ip -batch`, in chunks so that a machine that cannot take them all still gets some. */
+export async function createPairs(ns, pairs, tmp, chunk = Infinity) {
+  for (let i = 0; i < pairs.length; i += chunk) {
+    const part = pairs.slice(i, i + chunk)
+    const r = await run('ip', ['-n', ns, '-batch', writeLines(join(tmp, 'create.batch'), createLines(part))])
+    if (r.code !== 0) return { created: await countVeths(ns), error: r.stderr.trim().split('\n').slice(-2).join(' ') }
+  }
+  return { created: await countVeths(ns), error: null }
+}
+
+export async function countVeths(ns) {
+  let n = 0
+  for (const s of (await xdpState(ns)).values()) if (s.kind === 'veth') n++
+  return n
+}
+
+/** The daemon's config for the bench: every veth whose name starts with `x` gets xdp_pass in generic mode. */
+export function writeConfig(file, { bpffs, settleMs, maxSettleMs = 1000 }) {
+  writeFileSync(
+    file,
+    [
+      `settle: ${settleMs}ms`,
+      `max-settle: ${Math.max(maxSettleMs, settleMs)}ms`,
+      `bpffs: ${bpffs}`,
+      'on-exit: keep',
+      // Never the machine's /run/xdplinkd: a socket of its own next to the config.
+      `control-socket: ${file.replace(/\.yaml$/, '')}.sock`,
+      'attach:',
+      '  - name: bench',
+      '    interfaces: ["x*"]',
+      '    kinds: [veth]',
+      `    object: ${XDP_PASS}`,
+      '    program: xdp_pass',
+      '    mode: generic',
+      '',
+    ].join('\n'),
+  )
+  return file
+}
