@@ -69,6 +69,9 @@ export class DumpInterruptedError extends Error {
 const RECV_BUFFER = 256 * 1024
 // sendmsg of a netlink datagram is bounded by sk_sndbuf; keep batches well below the default 208 KiB.
 const MAX_BATCH_BYTES = 64 * 1024
+// Requests whose acks may be queued at once: an ack costs about 1 KiB of receive buffer (skb truesize), and the
+// default buffer is 208 KiB (net.core.rmem_default).
+const MAX_IN_FLIGHT = 128
 // Datagrams drained per wake-up before yielding to the event loop, so a storm cannot starve timers and I/O.
 const DRAIN_PER_TICK = 512
 
@@ -141,31 +144,37 @@ export class NetlinkSocket extends EventEmitter<NetlinkSocketEvents> {
   }
 
   /**
-   * Sends many requests, several per datagram (one `send` per up to 64 KiB), each with its own sequence number and
-   * NLM_F_ACK, and resolves once every ack has arrived, in the order given.
+   * Sends many requests, several per datagram, each with its own sequence number and NLM_F_ACK, and resolves once
+   * every ack has arrived, in the order given. rtnetlink handles a request inside the sender's sendmsg
+   * (net/netlink/af_netlink.c netlink_unicast_kernel -> rtnetlink_rcv), so all the acks of a datagram are queued on
+   * our socket before the send returns: at most MAX_IN_FLIGHT requests are sent before their acks are read, or a big
+   * batch would overflow the receive buffer and lose acks (ENOBUFS) for requests the kernel did carry out.
    */
-  requestBatch(reqs: Request[]): Promise<RequestResult[]> {
+  async requestBatch(reqs: Request[]): Promise<RequestResult[]> {
+    const out: RequestResult[] = []
+    for (let i = 0; i < reqs.length; i += MAX_IN_FLIGHT) out.push(...(await this.#window(reqs.slice(i, i + MAX_IN_FLIGHT))))
+    return out
+  }
+
+  #window(reqs: Request[]): Promise<RequestResult[]> {
     if (this.closed) return Promise.resolve(reqs.map(() => closedResult()))
     const promises: Promise<RequestResult>[] = []
-    let chunk: Buffer[] = []
-    let chunkBytes = 0
-    const flush = (): void => {
-      if (chunk.length === 0) return
-      this.#send(Buffer.concat(chunk, chunkBytes))
-      chunk = []
-      chunkBytes = 0
-    }
+    const datagrams: Buffer[][] = [[]]
+    let bytes = 0
     for (const r of reqs) {
       const seq = this.#nextSeq()
       const flags = NLM_F_REQUEST | NLM_F_ACK | (r.flags ?? 0)
       const msg = encodeMessage({ type: r.type, flags, seq, pid: 0 }, r.payload)
       promises.push(this.#expect(seq, (flags & NLM_F_DUMP) === NLM_F_DUMP))
-      if (chunkBytes + msg.length > MAX_BATCH_BYTES) flush()
-      chunk.push(msg)
-      chunkBytes += msg.length
+      if (bytes + msg.length > MAX_BATCH_BYTES) {
+        datagrams.push([])
+        bytes = 0
+      }
+      datagrams[datagrams.length - 1]!.push(msg)
+      bytes += msg.length
     }
     try {
-      flush()
+      for (const d of datagrams) if (d.length > 0) this.#send(Buffer.concat(d))
     } catch (e) {
       // The send itself failed: nothing of what is still pending will ever be answered.
       const error = e instanceof SyscallError ? NetlinkError.fromErrno(e.errno, 0, e.message) : asNetlinkError(e)

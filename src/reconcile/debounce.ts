@@ -47,10 +47,16 @@ export class Debouncer<K> {
   /** Records a change of `key`. `delayMs` overrides the settle time for this touch (0: as soon as possible). */
   touch(key: K, delayMs?: number): void {
     const now = this.clock.now()
-    const e = this.#pending.get(key)
+    let e = this.#pending.get(key)
     if (e) e.last = delayMs === undefined ? now : Math.min(e.last, now - this.opts.settleMs + delayMs)
-    else this.#pending.set(key, { first: now, last: delayMs === undefined ? now : now - this.opts.settleMs + delayMs })
-    this.#arm()
+    else {
+      e = { first: now, last: delayMs === undefined ? now : now - this.opts.settleMs + delayMs }
+      this.#pending.set(key, e)
+    }
+    // Only this key moved: the timer needs re-arming only if it is due before the timer fires. A touch costs O(1);
+    // the full scan runs once per firing, so a start-up over n links is O(n), not O(n^2).
+    const due = this.#due(e)
+    if (!this.#timer || due < this.#timer.at) this.#set(due)
   }
 
   /** Forgets a key (its link is gone). */
@@ -78,9 +84,13 @@ export class Debouncer<K> {
       return
     }
     if (this.#timer && !force && this.#timer.at <= next) return
+    this.#set(next)
+  }
+
+  #set(at: number): void {
     this.#timer?.cancel()
-    const t = this.clock.setTimer(next - this.clock.now(), () => this.#fire())
-    this.#timer = { cancel: () => t.cancel(), at: next }
+    const t = this.clock.setTimer(at - this.clock.now(), () => this.#fire())
+    this.#timer = { cancel: () => t.cancel(), at }
   }
 
   #fire(): void {

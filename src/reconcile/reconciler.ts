@@ -25,7 +25,11 @@ import { plan, observed, type Action, type AttachedMode, type Desired, type Mode
 export interface XdpSetter {
   setXdp(reqs: { ifindex: number; req: XdpSetRequest }[]): Promise<RequestResult[]>
   getLink(ifindex: number): Promise<LinkState | null>
+  dumpLinks(): Promise<LinkState[]>
 }
+
+/** Above this many links to read again, one dump is cheaper than one RTM_GETLINK each. */
+const REREAD_BY_DUMP = 16
 
 /** A config entry as the reconciler sees it, with its program already loaded. */
 export interface Target {
@@ -97,7 +101,7 @@ export interface ReconcilerOptions {
 
 const BACKOFF_MIN_MS = 1000
 const BACKOFF_MAX_MS = 60_000
-/** EBUSY/EEXIST re-plans right away this many times before backing off like any other error. */
+/** EBUSY/EEXIST/ENOBUFS re-read and re-plan right away, this many rounds deep, before backing off. */
 const MAX_QUICK_RETRIES = 3
 
 export const MODE_FLAG: Record<AttachedMode, number> = {
@@ -239,7 +243,7 @@ export class Reconciler {
     this.#checkIdle()
   }
 
-  async #run(ifindexes: number[], fresh = new Map<number, LinkState>()): Promise<void> {
+  async #run(ifindexes: number[], fresh = new Map<number, LinkState>(), depth = 0): Promise<void> {
     if (this.#stopped) return
     const wires: Wire[] = []
     for (const ifindex of ifindexes) {
@@ -283,19 +287,27 @@ export class Reconciler {
       if (!prev || prev.r.ok) outcome.set(w.ifindex, { w, r: res })
     })
     const quick = new Map<number, LinkState>()
+    const reread: number[] = []
     for (const [ifindex, { w, r: res }] of outcome) {
       this.#inflight.delete(ifindex)
       const rec = this.#records.get(ifindex)
       if (!rec) continue
       if (res.ok) this.#succeeded(rec, w.action)
-      else if (await this.#failed(rec, w.action, res.error, quick)) continue
+      else {
+        const next = this.#failed(rec, w.action, res.error, depth)
+        if (next === 'replan') {
+          const link = this.#o.table.get(ifindex)
+          if (link) quick.set(ifindex, link)
+        } else if (next === 'reread') reread.push(ifindex)
+      }
     }
+    for (const [ifindex, link] of await this.#reread(reread)) quick.set(ifindex, link)
     for (const ifindex of [...this.#again]) {
       if (this.#inflight.has(ifindex)) continue
       this.#again.delete(ifindex)
       this.#debounce.touch(ifindex)
     }
-    if (quick.size > 0) await this.#run([...quick.keys()], quick)
+    if (quick.size > 0) await this.#run([...quick.keys()], quick, depth + 1)
     this.#checkIdle()
   }
 
@@ -460,35 +472,51 @@ export class Reconciler {
     }
   }
 
-  /** Handles a failed request. Returns true when the link is re-planned at once (its fresh state in `quick`). */
-  async #failed(r: LinkRecord, action: Action, error: NetlinkError, quick: Map<number, LinkState>): Promise<boolean> {
+  /** Reads links again (after EBUSY/EEXIST/ENOBUFS): one RTM_GETLINK each for a few, one dump for many. */
+  async #reread(ifindexes: number[]): Promise<Map<number, LinkState>> {
+    const out = new Map<number, LinkState>()
+    if (ifindexes.length === 0) return out
+    try {
+      if (ifindexes.length > REREAD_BY_DUMP) {
+        const want = new Set(ifindexes)
+        for (const l of await this.#o.setter.dumpLinks()) if (want.has(l.ifindex)) out.set(l.ifindex, l)
+      } else {
+        for (const i of ifindexes) {
+          const l = await this.#o.setter.getLink(i)
+          if (l) out.set(i, l)
+        }
+      }
+    } catch (e) {
+      this.#o.log.warn({ err: e }, `reading links again failed: ${(e as Error).message}; they are retried with backoff`)
+      for (const i of ifindexes) {
+        const r = this.#records.get(i)
+        if (r) this.#fail(r, { kind: 'none' }, NetlinkError.fromErrno(5, 0, (e as Error).message))
+      }
+    }
+    return out
+  }
+
+  /** What to do after a failed request: plan again on the table, read the link again first, or nothing more now. */
+  #failed(r: LinkRecord, action: Action, error: NetlinkError, depth: number): 'replan' | 'reread' | 'done' {
     const log = this.#o.log
     const ctx = { ifindex: r.ifindex, ifname: r.name, entry: r.entry }
     this.counters.errors[error.code] = (this.counters.errors[error.code] ?? 0) + 1
     if (error.code === 'ENODEV') {
       // The link went away; its RTM_DELLINK ends its record.
       r.dirtySince = null
-      return false
+      return 'done'
     }
     if (error.code === 'EOPNOTSUPP' && action.kind === 'attach' && action.mode === 'native' && !r.nativeUnsupported) {
       r.nativeUnsupported = true
       log.info({ ...ctx, action: 'fallback', mode: 'generic' }, `${r.name}: no native XDP here (${error.extAck ?? error.code}); using generic mode`)
-      const link = this.#o.table.get(r.ifindex)
-      if (link) quick.set(r.ifindex, link)
-      return link !== undefined
+      return 'replan'
     }
-    if ((error.code === 'EBUSY' || error.code === 'EEXIST') && r.failures < MAX_QUICK_RETRIES) {
-      // Someone attached (or detached) in between: read the link again and plan on what is there now.
-      r.failures++
-      const fresh = await this.#o.setter.getLink(r.ifindex).catch(() => null)
-      if (fresh) {
-        quick.set(r.ifindex, fresh)
-        return true
-      }
-      return false
-    }
+    // EBUSY/EEXIST: someone attached (or detached) in between. ENOBUFS: the ack was lost, the request may have been
+    // carried out. Either way, read the link again and plan on what is there now, a few rounds deep (a link that
+    // keeps changing under us falls back to the backoff below).
+    if ((error.code === 'EBUSY' || error.code === 'EEXIST' || error.code === 'ENOBUFS') && depth < MAX_QUICK_RETRIES) return 'reread'
     this.#fail(r, action, error)
-    return false
+    return 'done'
   }
 
   /** Any other failure: the link is in error, logged (once per distinct reason) and retried with capped backoff. */

@@ -28,6 +28,7 @@ export interface RtnlClientEvents {
 }
 
 export const DEFAULT_RCVBUF = 8 * 1024 * 1024
+const REQUEST_RCVBUF = 1024 * 1024
 
 /** What the link table and the reconciler need from the kernel; tests substitute a fake. */
 export interface LinkSource extends EventEmitter<RtnlClientEvents> {
@@ -42,7 +43,9 @@ export class RtnlClient extends EventEmitter<RtnlClientEvents> implements LinkSo
 
   constructor(opts: RtnlClientOptions = {}) {
     super()
-    this.requests = NetlinkSocket.open({ groups: 0 })
+    // Dump datagrams and ack bursts land here; a bigger buffer than the default only adds headroom, since requests
+    // are windowed (NetlinkSocket.requestBatch) and dumps advance only as we read.
+    this.requests = NetlinkSocket.open({ groups: 0, rcvbuf: REQUEST_RCVBUF })
     try {
       this.events =
         opts.subscribe === false

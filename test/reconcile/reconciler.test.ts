@@ -51,6 +51,11 @@ class FakeKernel implements XdpSetter {
   async getLink(ifindex: number) {
     return this.src.kernel.get(ifindex) ?? null
   }
+  async dumpLinks() {
+    this.dumps++
+    return [...this.src.kernel.values()]
+  }
+  dumps = 0
   requests() {
     return this.batches.flat()
   }
@@ -259,4 +264,31 @@ t.test('the attached program cannot be opened (EPERM): that link is in error, no
   t.match(r2.lastError, /EPERM/)
   t.equal(rec.counters.errors.EPERM, 1)
   t.ok(logs.some((l) => l.action === 'error' && l.ifname === 'veth0'))
+})
+
+t.test('acks lost (ENOBUFS) for a big batch: the links are read again with one dump, and nothing is sent twice', async (t) => {
+  const links = Array.from({ length: 40 }, (_, i) => link(10 + i, `veth${i}`))
+  const src = new FakeSource()
+  for (const l of links) src.set(l, false)
+  const kernel = new FakeKernel(src)
+  const orig = kernel.setXdp.bind(kernel)
+  let first = true
+  // the kernel carries out every request of the first batch but the acks are lost, and (links being down) no
+  // notification tells the table
+  kernel.setXdp = async (reqs) => {
+    if (!first) return orig(reqs)
+    first = false
+    const src2 = kernel.src
+    for (const { ifindex, req } of reqs) src2.kernel.set(ifindex, link(ifindex, src2.kernel.get(ifindex)!.name, { xdp: { mode: 'native', progId: req.fd - 100, drvProgId: req.fd - 100 } as never }))
+    kernel.batches.push(reqs)
+    return reqs.map(() => ({ ok: false as const, error: nlerr('ENOBUFS', 105) }))
+  }
+  const table = new LinkTable(src)
+  const rec = new Reconciler({ table, setter: kernel, desire: desire({ veth: target(7) }, [7]), log: pino({ level: 'silent' }), settleMs: 2, maxSettleMs: 20, kernelRelease: '6.18.0' })
+  t.teardown(() => rec.stop())
+  await table.start()
+  await rec.idle()
+  t.equal(kernel.batches.length, 1, 'one batch, nothing sent again')
+  t.equal(kernel.dumps, 1, 'one dump to read 40 links again')
+  t.ok(rec.records().every((r) => r.state === 'attached'), 'every link attached, none in error')
 })
