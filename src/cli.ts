@@ -1,95 +1,12 @@
 #!/usr/bin/env node
-/** Command line: argv only. Each command lives in commands/ and returns its exit status. */
-import { readFileSync } from 'node:fs'
-import yargs from 'yargs'
-import { hideBin } from 'yargs/helpers'
+/**
+ * Command line: argv only. Each command lives in commands/ and returns its exit status. The daemon's plain
+ * `run ...` is read by a small parser of its own (cli/fast-run.ts); everything else goes through yargs.
+ */
+import { parseRunArgs } from './cli/fast-run.js'
+import { run } from './cli/outcome.js'
 
-const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }
-
-/** Runs a command and turns what it throws into one line on stderr and exit status 1 (or the error's own). */
-async function run(fn: () => Promise<number>): Promise<void> {
-  try {
-    process.exitCode = await fn()
-  } catch (e) {
-    const err = e as Error & { exitCode?: number }
-    process.stderr.write(`xdplinkd: ${err.message}${hint(err)}\n`)
-    process.exitCode = err.exitCode ?? 1
-  }
-}
-
-function hint(e: Error & { code?: string }): string {
-  if (e.code === 'EPERM' || e.code === 'EACCES') return ' (needs root or CAP_NET_ADMIN and CAP_BPF)'
-  return ''
-}
-
-await yargs(hideBin(process.argv))
-  .scriptName('xdplinkd')
-  .usage('$0 <command> [options]\n\nKeeps XDP programs attached to the network interfaces a config file names.')
-  .command(
-    'links',
-    'list the links of this network namespace with their XDP programs',
-    (y) => y.option('json', { type: 'boolean', default: false, describe: 'print a JSON array' }),
-    (a) => run(async () => (await import('./commands/links.js')).linksCommand({ json: a.json })),
-  )
-  .command(
-    'monitor',
-    'print link events (add, change, rename, remove) as they happen, until SIGINT/SIGTERM',
-    (y) =>
-      y
-        .option('json', { type: 'boolean', default: false, describe: 'one JSON object per line' })
-        .option('rcvbuf', { type: 'number', describe: 'netlink receive buffer in bytes (default 8 MiB)' }),
-    (a) => run(async () => (await import('./commands/monitor.js')).monitorCommand({ json: a.json, rcvbuf: a.rcvbuf })),
-  )
-  .command(
-    'run',
-    'run the daemon in the foreground until SIGTERM/SIGINT (SIGHUP reloads)',
-    (y) =>
-      y
-        .option('config', { alias: 'c', type: 'string', default: '/etc/xdplinkd/config.yaml', describe: 'config file' })
-        .option('log-level', { type: 'string', default: 'info', choices: ['trace', 'debug', 'info', 'warn', 'error', 'fatal'] })
-        .option('insecure-paths', { type: 'boolean', default: false, describe: 'accept files writable by others (development only)' }),
-    (a) =>
-      run(async () =>
-        (await import('./commands/run.js')).runCommand({ configPath: a.config, logLevel: a['log-level'], insecurePaths: a['insecure-paths'] }),
-      ),
-  )
-  .command(
-    'check',
-    'validate the config and load every object (the verifier included) without attaching or pinning anything; show what would attach where',
-    (y) =>
-      y
-        .option('config', { alias: 'c', type: 'string', default: '/etc/xdplinkd/config.yaml', describe: 'config file' })
-        .option('insecure-paths', { type: 'boolean', default: false, describe: 'accept files writable by others (development only)' })
-        .option('json', { type: 'boolean', default: false, describe: 'print one JSON object' }),
-    (a) =>
-      run(async () =>
-        (await import('./commands/check.js')).checkCommand({ configPath: a.config, insecurePaths: a['insecure-paths'], json: a.json }),
-      ),
-  )
-  .command(
-    'status',
-    "ask the running daemon for every link's state, the loaded programs and the counters",
-    (y) =>
-      y
-        .option('json', { type: 'boolean', default: false, describe: 'print one JSON object' })
-        .option('socket', { type: 'string', default: '/run/xdplinkd/control.sock', describe: "the daemon's control socket" }),
-    (a) => run(async () => (await import('./commands/status.js')).statusCommand({ json: a.json, socket: a.socket })),
-  )
-  .command(
-    'reload',
-    'ask the running daemon to re-read its config; exit 0 when the new config is in force, 1 when it was rejected',
-    (y) => y.option('socket', { type: 'string', default: '/run/xdplinkd/control.sock', describe: "the daemon's control socket" }),
-    (a) => run(async () => (await import('./commands/reload.js')).reloadCommand({ socket: a.socket })),
-  )
-  .demandCommand(1, 'name a command (see --help)')
-  .strict()
-  .version(pkg.version)
-  .help()
-  .alias('h', 'help')
-  .wrap(Math.min(100, process.stdout.columns || 100))
-  .fail((msg, err) => {
-    if (err) throw err
-    process.stderr.write(`xdplinkd: ${msg} (see xdplinkd --help)\n`)
-    process.exit(1)
-  })
-  .parseAsync()
+const args = process.argv.slice(2)
+const runArgs = parseRunArgs(args)
+if (runArgs) await run(async () => (await import('./commands/run.js')).runCommand(runArgs))
+else await (await import('./cli/yargs.js')).parseAndRun(args)

@@ -3,25 +3,24 @@
  *
  * Three passes, each reporting everything it finds:
  * 1. YAML syntax (source.ts);
- * 2. the published JSON Schema (schema.ts), compiled by ajv with allErrors; ajv's instancePath is mapped back to
+ * 2. the published JSON Schema (schema.ts), compiled by ajv with allErrors (at build time: schema-validator.ts); ajv's instancePath is mapped back to
  *    the YAML node for the line and column;
  * 3. what a schema cannot say: max-settle >= settle, glob syntax, host:port, socket path length, unique names.
  *    A value the schema already rejected is not checked again, so each problem is reported once.
  */
 import { isIP, isIPv4, isIPv6 } from 'node:net'
 import { posix } from 'node:path'
-import { Ajv2020, type ErrorObject } from 'ajv/dist/2020.js'
+import type { ErrorObject } from 'ajv/dist/2020.js'
 import { err, ok, type Result } from '../result.js'
 import { formatDuration, parseDuration } from './durations.js'
 import { ConfigError, sortErrors, type KeyPath } from './errors.js'
 import { globProblem } from './globs.js'
 import { configSchema } from './schema.js'
+import { loadSchemaValidator } from './schema-validator.js'
 import { parseYaml, type YamlSource } from './source.js'
 import { DEFAULTS, type AttachEntry, type AttachMode, type Config, type MetricsEndpoint, type OnExit } from './types.js'
 
-const ajv = new Ajv2020({ allErrors: true, verbose: true, allowUnionTypes: true, strict: true })
-ajv.addVocabulary(['x-expected'])
-const validateSchema = ajv.compile(configSchema)
+const validateSchema = await loadSchemaValidator()
 
 /** sun_path is 108 bytes including the terminating NUL (include/uapi/linux/un.h, UNIX_PATH_MAX). */
 export const MAX_SOCKET_PATH_BYTES = 107

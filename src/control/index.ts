@@ -9,8 +9,8 @@
  */
 import type { Logger } from 'pino'
 import type { MetricsEndpoint } from '../config/index.js'
-import { DaemonMetrics, type MetricsSource } from '../metrics/metrics.js'
-import { MetricsServer } from '../metrics/server.js'
+import type { DaemonMetrics, MetricsSource } from '../metrics/metrics.js'
+import type { MetricsServer } from '../metrics/server.js'
 import type { ControlRequest, ControlResponse } from './protocol.js'
 import { ControlServer, ControlStartError } from './server.js'
 import { buildStatus, type ProgramUse, type StatusSource } from './status.js'
@@ -33,7 +33,8 @@ export interface ControlStartOptions {
 }
 
 export class DaemonControl {
-  readonly metrics: DaemonMetrics
+  /** Null without a `metrics:` endpoint: prom-client (20-25 ms to load) is loaded only when one is configured. */
+  metrics: DaemonMetrics | null = null
   readonly #daemon: ControlledDaemon
   #ready = false
   #socket: ControlServer | null = null
@@ -41,13 +42,11 @@ export class DaemonControl {
 
   constructor(daemon: ControlledDaemon) {
     this.#daemon = daemon
-    // The daemon's table and reconciler exist only once it has started; until then the collectors report nothing.
-    this.metrics = new DaemonMetrics(() => (this.#ready ? daemon : null))
   }
 
-  /** For the Reconciler's onLatency option. */
+  /** For the Reconciler's onLatency option; nothing to do without a metrics endpoint. */
   observeLatency(ms: number): void {
-    this.metrics.observeLatency(ms)
+    this.metrics?.observeLatency(ms)
   }
 
   /**
@@ -61,6 +60,10 @@ export class DaemonControl {
     if (!o.metrics) return
     const { host, port } = o.metrics
     const where = host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`
+    const [{ DaemonMetrics }, { MetricsServer }] = await Promise.all([import('../metrics/metrics.js'), import('../metrics/server.js')])
+    // The daemon's table and reconciler exist only once it has started; until then the collectors report nothing.
+    const daemon = this.#daemon
+    this.metrics = new DaemonMetrics(() => (this.#ready ? daemon : null))
     try {
       this.#http = await MetricsServer.listen({ host, port, metrics: this.metrics, log })
     } catch (e) {

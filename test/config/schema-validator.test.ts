@@ -1,0 +1,36 @@
+/**
+ * The validator `npm run build` generates (dist/config/schema-validator.generated.js) reports exactly what ajv
+ * compiling the schema at run time reports, for valid and invalid documents alike.
+ */
+import { existsSync } from 'node:fs'
+import { fileURLToPath } from 'node:url'
+import t from 'tap'
+import { GENERATED_FILE, compileSchema, schemaHash, type SchemaValidator } from '../../src/config/schema-validator.js'
+
+const generated = fileURLToPath(new URL(`../../dist/config/${GENERATED_FILE}`, import.meta.url))
+
+const DOCS: unknown[] = [
+  { attach: [] },
+  {},
+  null,
+  [],
+  'attach',
+  { attach: [{ interfaces: ['eth*'], object: 'x.o', mode: 'nativ' }] },
+  { attach: [{ interfaces: [], object: '' }], settle: 5, 'max-settle': '1 fortnight', bogus: true },
+  { attach: [{ interfaces: ['eth*'], object: 'x.o', kinds: [1], exclude: 'eth0', 'replace-foreign': 'yes' }], 'on-exit': 'explode' },
+  { attach: [{ name: 'x'.repeat(300), interfaces: ['eth*'], object: 'x.o' }], metrics: { port: 70000 }, 'control-socket': 7 },
+  { attach: [{ interfaces: ['eth*'], object: 'x.o', program: '' }], bpffs: 'relative/path', metrics: 'localhost:9100' },
+]
+
+t.test('generated validator: same verdicts and errors as ajv at run time', async (t) => {
+  if (!existsSync(generated)) return t.skip(`${generated} is missing: run npm run build`)
+  const mod = (await import(generated)) as { validate: SchemaValidator; SCHEMA_HASH: string }
+  t.equal(mod.SCHEMA_HASH, schemaHash(), 'generated from the current schema (npm run build regenerates it)')
+  const { validate } = await compileSchema()
+  for (const doc of DOCS) {
+    const a = validate(doc)
+    const b = mod.validate(doc)
+    t.equal(b, a, `verdict for ${JSON.stringify(doc)}`)
+    t.same(mod.validate.errors ?? null, validate.errors ?? null, `errors for ${JSON.stringify(doc)}`)
+  }
+})
