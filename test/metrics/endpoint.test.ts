@@ -5,7 +5,7 @@ import { join } from 'node:path'
 import { ROOT, makeNetns, needsRoot, waitFor, type Netns } from '../helpers/netns.js'
 import { startDaemon } from '../helpers/daemon.js'
 import { tempBpffs } from '../helpers/bpf.js'
-import { samples } from './exposition.js'
+import { samples } from '../helpers/exposition.js'
 
 /** Scrapes from inside the namespace: the daemon listens on the namespace's own loopback. */
 function scrape(ns: Netns, path = '/metrics'): { code: number; body: string } {

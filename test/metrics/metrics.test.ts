@@ -4,7 +4,7 @@ import { DaemonMetrics, type MetricsSource } from '../../src/metrics/metrics.js'
 import { MetricsServer } from '../../src/metrics/server.js'
 import type { LinkRecord, ReconcilerCounters } from '../../src/reconcile/reconciler.js'
 import { link } from '../helpers/link-state.js'
-import { samples } from './exposition.js'
+import { samples } from '../helpers/exposition.js'
 
 const rec = (ifindex: number, state: LinkRecord['state']): LinkRecord =>
   ({ ifindex, name: `l${ifindex}`, state }) as LinkRecord

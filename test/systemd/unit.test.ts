@@ -100,10 +100,12 @@ for (const d of dropins) {
 
 t.test('the exposure is no higher than docs/service.md says', { skip: noOffline }, async (t) => {
   const r = run(['security', '--offline=true', stage(t)])
-  t.equal(r.status, 0, r.out)
+  t.equal(r.status, 0, 'systemd-analyze security ran', r.status === 0 ? {} : { output: r.out })
   const figure = exposure(r.out)
   t.ok(figure <= documented('base unit'), `exposure ${figure} <= documented ${documented('base unit')}`)
   t.ok(figure < 2, 'still rated OK')
+  const readme = /exposure (\d+\.\d) by `systemd-analyze security`/.exec(readFileSync(new URL('../../README.md', import.meta.url), 'utf8'))
+  t.equal(Number(readme?.[1]), documented('base unit'), 'the README gives the documented figure')
 })
 
 t.test('the drop-ins cost what docs/service.md says', { skip: noOffline }, async (t) => {
@@ -112,7 +114,7 @@ t.test('the drop-ins cost what docs/service.md says', { skip: noOffline }, async
     ['sys-admin.conf', 'with dropins/sys-admin.conf'],
   ] as const) {
     const r = run(['security', '--offline=true', stage(t, [d])])
-    t.equal(r.status, 0, r.out)
+    t.equal(r.status, 0, `systemd-analyze security ran with ${d}`, r.status === 0 ? {} : { output: r.out })
     const figure = exposure(r.out)
     t.ok(figure <= documented(setup), `${d}: exposure ${figure} <= documented ${documented(setup)}`)
   }
