@@ -197,6 +197,9 @@ export class Daemon {
     await this.#table.start()
     this.#reconciler.reconcileAll()
     await this.#reconciler.idle()
+    // Pins of an earlier config that nothing uses any more (and that no link still runs) go now, not at the first
+    // reload.
+    this.#prune()
     this.#watchObjects()
     // Before ready: once systemd reports the service up, `xdplinkd status` answers.
     this.#control.ready()

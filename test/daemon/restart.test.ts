@@ -50,3 +50,28 @@ t.test('restarted with a changed object: the program pinned by the earlier run i
   t.not(now, old)
   t.match(actions(second, 'replace'), [{ ifname: 'va', oldProgId: old, progId: now }], 'an atomic replace, not detach + attach')
 })
+
+t.test('at start, pins of an earlier config that no entry and no link uses are removed', { skip: needsRoot }, async (t) => {
+  const ns = makeNetns(t)
+  const w = workdir(t)
+  const pass = w.object('xdp_pass')
+  const drop = w.object('xdp_drop')
+  ns.ip('link', 'add', 'va', 'type', 'veth', 'peer', 'name', 'wa')
+  ns.ip('link', 'add', 'da', 'type', 'veth', 'peer', 'name', 'wd')
+  const both = `settle: 10ms\nbpffs: ${w.bpffs}\nattach:\n  - interfaces: ["v*"]\n    object: ${pass}\n    mode: generic\n  - interfaces: ["d*"]\n    object: ${drop}\n    mode: generic\n`
+  const first = await startDaemon(ns, w.config(both))
+  first.child.kill('SIGKILL')
+  await first.exited
+  const { readdirSync } = await import('node:fs')
+  // a fresh bpffs also shows the kernel's own maps.debug and progs.debug
+  const pins = () => readdirSync(w.bpffs).filter((d) => /^[0-9a-f]{16}-/.test(d)).map((d) => d.slice(17)).sort()
+  t.same(pins(), ['xdp_drop', 'xdp_pass'], 'the first daemon pinned both')
+  // the next config names only xdp_pass: xdp_drop, still on `da` (renamed while no daemon ran), is ours and no
+  // longer wanted there, so it is detached, and then nothing uses its pin
+  ns.ip('link', 'set', 'da', 'name', 'keep0')
+  const second = await startDaemon(ns, w.config(`settle: 10ms\nbpffs: ${w.bpffs}\nattach:\n  - interfaces: ["v*"]\n    object: ${pass}\n    mode: generic\n`))
+  t.teardown(() => second.stop('SIGKILL'))
+  t.equal(xdpOf(ns, 'keep0'), null, 'our old program detached from the link no entry matches')
+  t.same(pins(), ['xdp_pass'], 'the unused pin is gone')
+  t.ok(second.logs().some((l) => /removed 1 unused pins/.test(String(l.msg))))
+})
