@@ -70,6 +70,20 @@ export function parseAttributes(buf: Buffer, base = 0): Result<Attribute[], Netl
   return ok(out)
 }
 
+/** The first structural problem of a run of attributes (as parseAttributes reports it), found without allocating. */
+function checkAttributes(buf: Buffer, start: number, end: number, base: number): NetlinkDecodeError | undefined {
+  let off = start
+  while (off < end) {
+    const left = end - off
+    if (left < NLA_HDRLEN) return new NetlinkDecodeError(`truncated attribute header: ${left} bytes`, base + off - start)
+    const len = getU16(buf, off)
+    if (len < NLA_HDRLEN) return new NetlinkDecodeError(`attribute length ${len} is below ${NLA_HDRLEN}`, base + off - start)
+    if (len > left) return new NetlinkDecodeError(`attribute length ${len} exceeds the ${left} bytes left`, base + off - start)
+    off += Math.min(nlaAlign(len), left)
+  }
+  return undefined
+}
+
 /**
  * Walks the attributes of one buffer. The first problem (a malformed buffer, a typed accessor on an attribute of
  * the wrong size, a malformed nest) is kept in err(); from then on next() returns false and the accessors return
@@ -78,40 +92,68 @@ export function parseAttributes(buf: Buffer, base = 0): Result<Attribute[], Netl
  *   const d = new AttributeDecoder(buf)
  *   while (d.next()) switch (d.type()) { case IFLA_MTU: mtu = d.u32(); break }
  *   if (d.err()) return err(d.err())
+ *
+ * The buffer is checked whole up front (so a malformed one yields no attribute at all), then walked in place: no
+ * object and no view per attribute, only what an accessor returns. A link message has some 50 attributes, of which
+ * the daemon reads a handful.
  */
 export class AttributeDecoder {
-  readonly #attrs: Attribute[]
-  readonly #base: number
-  #i = -1
+  /** The run of attributes is #buf[#start, #end); #base is the offset of #start in the message, for errors. */
+  #buf!: Buffer
+  #start!: number
+  #end!: number
+  #base!: number
+  /** The current attribute's header in #buf, its nla_len and raw nla_type; #at is -1 when there is none. */
+  #at = -1
+  #len = 0
+  #rawType = 0
+  #nextAt!: number
   #err: NetlinkDecodeError | undefined
 
   /** `base` is the offset of `buf` inside the message, for error offsets. */
   constructor(buf: Buffer, base = 0) {
+    this.#init(buf, 0, buf.length, base)
+  }
+
+  /** A decoder of the nest at buf[start, end), sharing the buffer (no copy, no view). */
+  static #range(buf: Buffer, start: number, end: number, base: number): AttributeDecoder {
+    const d = new AttributeDecoder(EMPTY)
+    d.#init(buf, start, end, base)
+    return d
+  }
+
+  #init(buf: Buffer, start: number, end: number, base: number): void {
+    this.#buf = buf
+    this.#start = start
+    this.#end = end
     this.#base = base
-    const r = parseAttributes(buf, base)
-    if (r.ok) {
-      this.#attrs = r.value
-    } else {
-      this.#attrs = []
-      this.#err = r.error
-    }
+    this.#nextAt = start
+    this.#err = checkAttributes(buf, start, end, base)
   }
 
   /** Advances to the next attribute; false at the end or once an error has been recorded. */
   next(): boolean {
     if (this.#err) return false
-    this.#i++
-    return this.#i < this.#attrs.length
+    const off = this.#nextAt
+    if (off >= this.#end) {
+      this.#at = -1
+      return false
+    }
+    this.#at = off
+    this.#len = getU16(this.#buf, off)
+    this.#rawType = getU16(this.#buf, off + 2)
+    this.#nextAt = off + Math.min(nlaAlign(this.#len), this.#end - off)
+    return true
   }
 
   /** The current attribute's type (NLA_TYPE_MASK applied); 0 when there is none. */
   type(): number {
-    return this.#current()?.type ?? 0
+    return this.#at < 0 ? 0 : this.#rawType & NLA_TYPE_MASK
   }
 
   /** Whether the current attribute carries NLA_F_NESTED. */
   isNested(): boolean {
-    return this.#current()?.nested ?? false
+    return this.#at >= 0 && (this.#rawType & NLA_F_NESTED) !== 0
   }
 
   /** The first error met, if any. */
@@ -124,32 +166,32 @@ export class AttributeDecoder {
    * an unknown enum value) inside nested() callbacks. It points at the current attribute, else at the buffer.
    */
   fail(message: string): void {
-    this.#err ??= new NetlinkDecodeError(message, this.#current()?.offset ?? this.#base)
+    this.#err ??= new NetlinkDecodeError(message, this.#at < 0 ? this.#base : this.#offset())
   }
 
   u8(): number {
-    const d = this.#sized(1, 'u8')
-    return d ? d.readUInt8(0) : 0
+    const at = this.#sized(1, 'u8')
+    return at < 0 ? 0 : this.#buf.readUInt8(at)
   }
 
   u16(): number {
-    const d = this.#sized(2, 'u16')
-    return d ? getU16(d, 0) : 0
+    const at = this.#sized(2, 'u16')
+    return at < 0 ? 0 : getU16(this.#buf, at)
   }
 
   u32(): number {
-    const d = this.#sized(4, 'u32')
-    return d ? getU32(d, 0) : 0
+    const at = this.#sized(4, 'u32')
+    return at < 0 ? 0 : getU32(this.#buf, at)
   }
 
   s32(): number {
-    const d = this.#sized(4, 's32')
-    return d ? getS32(d, 0) : 0
+    const at = this.#sized(4, 's32')
+    return at < 0 ? 0 : getS32(this.#buf, at)
   }
 
   u64(): bigint {
-    const d = this.#sized(8, 'u64')
-    return d ? getU64(d, 0) : 0n
+    const at = this.#sized(8, 'u64')
+    return at < 0 ? 0n : getU64(this.#buf, at)
   }
 
   /**
@@ -157,15 +199,17 @@ export class AttributeDecoder {
    * without a NUL is accepted whole, as iproute2 and the kernel's nla_strscpy() do).
    */
   string(): string {
-    const d = this.#data()
-    if (!d) return ''
-    const nul = d.indexOf(0)
-    return d.toString('utf8', 0, nul < 0 ? d.length : nul)
+    if (!this.#data()) return ''
+    const from = this.#at + NLA_HDRLEN
+    const to = this.#at + this.#len
+    const nul = this.#buf.indexOf(0, from)
+    return this.#buf.toString('utf8', from, nul < 0 || nul > to ? to : nul)
   }
 
   /** The payload as a view into the parsed buffer (no copy); an empty buffer after an error. */
   bytes(): Buffer {
-    return this.#data() ?? Buffer.alloc(0)
+    if (!this.#data()) return Buffer.alloc(0)
+    return this.#buf.subarray(this.#at + NLA_HDRLEN, this.#at + this.#len)
   }
 
   /**
@@ -174,10 +218,8 @@ export class AttributeDecoder {
    * rtnl_fill_ifinfo() opens IFLA_XDP, IFLA_LINKINFO and IFLA_PROP_LIST with nla_nest_start_noflag().
    */
   nested<T>(fn: (d: AttributeDecoder) => T): T | undefined {
-    const data = this.#data()
-    const a = this.#current()
-    if (!data || !a) return undefined
-    const inner = new AttributeDecoder(data, a.offset + NLA_HDRLEN)
+    if (!this.#data()) return undefined
+    const inner = AttributeDecoder.#range(this.#buf, this.#at + NLA_HDRLEN, this.#at + this.#len, this.#offset() + NLA_HDRLEN)
     const value = inner.#err ? undefined : fn(inner)
     if (inner.#err) {
       this.#err = inner.#err
@@ -186,28 +228,34 @@ export class AttributeDecoder {
     return value
   }
 
-  #current(): Attribute | undefined {
-    return this.#attrs[this.#i]
+  /** The current attribute's offset in the message. */
+  #offset(): number {
+    return this.#base + this.#at - this.#start
   }
 
-  #data(): Buffer | undefined {
-    if (this.#err) return undefined
-    const a = this.#current()
-    if (!a) this.#err = new NetlinkDecodeError('attribute accessor called without a current attribute')
-    return a?.data
-  }
-
-  #sized(size: number, what: string): Buffer | undefined {
-    const d = this.#data()
-    if (!d) return undefined
-    if (d.length !== size) {
-      const a = this.#current()
-      this.#err = new NetlinkDecodeError(`attribute type ${a?.type}: ${what} needs ${size} bytes, got ${d.length}`, a?.offset)
-      return undefined
+  /** Whether there is a current attribute to read (recording the misuse as the error when there is none). */
+  #data(): boolean {
+    if (this.#err) return false
+    if (this.#at < 0) {
+      this.#err = new NetlinkDecodeError('attribute accessor called without a current attribute')
+      return false
     }
-    return d
+    return true
+  }
+
+  /** Where the current payload starts when it is exactly `size` bytes, else -1 (and the error recorded). */
+  #sized(size: number, what: string): number {
+    if (!this.#data()) return -1
+    const got = this.#len - NLA_HDRLEN
+    if (got !== size) {
+      this.#err = new NetlinkDecodeError(`attribute type ${this.type()}: ${what} needs ${size} bytes, got ${got}`, this.#offset())
+      return -1
+    }
+    return this.#at + NLA_HDRLEN
   }
 }
+
+const EMPTY = Buffer.alloc(0)
 
 const NLA_MAX_LEN = 0xffff
 

@@ -77,14 +77,15 @@ export class RtnlClient extends EventEmitter<RtnlClientEvents> implements LinkSo
 
   /** Every link of the namespace, from a consistent dump (redone on NLM_F_DUMP_INTR). */
   async dumpLinks(): Promise<LinkState[]> {
-    const msgs = await this.requests.dump(RTM_GETLINK, encodeGetLinkDump())
+    // Decoded as the datagrams arrive; problems are reported once the dump is complete (an attempt that is redone
+    // decodes its messages again).
+    const decoded = await this.requests.dumpDecoded(RTM_GETLINK, encodeGetLinkDump(), (m) => (m.type === RTM_NEWLINK ? decodeLink(m) : null))
     // Notifications queued before the dump finished must reach the table (which is buffering them) before it merges;
     // they sit on the other socket, whose wake-up may come after this one.
     this.events?.drainNow()
     const links: LinkState[] = []
-    for (const m of msgs) {
-      if (m.type !== RTM_NEWLINK) continue
-      const d = decodeLink(m)
+    for (const d of decoded) {
+      if (d === null) continue
       if (d.ok) links.push(d.value)
       else {
         this.decodeErrors++

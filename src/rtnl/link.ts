@@ -56,7 +56,14 @@ export interface LinkState {
   address?: string
 }
 
-const hexAddress = (b: Buffer): string => [...b].map((x) => x.toString(16).padStart(2, '0')).join(':')
+const HEX = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'))
+
+/** '02:00:00:00:00:01' (non-empty `b`); once per link message, so without an array per byte. */
+function hexAddress(b: Buffer): string {
+  let s = HEX[b[0]!]!
+  for (let i = 1; i < b.length; i++) s += `:${HEX[b[i]!]!}`
+  return s
+}
 
 /** The IFLA_INFO_KIND of an IFLA_LINKINFO nest, or null. */
 function readKind(d: AttributeDecoder): string | null {
