@@ -46,20 +46,29 @@ function checkField(name: string, v: number, max: number): void {
  * of range are programming errors and throw RangeError.
  */
 export function encodeMessage(h: NetlinkHeader, payload: Buffer): Buffer {
+  const b = Buffer.alloc(NLMSG_HDRLEN + payload.length)
+  encodeMessageInto(b, 0, h, payload)
+  return b
+}
+
+/**
+ * encodeMessage() written into `buf` at `off` (a datagram being filled, without a buffer per message); returns the
+ * bytes written, nlmsg_len. `buf` must have room for them.
+ */
+export function encodeMessageInto(buf: Buffer, off: number, h: NetlinkHeader, payload: Buffer): number {
   checkField('type', h.type, U16_MAX)
   checkField('flags', h.flags, U16_MAX)
   checkField('seq', h.seq, U32_MAX)
   checkField('pid', h.pid, U32_MAX)
   const len = NLMSG_HDRLEN + payload.length
   checkField('length', len, U32_MAX)
-  const b = Buffer.alloc(len)
-  putU32(b, len, 0)
-  putU16(b, h.type, 4)
-  putU16(b, h.flags, 6)
-  putU32(b, h.seq, 8)
-  putU32(b, h.pid, 12)
-  payload.copy(b, NLMSG_HDRLEN)
-  return b
+  putU32(buf, len, off)
+  putU16(buf, h.type, off + 4)
+  putU16(buf, h.flags, off + 6)
+  putU32(buf, h.seq, off + 8)
+  putU32(buf, h.pid, off + 12)
+  payload.copy(buf, off + NLMSG_HDRLEN)
+  return len
 }
 
 /**

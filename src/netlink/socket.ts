@@ -19,11 +19,14 @@ import {
   NLM_F_REQUEST,
   NLMSG_DONE,
   NLMSG_ERROR,
+  NLMSG_HDRLEN,
   SOL_NETLINK,
+  nlmsgAlign,
 } from './constants.js'
 import { NetlinkError } from './errors.js'
 import {
   encodeMessage,
+  encodeMessageInto,
   isDumpInterrupted,
   parseDoneError,
   parseErrorMessage,
@@ -166,29 +169,49 @@ export class NetlinkSocket extends EventEmitter<NetlinkSocketEvents> {
 
   #window(reqs: Request[]): Promise<RequestResult[]> {
     if (this.closed) return Promise.resolve(reqs.map(() => closedResult()))
-    const promises: Promise<RequestResult>[] = []
-    const datagrams: Buffer[][] = [[]]
+    // Messages are written straight into their datagram, each on an NLMSG_ALIGN boundary (netlink_rcv_skb() steps
+    // by NLMSG_ALIGN(nlmsg_len)), and the window waits on one promise, not one per request.
+    const ends: number[] = []
     let bytes = 0
     for (const r of reqs) {
-      const seq = this.#nextSeq()
-      const flags = NLM_F_REQUEST | NLM_F_ACK | (r.flags ?? 0)
-      const msg = encodeMessage({ type: r.type, flags, seq, pid: 0 }, r.payload)
-      promises.push(this.#expect(seq, (flags & NLM_F_DUMP) === NLM_F_DUMP))
-      if (bytes + msg.length > MAX_BATCH_BYTES) {
-        datagrams.push([])
+      const size = NLMSG_HDRLEN + r.payload.length
+      if (bytes > 0 && nlmsgAlign(bytes) + size > MAX_BATCH_BYTES) {
+        ends.push(bytes)
         bytes = 0
       }
-      datagrams[datagrams.length - 1]!.push(msg)
-      bytes += msg.length
+      bytes = nlmsgAlign(bytes) + size
     }
+    ends.push(bytes)
+    const datagrams = ends.map((n) => Buffer.alloc(n))
+    const results: RequestResult[] = new Array(reqs.length)
+    let left = reqs.length
+    let resolveAll!: (r: RequestResult[]) => void
+    const all = new Promise<RequestResult[]>((resolve) => (resolveAll = resolve))
+    let d = 0
+    let off = 0
+    reqs.forEach((r, i) => {
+      const size = NLMSG_HDRLEN + r.payload.length
+      if (off > 0 && nlmsgAlign(off) + size > datagrams[d]!.length) {
+        d++
+        off = 0
+      }
+      off = nlmsgAlign(off)
+      const seq = this.#nextSeq()
+      const flags = NLM_F_REQUEST | NLM_F_ACK | (r.flags ?? 0)
+      off += encodeMessageInto(datagrams[d]!, off, { type: r.type, flags, seq, pid: 0 }, r.payload)
+      this.#register(seq, (flags & NLM_F_DUMP) === NLM_F_DUMP, null, (res) => {
+        results[i] = res
+        if (--left === 0) resolveAll(results)
+      })
+    })
     try {
-      for (const d of datagrams) if (d.length > 0) this.#send(Buffer.concat(d))
+      for (const b of datagrams) this.#send(b)
     } catch (e) {
       // The send itself failed: nothing of what is still pending will ever be answered.
       const error = e instanceof SyscallError ? NetlinkError.fromErrno(e.errno, 0, e.message) : asNetlinkError(e)
       this.#failAll(error)
     }
-    return Promise.all(promises)
+    return all
   }
 
   /**
@@ -226,16 +249,19 @@ export class NetlinkSocket extends EventEmitter<NetlinkSocketEvents> {
   }
 
   #expect(seq: number, dump: boolean, decode: ((m: NetlinkMessage) => unknown) | null = null): Promise<RequestResult> {
-    return new Promise((resolve) => {
-      const pending: Pending = {
-        dump,
-        messages: [],
-        decode,
-        interrupted: false,
-        resolve: (r) => resolve(dump && r.ok ? Object.assign(r, { interrupted: pending.interrupted }) : r),
-      }
-      this.#pending.set(seq, pending)
-    })
+    return new Promise((resolve) => this.#register(seq, dump, decode, resolve))
+  }
+
+  /** Records what answers `seq` will complete; `done` gets the result (a dump's with its `interrupted` flag). */
+  #register(seq: number, dump: boolean, decode: ((m: NetlinkMessage) => unknown) | null, done: (r: RequestResult) => void): void {
+    const pending: Pending = {
+      dump,
+      messages: [],
+      decode,
+      interrupted: false,
+      resolve: (r) => done(dump && r.ok ? Object.assign(r, { interrupted: pending.interrupted }) : r),
+    }
+    this.#pending.set(seq, pending)
   }
 
   #send(buf: Buffer): void {

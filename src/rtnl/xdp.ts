@@ -7,7 +7,8 @@
  * As in jsimonetti/rtnetlink (LinkXDP), neither can be mistaken for the other.
  */
 import { err, ok, type Result } from '../result.js'
-import { AttributeDecoder, AttributeEncoder, NetlinkDecodeError, putS32, putU32 } from '../netlink/attributes.js'
+import { AttributeDecoder, NetlinkDecodeError, putS32, putU16, putU32 } from '../netlink/attributes.js'
+import { NLA_F_NESTED, NLA_HDRLEN } from '../netlink/constants.js'
 import {
   AF_UNSPEC,
   IFINFOMSG_LEN,
@@ -175,10 +176,27 @@ export function encodeIfinfomsg(ifindex: number): Buffer {
 export function encodeSetLinkXdp(ifindex: number, req: XdpSetRequest): Result<Buffer, RangeError> {
   const problem = checkRequest(ifindex, req)
   if (problem) return err(new RangeError(`RTM_SETLINK IFLA_XDP: ${problem}`))
-  const attrs = new AttributeEncoder().nested(IFLA_XDP, (x) => {
-    x.s32(IFLA_XDP_FD, req.fd)
-    if (req.flags !== 0) x.u32(IFLA_XDP_FLAGS, req.flags)
-    if (req.expectedFd !== undefined) x.s32(IFLA_XDP_EXPECTED_FD, req.expectedFd)
-  })
-  return ok(Buffer.concat([encodeIfinfomsg(ifindex), attrs.encode()]))
+  // Written in place (one buffer per request, where an AttributeEncoder makes one per attribute and nest): the
+  // reconciler sends one of these per link.
+  const inner = XDP_ATTR_LEN * (1 + (req.flags !== 0 ? 1 : 0) + (req.expectedFd !== undefined ? 1 : 0))
+  const b = Buffer.alloc(IFINFOMSG_LEN + NLA_HDRLEN + inner)
+  b.writeUInt8(AF_UNSPEC, 0)
+  putS32(b, ifindex, 4)
+  let off = IFINFOMSG_LEN
+  putU16(b, NLA_HDRLEN + inner, off)
+  putU16(b, IFLA_XDP | NLA_F_NESTED, off + 2)
+  off += NLA_HDRLEN
+  const attr = (type: number, put: typeof putS32, v: number): void => {
+    putU16(b, XDP_ATTR_LEN, off)
+    putU16(b, type, off + 2)
+    put(b, v, off + NLA_HDRLEN)
+    off += XDP_ATTR_LEN
+  }
+  attr(IFLA_XDP_FD, putS32, req.fd)
+  if (req.flags !== 0) attr(IFLA_XDP_FLAGS, putU32, req.flags)
+  if (req.expectedFd !== undefined) attr(IFLA_XDP_EXPECTED_FD, putS32, req.expectedFd)
+  return ok(b)
 }
+
+/** A 4-byte attribute with its header: already NLA_ALIGNed. */
+const XDP_ATTR_LEN = NLA_HDRLEN + 4
