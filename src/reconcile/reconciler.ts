@@ -28,6 +28,9 @@ export interface XdpSetter {
   dumpLinks(): Promise<LinkState[]>
 }
 
+/** Links planned and sent together: one request window of NetlinkSocket (MAX_IN_FLIGHT). */
+const RUN_CHUNK = 128
+
 /** Above this many links to read again, one dump is cheaper than one RTM_GETLINK each. */
 const REREAD_BY_DUMP = 16
 
@@ -243,10 +246,36 @@ export class Reconciler {
     this.#checkIdle()
   }
 
+  /**
+   * Plans and sends the links due, RUN_CHUNK at a time: a start-up over 10,000 links then keeps a few hundred
+   * requests, wires and results alive at once, not 10,000 of each for the whole batch (which the young generation
+   * would promote, all of it garbage a moment later). Every link of the run counts as in flight until its chunk has
+   * planned it, so an event for it meanwhile is kept for after (#again), as for a request in flight.
+   */
   async #run(ifindexes: number[], fresh = new Map<number, LinkState>(), depth = 0): Promise<void> {
     if (this.#stopped) return
+    for (const ifindex of ifindexes) this.#inflight.add(ifindex)
+    for (let i = 0; i < ifindexes.length; i += RUN_CHUNK) {
+      await this.#runChunk(ifindexes.length > RUN_CHUNK ? ifindexes.slice(i, i + RUN_CHUNK) : ifindexes, fresh, depth)
+    }
+    this.#touchAgain()
+    this.#checkIdle()
+  }
+
+  /** Links that changed while in flight go back to the debouncer once nothing of theirs is in flight. */
+  #touchAgain(): void {
+    for (const ifindex of [...this.#again]) {
+      if (this.#inflight.has(ifindex)) continue
+      this.#again.delete(ifindex)
+      this.#debounce.touch(ifindex)
+    }
+  }
+
+  async #runChunk(ifindexes: number[], fresh: Map<number, LinkState>, depth: number): Promise<void> {
     const wires: Wire[] = []
     for (const ifindex of ifindexes) {
+      this.#inflight.delete(ifindex)
+      if (this.#stopped) continue
       const link = fresh.get(ifindex) ?? this.#o.table.get(ifindex)
       const r = this.#records.get(ifindex)
       if (!link || !r) continue
@@ -267,10 +296,7 @@ export class Reconciler {
       this.#inflight.add(ifindex)
       wires.push(...w)
     }
-    if (wires.length === 0) {
-      this.#checkIdle()
-      return
-    }
+    if (wires.length === 0) return
     this.counters.batches++
     this.counters.requests += wires.length
     let results: RequestResult[]
@@ -302,13 +328,8 @@ export class Reconciler {
       }
     }
     for (const [ifindex, link] of await this.#reread(reread)) quick.set(ifindex, link)
-    for (const ifindex of [...this.#again]) {
-      if (this.#inflight.has(ifindex)) continue
-      this.#again.delete(ifindex)
-      this.#debounce.touch(ifindex)
-    }
+    this.#touchAgain()
     if (quick.size > 0) await this.#run([...quick.keys()], quick, depth + 1)
-    this.#checkIdle()
   }
 
   /** The link's status from a plan, before anything is sent. */
