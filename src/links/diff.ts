@@ -28,7 +28,21 @@ export type LinkEvent =
   | { event: 'remove'; ifindex: number; name: string; link: LinkState }
 
 export function changedFields(a: LinkState, b: LinkState): LinkField[] {
-  return WATCHED_FIELDS.filter((f) => !isDeepStrictEqual(a[f], b[f]))
+  const out: LinkField[] = []
+  for (const f of WATCHED_FIELDS) if (!sameValue(a[f], b[f])) out.push(f)
+  return out
+}
+
+/**
+ * isDeepStrictEqual for the values a LinkState holds, with the common cases first: every notification of every
+ * link is compared field by field, and the generic comparison costs more than decoding the message did. Primitives
+ * and null compare with Object.is; altNames and xdp (plain arrays and objects of primitives) fall back to it.
+ */
+function sameValue(a: unknown, b: unknown): boolean {
+  if (Object.is(a, b)) return true
+  if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null) return false
+  if (Array.isArray(a) && Array.isArray(b) && a.length === 0 && b.length === 0) return true
+  return isDeepStrictEqual(a, b)
 }
 
 /**

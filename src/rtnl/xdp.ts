@@ -179,7 +179,8 @@ export function encodeSetLinkXdp(ifindex: number, req: XdpSetRequest): Result<Bu
   // Written in place (one buffer per request, where an AttributeEncoder makes one per attribute and nest): the
   // reconciler sends one of these per link.
   const inner = XDP_ATTR_LEN * (1 + (req.flags !== 0 ? 1 : 0) + (req.expectedFd !== undefined ? 1 : 0))
-  const b = Buffer.alloc(IFINFOMSG_LEN + NLA_HDRLEN + inner)
+  // From Buffer's pool and zeroed here: a zero-filled Buffer.alloc is an ArrayBuffer of its own per request.
+  const b = Buffer.allocUnsafe(IFINFOMSG_LEN + NLA_HDRLEN + inner).fill(0)
   b.writeUInt8(AF_UNSPEC, 0)
   putS32(b, ifindex, 4)
   let off = IFINFOMSG_LEN
