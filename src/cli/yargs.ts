@@ -7,9 +7,6 @@ import { run } from './outcome.js'
 
 export async function parseAndRun(argv: string[]): Promise<void> {
   const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }
-  // Only a terminal has columns. process.stdout is not touched otherwise: creating it puts a pipe on fd 1 into
-  // non-blocking mode, and pino's synchronous writes then sleep 100 ms whenever the pipe is full (sonic-boom's EAGAIN
-  // retry).
   await yargs(argv)
     .scriptName('xdplinkd')
     .usage('$0 <command> [options]\n\nKeeps XDP programs attached to the network interfaces a config file names.')
@@ -74,6 +71,9 @@ export async function parseAndRun(argv: string[]): Promise<void> {
     .version(pkg.version)
     .help()
     .alias('h', 'help')
+    // Only a terminal has columns. process.stdout is not touched otherwise: creating it puts a pipe on fd 1 into
+    // non-blocking mode, and pino's synchronous writes then sleep 100 ms whenever the pipe is full (sonic-boom's
+    // EAGAIN retry).
     .wrap(isatty(1) ? Math.min(100, process.stdout.columns || 100) : 100)
     .fail((msg, err) => {
       if (err) throw err
