@@ -384,64 +384,36 @@ export class Reconciler {
       }
       return e
     }
+    // `fd` (-1 detaches) in place of the program `expectedProgId`: atomic where the kernel can (XDP_FLAGS_REPLACE
+    // with IFLA_XDP_EXPECTED_FD, Linux 5.7+), a plain set before that.
+    const swap = (fd: number, expectedProgId: number, mode: AttachedMode, step: Wire['step']): Wire | null => {
+      if (!this.#replace) return { ifindex, action, release: noop, step, req: { fd, flags: MODE_FLAG[mode] } }
+      const e = expected(expectedProgId)
+      if (!e) return null
+      return { ifindex, action, release: () => e.release(), step, req: { fd, expectedFd: e.fd, flags: XDP_FLAGS_REPLACE | MODE_FLAG[mode] } }
+    }
+    // Only where nothing runs: a program someone attaches meanwhile wins (EBUSY).
+    const attach = (step: Wire['step']): Wire => ({
+      ifindex,
+      action,
+      release: noop,
+      step,
+      req: { fd: target!.fd, flags: XDP_FLAGS_UPDATE_IF_NOEXIST | MODE_FLAG[action.mode] },
+    })
+    const one = (w: Wire | null): Wire[] | null => (w ? [w] : null)
     switch (action.kind) {
       case 'attach':
-        return [
-          {
-            ifindex,
-            action,
-            release: noop,
-            step: 'only',
-            req: { fd: target!.fd, flags: XDP_FLAGS_UPDATE_IF_NOEXIST | MODE_FLAG[action.mode] },
-          },
-        ]
-      case 'replace': {
+        return [attach('only')]
+      case 'replace':
         if (!this.#replace) {
           this.#o.log.warn({ ifindex, ifname: link.name }, 'replacing without XDP_FLAGS_REPLACE (kernel < 5.7): the swap is not atomic')
-          return [{ ifindex, action, release: noop, step: 'only', req: { fd: target!.fd, flags: MODE_FLAG[action.mode] } }]
         }
-        const e = expected(action.expectedProgId)
-        if (!e) return null
-        return [
-          {
-            ifindex,
-            action,
-            release: () => e.release(),
-            step: 'only',
-            req: { fd: target!.fd, expectedFd: e.fd, flags: XDP_FLAGS_REPLACE | MODE_FLAG[action.mode] },
-          },
-        ]
-      }
-      case 'detach': {
-        if (!this.#replace) return [{ ifindex, action, release: noop, step: 'only', req: { fd: -1, flags: MODE_FLAG[action.mode] } }]
-        const e = expected(action.expectedProgId)
-        if (!e) return null
-        return [
-          {
-            ifindex,
-            action,
-            release: () => e.release(),
-            step: 'only',
-            req: { fd: -1, expectedFd: e.fd, flags: XDP_FLAGS_REPLACE | MODE_FLAG[action.mode] },
-          },
-        ]
-      }
+        return one(swap(target!.fd, action.expectedProgId, action.mode, 'only'))
+      case 'detach':
+        return one(swap(-1, action.expectedProgId, action.mode, 'only'))
       case 'remode': {
-        const e = this.#replace ? expected(action.expectedProgId) : null
-        if (this.#replace && !e) return null
-        const detach: XdpSetRequest = e
-          ? { fd: -1, expectedFd: e.fd, flags: XDP_FLAGS_REPLACE | MODE_FLAG[action.from] }
-          : { fd: -1, flags: MODE_FLAG[action.from] }
-        return [
-          { ifindex, action, release: () => e?.release(), step: 'detach', req: detach },
-          {
-            ifindex,
-            action,
-            release: noop,
-            step: 'attach',
-            req: { fd: target!.fd, flags: XDP_FLAGS_UPDATE_IF_NOEXIST | MODE_FLAG[action.mode] },
-          },
-        ]
+        const detach = swap(-1, action.expectedProgId, action.from, 'detach')
+        return detach ? [detach, attach('attach')] : null
       }
     }
   }

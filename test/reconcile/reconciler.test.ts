@@ -292,3 +292,14 @@ t.test('acks lost (ENOBUFS) for a big batch: the links are read again with one d
   t.equal(kernel.dumps, 1, 'one dump to read 40 links again')
   t.ok(rec.records().every((r) => r.state === 'attached'), 'every link attached, none in error')
 })
+
+t.test('the mode changed in the config: detach in the old mode, then attach in the new one, in one batch', async (t) => {
+  const { src, kernel, logs } = await setup(t, [link(2, 'veth0', { xdp: { mode: 'generic', progId: 7 } as never })], desire({ veth: target(7, { mode: 'native' }) }, [7]))
+  t.equal(kernel.batches.length, 1)
+  t.same(kernel.batches[0]!.map((r) => r.req), [
+    { fd: -1, expectedFd: 107, flags: XDP_FLAGS_REPLACE | XDP_FLAGS_SKB_MODE },
+    { fd: 107, flags: XDP_FLAGS_UPDATE_IF_NOEXIST | XDP_FLAGS_DRV_MODE },
+  ])
+  t.same(xdpOf(src, 2), { mode: 'native', progId: 7 })
+  t.ok(logs.some((l) => /moved program from generic to native mode/.test(String(l.msg))))
+})
