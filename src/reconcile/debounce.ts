@@ -97,9 +97,11 @@ export class Debouncer<K> {
     this.#timer = null
     const now = this.clock.now()
     const due: K[] = []
-    // Half a millisecond of slack: timers fire with sub-millisecond jitter, and a key due a hair later would
-    // otherwise cost a second timer and a second batch.
-    for (const [k, e] of this.#pending) if (this.#due(e) <= now + 0.5) due.push(k)
+    // Keys due a little later come along (up to a quarter of settle, 0.5 to 5 ms): timers fire with some jitter,
+    // and keys touched in one burst (a dump's worth of links, a batch of new veths) are touched over a few
+    // milliseconds; each straggler would otherwise cost its own timer, batch and datagram.
+    const slack = Math.min(5, Math.max(0.5, this.opts.settleMs / 4))
+    for (const [k, e] of this.#pending) if (this.#due(e) <= now + slack) due.push(k)
     for (const k of due) this.#pending.delete(k)
     this.#arm()
     if (due.length > 0) this.onDue(due)

@@ -284,7 +284,7 @@ t.test('acks lost (ENOBUFS) for a big batch: the links are read again with one d
     return reqs.map(() => ({ ok: false as const, error: nlerr('ENOBUFS', 105) }))
   }
   const table = new LinkTable(src)
-  const rec = new Reconciler({ table, setter: kernel, desire: desire({ veth: target(7) }, [7]), log: pino({ level: 'silent' }), settleMs: 2, maxSettleMs: 20, kernelRelease: '6.18.0' })
+  const rec = new Reconciler({ table, setter: kernel, desire: desire({ veth: target(7) }, [7]), log: pino({ level: 'silent' }), settleMs: 20, maxSettleMs: 200, kernelRelease: '6.18.0' })
   t.teardown(() => rec.stop())
   await table.start()
   await rec.idle()
