@@ -10,7 +10,7 @@ import { bpfFdKind, objGet, objPin, progInfo } from '../../src/ffi/libbpf.js'
 import { ProgramLoadError } from '../../src/programs/errors.js'
 import { ProgramRegistry } from '../../src/programs/registry.js'
 import { needsRoot, makeNetns } from '../helpers/netns.js'
-import { BUNDLED, bpftoolJson, buildObjects, tempBpffs } from '../helpers/bpf.js'
+import { BUNDLED, bpftoolJson, buildObjects, tempBpffs, catchLoad } from '../helpers/bpf.js'
 
 t.test('kernel', { skip: needsRoot }, async (t) => {
   const objs = buildObjects(t)
@@ -190,12 +190,3 @@ t.test('kernel', { skip: needsRoot }, async (t) => {
   })
 })
 
-function catchLoad(fn: () => unknown): ProgramLoadError {
-  try {
-    fn()
-  } catch (e) {
-    if (e instanceof ProgramLoadError) return e
-    throw e
-  }
-  throw new Error('expected a ProgramLoadError')
-}

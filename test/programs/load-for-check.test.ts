@@ -13,17 +13,8 @@ import { ProgramLoadError } from '../../src/programs/errors.js'
 import { loadForCheck } from '../../src/programs/kernel.js'
 import { ProgramRegistry } from '../../src/programs/registry.js'
 import { needsRoot, waitFor } from '../helpers/netns.js'
-import { BUNDLED, bpftoolJson, buildObjects, tempBpffs } from '../helpers/bpf.js'
+import { BUNDLED, bpftoolJson, buildObjects, tempBpffs, catchLoad } from '../helpers/bpf.js'
 
-function catchLoad(fn: () => unknown): ProgramLoadError {
-  try {
-    fn()
-  } catch (e) {
-    if (e instanceof ProgramLoadError) return e
-    throw e
-  }
-  throw new Error('expected a ProgramLoadError')
-}
 
 t.test('refused before libbpf: a bad program name, an unreadable file', async (t) => {
   const name = catchLoad(() => loadForCheck('/nonexistent/x.o', 'not-a-name'))
