@@ -23,10 +23,38 @@ export interface Netns {
   spawn(cmd: string, args: string[], opts?: SpawnOptions): ChildProcess
 }
 
+/**
+ * Cleanups that must run even when tap kills the test process (on its timeout it sends SIGTERM, and teardowns do not
+ * run then): namespaces and mounts would outlive the run.
+ */
+const lastResort = new Set<() => void>()
+let lastResortInstalled = false
+export function onExitCleanup(fn: () => void): () => void {
+  if (!lastResortInstalled) {
+    lastResortInstalled = true
+    process.once('exit', () => {
+      for (const f of lastResort) {
+        try {
+          f()
+        } catch {
+          /* best effort */
+        }
+      }
+    })
+    process.once('SIGTERM', () => process.exit(143))
+  }
+  lastResort.add(fn)
+  return () => void lastResort.delete(fn)
+}
+
 export function makeNetns(t: Test, prefix = 'xdpl'): Netns {
   const name = `${prefix}-${process.pid}-${randomBytes(3).toString('hex')}`
   execFileSync('ip', ['netns', 'add', name])
   const children: ChildProcess[] = []
+  const forget = onExitCleanup(() => {
+    for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL')
+    execFileSync('ip', ['netns', 'del', name], { stdio: 'ignore' })
+  })
   t.teardown(() => {
     for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL')
     try {
@@ -34,6 +62,7 @@ export function makeNetns(t: Test, prefix = 'xdpl'): Netns {
     } catch {
       /* already gone */
     }
+    forget()
   })
   const exec = (cmd: string, args: string[], opts: { input?: string } = {}): string =>
     execFileSync('ip', ['netns', 'exec', name, cmd, ...args], {
