@@ -259,10 +259,20 @@ export class Daemon {
     let gen: Generation
     try {
       const config = await this.#readConfig()
-      if (config.bpffs !== this.#gen.config.bpffs) {
-        this.#log.warn({ bpffs: config.bpffs }, 'bpffs changed: takes effect after a restart')
-        config.bpffs = this.#gen.config.bpffs
+      // What the daemon set up once at start (the pin directory, the listening sockets) stays as it is until a
+      // restart; say so rather than let an edited value look applied.
+      const old = this.#gen.config
+      const fixed = [
+        ['bpffs', config.bpffs, old.bpffs],
+        ['control-socket', config.controlSocket, old.controlSocket],
+        ['metrics', metricsText(config.metrics), metricsText(old.metrics)],
+      ] as const
+      for (const [key, now, before] of fixed) {
+        if (now !== before) this.#log.warn({ key, configured: now, inForce: before }, `${key} changed to ${now}: takes effect after a restart; ${before} stays in force`)
       }
+      config.bpffs = old.bpffs
+      config.controlSocket = old.controlSocket
+      config.metrics = old.metrics
       gen = { config, leases: this.#acquireAll(config, this.#registry) }
     } catch (e) {
       const msg = e instanceof Error ? e.message : String(e)
@@ -380,6 +390,10 @@ export class Daemon {
   get control(): DaemonControl {
     return this.#control
   }
+}
+
+function metricsText(m: Config['metrics']): string {
+  return m ? `${m.host.includes(':') ? `[${m.host}]` : m.host}:${m.port}` : 'off'
 }
 
 export function summaryText(s: Summary): string {

@@ -118,9 +118,15 @@ t.test('SIGHUP with a broken config keeps the old one; a good one takes effect',
   ns.ip('link', 'add', 'vc', 'type', 'veth', 'peer', 'name', 'wc')
   await waitFor(() => xdpOf(ns, 'vc')?.id === old, 'the old config still in force for new links')
 
-  writeFileSync(cfg, good.replace(pass, drop))
+  // the new config also moves the control socket: that needs a restart, and the daemon says so
+  writeFileSync(cfg, good.replace(pass, drop) + `control-socket: ${w.dir}/other.sock\n`)
   d.child.kill('SIGHUP')
   await d.waitLog((r) => r.action === 'reload' && r.level === 30, 'the reload to be accepted')
+  t.match(
+    d.logs().find((r) => r.key === 'control-socket'),
+    { level: 40, configured: `${w.dir}/other.sock`, inForce: `${w.dir}/control.sock` },
+    'a moved control socket is reported as needing a restart',
+  )
   await waitFor(() => xdpOf(ns, 'va')!.id !== old && xdpOf(ns, 'vc')!.id !== old, 'links moved to the new program')
   t.equal(xdpOf(ns, 'va')!.id, xdpOf(ns, 'vc')!.id)
 })
