@@ -76,6 +76,23 @@ export interface LinkRecord {
   dirtySince: number | null
 }
 
+/** A link's record before anything was planned for it. */
+export function newLinkRecord(ifindex: number, name: string): LinkRecord {
+  return {
+    ifindex,
+    name,
+    entry: null,
+    desiredProgId: null,
+    state: 'pending',
+    lastError: null,
+    nativeUnsupported: false,
+    conflictProgId: null,
+    failures: 0,
+    retry: null,
+    dirtySince: null,
+  }
+}
+
 export interface ReconcilerCounters {
   attaches: number
   replaces: number
@@ -205,19 +222,7 @@ export class Reconciler {
   #record(l: LinkState): LinkRecord {
     let r = this.#records.get(l.ifindex)
     if (!r) {
-      r = {
-        ifindex: l.ifindex,
-        name: l.name,
-        entry: null,
-        desiredProgId: null,
-        state: 'pending',
-        lastError: null,
-        nativeUnsupported: false,
-        conflictProgId: null,
-        failures: 0,
-        retry: null,
-        dirtySince: null,
-      }
+      r = newLinkRecord(l.ifindex, l.name)
       this.#records.set(l.ifindex, r)
     }
     r.name = l.name

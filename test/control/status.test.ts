@@ -1,7 +1,7 @@
 import t from 'tap'
 import { buildStatus, programRows, type ProgramUse, type StatusSource } from '../../src/control/status.js'
 import { encodeResponse, parseRequest, parseResponse } from '../../src/control/protocol.js'
-import type { LinkRecord } from '../../src/reconcile/reconciler.js'
+import { newLinkRecord, type LinkRecord } from '../../src/reconcile/reconciler.js'
 import type { LoadedProgram } from '../../src/programs/registry.js'
 import { link } from '../helpers/link-state.js'
 
@@ -22,17 +22,8 @@ const prog = (id: number, name = 'xdp_pass'): LoadedProgram =>
   }) as unknown as LoadedProgram
 
 const rec = (ifindex: number, name: string, over: Partial<LinkRecord>): LinkRecord => ({
-  ifindex,
-  name,
-  entry: null,
-  desiredProgId: null,
+  ...newLinkRecord(ifindex, name),
   state: 'unmanaged',
-  lastError: null,
-  nativeUnsupported: false,
-  conflictProgId: null,
-  failures: 0,
-  retry: null,
-  dirtySince: null,
   ...over,
 })
 
