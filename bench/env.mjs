@@ -187,7 +187,7 @@ export async function countVeths(ns) {
 }
 
 /** The daemon's config for the bench: every veth whose name starts with `x` gets xdp_pass in generic mode. */
-export function writeConfig(file, { bpffs, settleMs, maxSettleMs = 1000 }) {
+export function writeConfig(file, { bpffs, settleMs, maxSettleMs = 1000, interfaces = 'x*' }) {
   writeFileSync(
     file,
     [
@@ -199,7 +199,7 @@ export function writeConfig(file, { bpffs, settleMs, maxSettleMs = 1000 }) {
       `control-socket: ${file.replace(/\.yaml$/, '')}.sock`,
       'attach:',
       '  - name: bench',
-      '    interfaces: ["x*"]',
+      `    interfaces: ["${interfaces}"]`,
       '    kinds: [veth]',
       `    object: ${XDP_PASS}`,
       '    program: xdp_pass',

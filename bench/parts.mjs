@@ -6,6 +6,7 @@ import { spawn } from 'node:child_process'
 import { readdirSync, rmSync } from 'node:fs'
 import { createInterface } from 'node:readline'
 import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
 import { Daemon } from './daemon.mjs'
 import {
   XDP_PASS,
@@ -71,7 +72,7 @@ export async function partA({ tmp, bpffs, opt, progress }) {
   const ns = createNs('a')
   const R = {
     nsexec: [], node: [], daemon: [], loaded: [], firstAttach: [], lastAttach: [], cpu: [],
-    daemonAttached: [], daemonErrors: [], kernelOk: [], load: [], batch: [], ipbatch: [], perlink: [],
+    daemonAttached: [], daemonErrors: [], kernelOk: [], load: [], batch: [], ipbatch: [], perlink: [], floor: [],
   }
   const notes = []
   let profile = null
@@ -80,6 +81,7 @@ export async function partA({ tmp, bpffs, opt, progress }) {
     const names = pairs.flat()
     const c = await createPairs(ns, pairs, tmp)
     if (c.created !== L) throw new Error(`created ${c.created}/${L} veths: ${c.error}`)
+    const floorScript = await buildFloorScript()
     const perLink = writeLines(join(tmp, 'a-per-link.sh'), [
       'set -e',
       ...names.map((n) => `ip -n ${ns} link set dev ${n} xdpgeneric obj ${XDP_PASS} sec xdp`),
@@ -129,6 +131,16 @@ export async function partA({ tmp, bpffs, opt, progress }) {
       await detachAll(ns, names, tmp)
       rmSync(pin)
 
+      progress(`(a) run ${run + 1}/${opt.runs}: the minimal Node.js process (bench/floor-a.mjs)`)
+      const floorPin = join(bpffs, `floor-a-${run}`)
+      await mustRun('bpftool', ['prog', 'load', XDP_PASS, floorPin])
+      const f = await mustRun('ip', ['netns', 'exec', ns, process.execPath, floorScript, floorPin, 'xb'])
+      R.floor.push(f.ms)
+      if (JSON.parse(f.stdout).attached !== L) throw new Error(`floor-a.mjs: ${f.stdout.trim()}`)
+      await mustVerify(ns, names, 'any', 'floor-a.mjs')
+      await detachAll(ns, names, tmp)
+      rmSync(floorPin)
+
       progress(`(a) run ${run + 1}/${opt.runs}: one ip process per link`)
       R.perlink.push((await mustRun('sh', [perLink])).ms)
       await mustVerify(ns, names, 'any', 'per-link ip')
@@ -166,6 +178,8 @@ export async function partA({ tmp, bpffs, opt, progress }) {
     ['ip netns exec NS true', ms(M.nsexec), 'included in both lines above'],
     ['bpftool prog load + one ip -batch (pinned)', ms(M.ipbatch), `load ${ms(M.load)} + batch ${ms(M.batch)}; runs: ${runsText(R.ipbatch)}`],
     [`one ip link set ... obj per link (${L} processes)`, ms(M.perlink, 0), `runs: ${runsText(R.perlink, 0)}`],
+    ['floor: a minimal Node.js process on our netlink layer', ms(M.floor), `bench/floor-a.mjs (pinned program; dump, one batch, exit); runs: ${runsText(R.floor)}`],
+    ['ratio floor / (node + 1.5 x ip-batch)', ratio(M.floor / budget), M.floor > budget ? 'above 1.0x: the target is out of reach here' : ''],
     ['ratio xdplinkd / ip-batch', ratio(M.daemon / M.ipbatch), ''],
     ['ratio (xdplinkd - node) / ip-batch', ratio((M.daemon - M.node) / M.ipbatch), 'target <= 1.5x'],
     ['ratio xdplinkd / (node + 1.5 x ip-batch)', ratio(M.daemon / budget), 'target <= 1.0x'],
@@ -191,6 +205,25 @@ export async function partA({ tmp, bpffs, opt, progress }) {
   }
 }
 
+/** bench/floor-a.mjs bundled as the command is (scripts/bundle.mjs), into dist/bench/; returns its path. */
+async function buildFloorScript() {
+  const { build } = await import('esbuild')
+  const root = fileURLToPath(new URL('..', import.meta.url))
+  const outfile = join(root, 'dist/bench/floor-a.mjs')
+  await build({
+    absWorkingDir: root,
+    entryPoints: ['bench/floor-a.mjs'],
+    outfile,
+    bundle: true,
+    format: 'esm',
+    platform: 'node',
+    target: 'node20',
+    external: ['koffi'],
+    logLevel: 'warning',
+  })
+  return outfile
+}
+
 function safeList(dir) {
   try {
     return readdirSync(dir)
@@ -211,7 +244,14 @@ export async function partB({ tmp, bpffs, opt, progress }) {
   await mustRun('bpftool', ['prog', 'load', XDP_PASS, pin])
   const attachFile = writeLines(join(tmp, 'b-attach.batch'), attachPinnedLines(names, pin))
   const cfg = writeConfig(join(tmp, 'b.yaml'), { bpffs: join(bpffs, 'b'), settleMs: opt.settle })
-  const R = { base: [], baseCreate: [], baseAttach: [], daemon: [], daemonFirst: [], createDuring: [], daemonClock: [], cpu: [], kernelOk: [] }
+  // The same daemon with a config that matches none of the new links: it only listens (receives and decodes every
+  // notification, attaches nothing). Creating under it gives a floor for the daemon's line: no daemon sees the last
+  // link before the creation ends, and then it still waits `settle`.
+  // `ip monitor link` is the reference listener: a tool nobody here wrote, reading and printing every notification.
+  const listenCfg = writeConfig(join(tmp, 'b-listen.yaml'), { bpffs: join(bpffs, 'b-listen'), settleMs: opt.settle, interfaces: 'nomatch-*' })
+  const R = {
+    base: [], baseCreate: [], baseAttach: [], daemon: [], daemonFirst: [], createDuring: [], daemonClock: [], cpu: [], kernelOk: [], createListening: [], createIpMonitor: [],
+  }
   const notes = []
   let complete = true
   try {
@@ -230,6 +270,37 @@ export async function partB({ tmp, bpffs, opt, progress }) {
         deleteNs(ns)
       }
       // The kernel tears a namespace down in the background; let that finish before the next measurement.
+      await sleep(opt.cooldown)
+
+      progress(`(b) run ${run + 1}/${opt.runs}: ip -batch create under ip monitor link`)
+      ns = createNs('b')
+      try {
+        const mon = track(spawn('ip', ['-n', ns, 'monitor', 'link'], { stdio: ['ignore', 'ignore', 'ignore'] }))
+        try {
+          // Subscribed once it has started reading; a short wait covers its start-up.
+          await sleep(200)
+          R.createIpMonitor.push((await mustRun('ip', ['-n', ns, '-batch', createFile])).ms)
+        } finally {
+          mon.kill('SIGTERM')
+        }
+      } finally {
+        deleteNs(ns)
+      }
+      await sleep(opt.cooldown)
+
+      progress(`(b) run ${run + 1}/${opt.runs}: ip -batch create under xdplinkd matching none of the links`)
+      ns = createNs('b')
+      try {
+        const { d } = await startDaemon(ns, listenCfg, 60000)
+        try {
+          R.createListening.push((await mustRun('ip', ['-n', ns, '-batch', createFile])).ms)
+          if (d.attaches().length || d.problems().length) notes.push(`run ${run + 1}, listening daemon: logged ${logSummary(d.lines)}`)
+        } finally {
+          await d.stop()
+        }
+      } finally {
+        deleteNs(ns)
+      }
       await sleep(opt.cooldown)
 
       progress(`(b) run ${run + 1}/${opt.runs}: ip -batch create under xdplinkd`)
@@ -296,6 +367,10 @@ export async function partB({ tmp, bpffs, opt, progress }) {
       ['ratio xdplinkd / baseline', ratio(r), 'target <= 1.2x'],
       ['ratio (xdplinkd - settle) / baseline', ratio((M.daemon - opt.settle) / M.base), ''],
       ['ratio create under xdplinkd / create alone', ratio(M.createDuring / M.baseCreate), 'what the daemon costs the creator'],
+      ['the create ip -batch under `ip monitor link`', ms(M.createIpMonitor), `a listener that only reads; runs: ${runsText(R.createIpMonitor)}`],
+      ['the create ip -batch under xdplinkd matching none', ms(M.createListening), `it only listens; runs: ${runsText(R.createListening)}`],
+      ['floor: create under ip monitor + settle', ms(M.createIpMonitor + opt.settle), 'a listener cannot attach the last link sooner'],
+      ['ratio floor / baseline', ratio((M.createIpMonitor + opt.settle) / M.base), (M.createIpMonitor + opt.settle) / M.base > 1.2 ? 'above 1.2x: the target is out of reach here' : ''],
       ...notes.map((n) => ['note', n, '']),
     ],
     targets: [
