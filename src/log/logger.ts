@@ -1,13 +1,14 @@
 /**
  * The daemon's logger: one pino logger whose records go where the process runs. Under systemd with stdout connected
  * to the journal, to the journal itself over the native protocol (fields and priorities intact); on a terminal, as
- * readable lines; anywhere else, as pino's JSON lines on stdout. Every destination writes synchronously, so the
- * last records before an exit are not lost in a buffer.
+ * readable lines; anywhere else, as pino's JSON lines on stdout. Every destination writes synchronously; the lines
+ * of one event-loop turn are written together (coalesce.ts), and whatever is pending is written at exit.
  */
 import { fstatSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import { isatty } from 'node:tty'
 import pino, { type DestinationStream, type Logger } from 'pino'
+import { TurnCoalescer } from './coalesce.js'
 import { DEFAULT_IDENTIFIER, JOURNAL_SOCKET, JournalStream } from './journal.js'
 
 export type LogOutput = 'journal' | 'pretty' | 'json'
@@ -75,7 +76,7 @@ function prettyDestination(fd: number): DestinationStream | null {
   const factory = loadPretty()
   if (!factory) return null
   const format = factory({ colorize: isatty(fd), ignore: 'pid,hostname', translateTime: 'SYS:HH:MM:ss.l' })
-  const out = pino.destination({ dest: fd, sync: true })
+  const out = new TurnCoalescer(pino.destination({ dest: fd, sync: true }))
   return {
     write(line: string) {
       out.write(format(line))
@@ -109,7 +110,7 @@ export function createLoggerWithOutput(opts: LoggerOptions = {}): CreatedLogger 
     const pretty = prettyDestination(fd)
     if (pretty) return { logger: pino({ level }, pretty), output, journal: null }
   }
-  return { logger: pino({ level }, pino.destination({ dest: fd, sync: true })), output: 'json', journal: null }
+  return { logger: pino({ level }, new TurnCoalescer(pino.destination({ dest: fd, sync: true }))), output: 'json', journal: null }
 }
 
 /** The daemon's logger: see LoggerOptions for where records go. */

@@ -23,6 +23,9 @@ function fakeJournal(t: Test): { path: string; fd: Fd } {
   return { path, fd }
 }
 
+/** Resolves after the current event-loop turn's setImmediate callbacks, i.e. once coalesced log lines are out. */
+const turn = (): Promise<void> => new Promise((r) => setImmediate(r))
+
 type Entry = [name: string, value: string][]
 
 /** journald's side of the native protocol: NAME=value\n, or NAME\n + 64-bit LE length + value + \n. */
@@ -288,6 +291,8 @@ t.test('auto: journal when JOURNAL_STREAM matches, JSON on the descriptor otherw
   const plain = createLoggerWithOutput({ env: {}, fd, level: 'debug' })
   t.equal(plain.output, 'json')
   plain.logger.debug({ ifindex: 7 }, 'to stdout')
+  // The lines of one event-loop turn are written together at its end (log/coalesce.ts).
+  await turn()
   const lines = readFileSync(file, 'utf8').trim().split('\n')
   t.equal(lines.length, 1)
   t.match(JSON.parse(lines[0]!), { level: 20, msg: 'to stdout', ifindex: 7, pid: process.pid })
@@ -301,6 +306,7 @@ t.test('on a terminal-less descriptor, pretty output is readable lines', async (
   const { logger, output } = createLoggerWithOutput({ destination: 'pretty', fd })
   t.equal(output, 'pretty', 'pino-pretty is installed here')
   logger.warn({ ifname: 'eth0' }, 'link flapped')
+  await turn()
   const text = readFileSync(file, 'utf8')
   t.match(text, /WARN.*link flapped/)
   t.match(text, /ifname: "eth0"/)
