@@ -6,7 +6,7 @@ import { createHash } from 'node:crypto'
 import { readFileSync, watch, type FSWatcher } from 'node:fs'
 import { dirname, basename } from 'node:path'
 import type { Logger } from 'pino'
-import { loadConfig, compileMatcher, type Config, type ConfigError } from './config/index.js'
+import { compileMatcher, kindHints, loadConfig, type Config, type ConfigError } from './config/index.js'
 import { ProgramRegistry, type ProgramLease } from './programs/registry.js'
 import { ProgramLoadError } from './programs/errors.js'
 import { objGet, progFdById } from './ffi/libbpf.js'
@@ -122,6 +122,9 @@ export class Daemon {
   async #readConfig(): Promise<Config> {
     const r = await loadConfig(this.#o.configPath, { insecurePaths: this.#o.insecurePaths })
     if (!r.ok) throw new StartupError(configErrorText(r.error), EX_CONFIG)
+    for (const h of kindHints(r.value)) {
+      this.#log.warn({ entry: r.value.entries[h.index]!.name, linkKind: h.kind, suggestion: h.suggestion }, h.message)
+    }
     return r.value
   }
 

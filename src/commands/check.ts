@@ -1,4 +1,4 @@
-import { compileMatcher, loadConfig, type AttachEntry, type Config } from '../config/index.js'
+import { compileMatcher, entryLabel, kindHints, loadConfig, type AttachEntry, type Config } from '../config/index.js'
 import { EX_CONFIG, EX_DATAERR, configErrorText } from '../daemon.js'
 import { ProgramLoadError } from '../programs/errors.js'
 import { loadForCheck, type CheckedProgram } from '../programs/kernel.js'
@@ -42,12 +42,8 @@ export interface CheckJson {
   entries: CheckEntryJson[]
   /** Links of this namespace that no entry matches. */
   unmatched: number
-}
-
-/** How stderr names an entry: its place in the file, and its name when it has one of its own. */
-export function entryLabel(e: AttachEntry): string {
-  const at = `attach[${e.index}]`
-  return e.name === at ? at : `${at} (${e.name})`
+  /** What is allowed but looks wrong (config/kinds.ts: a kind one letter from a known one); also on stderr. */
+  warnings: string[]
 }
 
 /**
@@ -107,8 +103,10 @@ export async function checkCommand(o: CheckOptions): Promise<number> {
   })
   const failures = entries.filter((e) => e.error !== undefined)
   for (const f of failures) errOut.write(`${entryLabel(config.entries[f.index]!)}: ${f.error}\n`)
+  const warnings = kindHints(config).map((h) => h.message)
+  for (const w of warnings) errOut.write(`warning: ${w}\n`)
 
-  const result: CheckJson = { ok: failures.length === 0, config: config.path, entries, unmatched: plan.unmatched.length }
+  const result: CheckJson = { ok: failures.length === 0, config: config.path, entries, unmatched: plan.unmatched.length, warnings }
   out.write(o.json ? JSON.stringify(result) + '\n' : checkText(config, result, plan.unmatched))
   return failures.length > 0 ? EX_DATAERR : 0
 }

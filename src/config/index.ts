@@ -4,11 +4,13 @@ export { parseConfig } from './validate.js'
 export { matchLink, compileMatcher, type LinkMatcher } from './match.js'
 export { ConfigError, formatKeyPath, type ConfigErrorFields, type KeyPath } from './errors.js'
 export { statProblems, type StatLike } from './permissions.js'
+export { KNOWN_KINDS, kindHints, type KindHint } from './kinds.js'
 export { configSchema, SCHEMA_ID } from './schema.js'
 export {
   ATTACH_MODES,
   DEFAULT_CONFIG_PATH,
   DEFAULTS,
+  entryLabel,
   NO_KIND,
   ON_EXIT_VALUES,
   type AttachEntry,

@@ -73,3 +73,9 @@ export const DEFAULTS = {
   mode: 'auto',
   replaceForeign: false,
 } as const satisfies Partial<Config> & Partial<AttachEntry>
+
+/** How messages name an entry: its place in the file, and its name when it has one of its own. */
+export function entryLabel(e: Pick<AttachEntry, 'index' | 'name'>): string {
+  const at = `attach[${e.index}]`
+  return e.name === at ? at : `${at} (${e.name})`
+}

@@ -130,6 +130,7 @@ t.test('the command, with injected links and loads (no root)', async (t) => {
         { entry: 'third', index: 2, object: join(dir, 'a.o'), program: 'xdp_a', tag: 'aaaaaaaaaaaaaaaa', verifiedInsns: 12, mode: 'auto', links: [] },
       ],
       unmatched: 2,
+      warnings: [],
     })
     t.same(loads, [`${join(dir, 'a.o')}:`, `${join(dir, 'b.o')}:xdp_b`], 'a.o loaded once for two entries')
   })
@@ -192,6 +193,17 @@ t.test('the command, with injected links and loads (no root)', async (t) => {
       throw new Error('boom')
     }
     await t.rejects(check({ configPath: config, links, load: boom }), /boom/)
+  })
+
+  t.test('a kind that looks like a typo: a warning on stderr and in --json, exit 0, the entry as written', async (t) => {
+    const typo = writeFile(dir, 'typo.yaml', ['attach:', '  - name: lab', '    interfaces: ["v*"]', '    kinds: [vet, dummy]', '    object: a.o', ''].join('\n'))
+    const r = await check({ configPath: typo, json: true, links, load: ok })
+    t.equal(r.code, 0, 'allowed: a module may register any kind')
+    const warning = 'attach[0] (lab): kinds: "vet" is not a known link kind; did you mean "veth"? As written it matches only links whose IFLA_INFO_KIND is exactly "vet"'
+    t.equal(r.stderr, `warning: ${warning}\n`)
+    const j = JSON.parse(r.stdout) as CheckJson
+    t.same(j.warnings, [warning])
+    t.same(j.entries[0]!.links, [], 'no veth matches "vet"')
   })
 
   t.test('no entries: nothing to load, every link unmatched', async (t) => {

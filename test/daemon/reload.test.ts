@@ -129,4 +129,15 @@ t.test('SIGHUP with a broken config keeps the old one; a good one takes effect',
   )
   await waitFor(() => xdpOf(ns, 'va')!.id !== old && xdpOf(ns, 'vc')!.id !== old, 'links moved to the new program')
   t.equal(xdpOf(ns, 'va')!.id, xdpOf(ns, 'vc')!.id)
+
+  // a kind that looks like a typo is taken as written (it matches nothing here, so ours are detached) and warned of
+  writeFileSync(cfg, good.replace('    mode: generic', '    kinds: [vet]\n    mode: generic'))
+  const from = d.logs().length
+  d.child.kill('SIGHUP')
+  await waitFor(() => d.logs().slice(from).some((r) => r.action === 'reload' && r.level === 30), 'the third reload to be accepted')
+  t.match(
+    d.logs().slice(from).find((r) => r.linkKind === 'vet'),
+    { level: 40, entry: 'attach[0]', suggestion: 'veth', msg: /kinds: "vet" is not a known link kind; did you mean "veth"\?/ },
+  )
+  await waitFor(() => xdpOf(ns, 'va') === null && xdpOf(ns, 'vc') === null, 'ours detached: no link is of kind "vet"')
 })
