@@ -5,6 +5,18 @@ import yargs from 'yargs'
 import { DEFAULT_CONFIG, LOG_LEVELS } from './fast-run.js'
 import { run } from './outcome.js'
 
+/**
+ * --rcvbuf: a whole number of bytes. The kernel clamps what SO_RCVBUFFORCE asks for (at least SOCK_MIN_RCVBUF, about
+ * 2 KiB, and at most INT_MAX / 2: net/core/sock.c __sock_set_rcvbuf), so only the shape is checked here.
+ */
+export function rcvbufBytes(v: unknown): number | undefined {
+  if (v === undefined) return undefined
+  if (typeof v !== 'number' || !Number.isInteger(v) || v <= 0 || v > 0x3fffffff) {
+    throw new Error(`--rcvbuf: expected a whole number of bytes from 1 to 1073741823, got ${String(v)}`)
+  }
+  return v
+}
+
 export async function parseAndRun(argv: string[]): Promise<void> {
   const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }
   await yargs(argv)
@@ -22,7 +34,7 @@ export async function parseAndRun(argv: string[]): Promise<void> {
       (y) =>
         y
           .option('json', { type: 'boolean', default: false, describe: 'one JSON object per line' })
-          .option('rcvbuf', { type: 'number', describe: 'netlink receive buffer in bytes (default 8 MiB)' }),
+          .option('rcvbuf', { type: 'number', coerce: rcvbufBytes, describe: 'netlink receive buffer in bytes (default 8 MiB)' }),
       (a) => run(async () => (await import('../commands/monitor.js')).monitorCommand({ json: a.json, rcvbuf: a.rcvbuf })),
     )
     .command(
@@ -32,10 +44,16 @@ export async function parseAndRun(argv: string[]): Promise<void> {
         y
           .option('config', { alias: 'c', type: 'string', default: DEFAULT_CONFIG, describe: 'config file' })
           .option('log-level', { type: 'string', default: 'info', choices: LOG_LEVELS })
-          .option('insecure-paths', { type: 'boolean', default: false, describe: 'accept files writable by others (development only)' }),
+          .option('insecure-paths', { type: 'boolean', default: false, describe: 'accept files writable by others (development only)' })
+          .option('rcvbuf', { type: 'number', coerce: rcvbufBytes, describe: 'netlink receive buffer for link notifications, bytes (default 8 MiB)' }),
       (a) =>
         run(async () =>
-          (await import('../commands/run.js')).runCommand({ configPath: a.config, logLevel: a['log-level'], insecurePaths: a['insecure-paths'] }),
+          (await import('../commands/run.js')).runCommand({
+            configPath: a.config,
+            logLevel: a['log-level'],
+            insecurePaths: a['insecure-paths'],
+            rcvbuf: a.rcvbuf,
+          }),
         ),
     )
     .command(
@@ -66,7 +84,7 @@ export async function parseAndRun(argv: string[]): Promise<void> {
       (y) => y.option('socket', { type: 'string', default: '/run/xdplinkd/control.sock', describe: "the daemon's control socket" }),
       (a) => run(async () => (await import('../commands/reload.js')).reloadCommand({ socket: a.socket })),
     )
-    .demandCommand(1, 'name a command (see --help)')
+    .demandCommand(1, 'name a command')
     .strict()
     .version(pkg.version)
     .help()
@@ -76,8 +94,9 @@ export async function parseAndRun(argv: string[]): Promise<void> {
     // EAGAIN retry).
     .wrap(isatty(1) ? Math.min(100, process.stdout.columns || 100) : 100)
     .fail((msg, err) => {
-      if (err) throw err
-      process.stderr.write(`xdplinkd: ${msg} (see xdplinkd --help)\n`)
+      // yargs reports a value its `coerce` refused as an error of its own kind (YError): a usage error like the rest.
+      if (err && err.name !== 'YError') throw err
+      process.stderr.write(`xdplinkd: ${msg ?? err.message} (see xdplinkd --help)\n`)
       process.exit(1)
     })
     .parseAsync()

@@ -7,6 +7,8 @@ export interface RunOptions {
   configPath: string
   logLevel: string
   insecurePaths: boolean
+  /** Receive buffer of the subscribed netlink socket, bytes (RtnlClient's default when absent). */
+  rcvbuf?: number
   log?: Logger
   notifier?: Notifier
 }
@@ -31,6 +33,7 @@ export async function runCommand(o: RunOptions): Promise<number> {
   const daemon = new Daemon({
     configPath: o.configPath,
     insecurePaths: o.insecurePaths,
+    rcvbuf: o.rcvbuf,
     log,
     hooks: {
       ready: (s) => tell(() => notifier.ready(status(s))),
