@@ -11,18 +11,7 @@ import { join } from 'node:path'
 import t from 'tap'
 import { startDaemon, workdir } from '../helpers/daemon.js'
 import { makeNetns, needsRoot, waitFor, type Netns } from '../helpers/netns.js'
-
-/** mulberry32: a small seeded PRNG, so that a failing seed can be replayed. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let x = a
-    x = Math.imul(x ^ (x >>> 15), x | 1)
-    x ^= x + Math.imul(x ^ (x >>> 7), x | 61)
-    return ((x ^ (x >>> 14)) >>> 0) / 4294967296
-  }
-}
+import { prng } from '../helpers/prng.js'
 
 const config = (pass: string, drop: string, bpffs: string): string => `settle: 5ms
 max-settle: 100ms

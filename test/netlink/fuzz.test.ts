@@ -19,20 +19,9 @@ import { RTM_DELLINK, RTM_NEWLINK } from '../../src/rtnl/constants.js'
 import { decodeLink } from '../../src/rtnl/link.js'
 import { decodeXdp } from '../../src/rtnl/xdp.js'
 import { captureNames, replies } from '../fixtures/netlink/kernel.js'
+import { prng } from '../helpers/prng.js'
 
 const SEED = Number(process.env.FUZZ_SEED ?? 0x5eed1e55) >>> 0
-
-/** mulberry32: small, fast, good enough to spread inputs; the same seed gives the same run. */
-function prng(seed: number): () => number {
-  let a = seed
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let x = a
-    x = Math.imul(x ^ (x >>> 15), x | 1)
-    x ^= x + Math.imul(x ^ (x >>> 7), x | 61)
-    return ((x ^ (x >>> 14)) >>> 0) / 4294967296
-  }
-}
 
 const rand = prng(SEED)
 const int = (n: number): number => Math.floor(rand() * n)
