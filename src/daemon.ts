@@ -128,6 +128,18 @@ export class Daemon {
     return r.value
   }
 
+  /** One line per entry whose program is new to the daemon: all at start; at a reload, those not in use before. */
+  #logPrograms(gen: Generation, before?: Generation): void {
+    const old = new Set([...(before?.leases.values() ?? [])].map((l) => l.id))
+    for (const [i, l] of gen.leases) {
+      if (old.has(l.id)) continue
+      this.#log.info(
+        { entry: gen.config.entries[i]!.name, progId: l.id, tag: l.tag, program: l.name, source: l.source, pin: l.pinDir },
+        `${l.source === 'pinned' ? 'reusing pinned' : 'loaded'} program ${l.name} (id ${l.id}) from ${l.objectPath}`,
+      )
+    }
+  }
+
   /** Loads (or finds pinned) every entry's program; one load per object content and program. */
   #acquireAll(config: Config, registry: ProgramRegistry): Map<number, ProgramLease> {
     const leases = new Map<number, ProgramLease>()
@@ -170,12 +182,7 @@ export class Daemon {
     const t0 = performance.now()
     const leases = this.#acquireAll(config, this.#registry)
     this.#gen = { config, leases }
-    for (const [i, l] of leases) {
-      this.#log.info(
-        { entry: config.entries[i]!.name, progId: l.id, tag: l.tag, program: l.name, source: l.source, pin: l.pinDir },
-        `${l.source === 'pinned' ? 'reusing pinned' : 'loaded'} program ${l.name} (id ${l.id}) from ${l.objectPath}`,
-      )
-    }
+    this.#logPrograms(this.#gen)
     this.#log.debug({ ms: Math.round(performance.now() - t0) }, 'programs ready')
 
     this.#client = new RtnlClient({ rcvbuf: this.#o.rcvbuf })
@@ -287,6 +294,7 @@ export class Daemon {
     const old = this.#gen
     this.#gen = gen
     this.#reloadError = null
+    this.#logPrograms(gen, old)
     this.#reconciler.setDesire(this.#desire(gen), gen.config.settleMs, gen.config.maxSettleMs)
     await this.#reconciler.idle()
     // Old programs are released only once every link has been moved off them (the replaces above are done).

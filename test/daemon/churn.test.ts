@@ -65,10 +65,18 @@ function mismatches(ns: Netns, progIds: { m: number; n: number }): string[] {
   return out
 }
 
-// Seed 3 runs with a receive buffer far too small for its bursts: notifications are lost (ENOBUFS), and the daemon
-// must notice, re-dump and still end right.
-for (const [seed, rcvbuf] of [[1, null], [2, null], [3, 4096]] as const) {
-  const how = rcvbuf === null ? '' : `, --rcvbuf ${rcvbuf} (overruns)`
+// A rebuilt entry-m object with other bytes, as an operator would produce: it lands as a rename over the watched file.
+const PASS_V2 = `#include <linux/bpf.h>
+#include <bpf/bpf_helpers.h>
+SEC("xdp") int xdp_pass(struct xdp_md *ctx) { volatile int v2 = 2; (void)v2; return XDP_PASS; }
+char _license[] SEC("license") = "GPL";
+`
+
+// Seed 2 also rebuilds entry m's object halfway through: the new program must end on every m link, and the old one
+// be released. Seed 3 runs with a receive buffer far too small for its bursts: notifications are lost (ENOBUFS), and
+// the daemon must notice, re-dump and still end right.
+for (const [seed, rcvbuf, rebuildAt] of [[1, null, null], [2, null, 12], [3, 4096, null]] as const) {
+  const how = (rcvbuf === null ? '' : `, --rcvbuf ${rcvbuf} (overruns)`) + (rebuildAt === null ? '' : ', object rebuilt midway')
   t.test(`random churn (seed ${seed}${how}): every link ends with exactly what the config says`, { skip: needsRoot }, async (t) => {
     const ns = makeNetns(t)
     const other = makeNetns(t)
@@ -76,9 +84,11 @@ for (const [seed, rcvbuf] of [[1, null], [2, null], [3, 4096]] as const) {
     const cfg = w.config(config(w.object('xdp_pass'), w.object('xdp_drop'), w.bpffs))
     const d = await startDaemon(ns, cfg, rcvbuf === null ? [] : ['--rcvbuf', String(rcvbuf)])
     t.teardown(() => d.stop('SIGKILL'))
-    const loaded = (entry: string): number => d.logs().find((r) => r.entry === entry && typeof r.progId === 'number')!.progId as number
-    const progIds = { m: loaded('m'), n: loaded('n') }
-    t.not(progIds.m, progIds.n)
+    // The program of an entry: the last "loaded program" (or "reusing pinned program") line that names it.
+    const loaded = (entry: string): number =>
+      d.logs().filter((r) => r.entry === entry && typeof r.msg === 'string' && /^(loaded|reusing pinned) program/.test(r.msg)).at(-1)!.progId as number
+    const first = { m: loaded('m'), n: loaded('n') }
+    t.not(first.m, first.n)
 
     const rand = prng(seed)
     let ops = 0
@@ -89,10 +99,14 @@ for (const [seed, rcvbuf] of [[1, null], [2, null], [3, 4096]] as const) {
       writeFileSync(file, lines.join('\n') + '\n')
       // -force: go on after a failing line (a name taken, a link that is up and cannot be renamed, one that is gone).
       spawnSync('ip', ['-n', ns.name, '-force', '-batch', file], { stdio: 'ignore' })
+      if (round === rebuildAt) w.compile(PASS_V2, 'xdp_pass.o')
       // Half of the bursts follow each other with no pause; the others leave the daemon a moment, up to ~2 settles.
       if (rand() < 0.5) await new Promise((r) => setTimeout(r, Math.floor(rand() * 12)))
     }
 
+    if (rebuildAt !== null) await waitFor(() => loaded('m') !== first.m, 'the rebuilt object to be loaded')
+    const progIds = { m: loaded('m'), n: loaded('n') }
+    t.equal(progIds.n, first.n, 'entry n keeps its program')
     const links = ns.ipJson<LinkJson[]>('link', 'show')
     t.ok(links.length > 10, `${ops} operations left ${links.length} links`)
     let last: string[] = []
@@ -112,6 +126,16 @@ for (const [seed, rcvbuf] of [[1, null], [2, null], [3, 4096]] as const) {
       [],
       'no error logged (ENODEV for a link gone or moved away is quiet)',
     )
+    if (rebuildAt !== null) {
+      t.not(progIds.m, first.m, 'entry m runs the rebuilt program')
+      // Released by the daemon (no fd, no pin). Links moved to the other namespace while they ran it keep it alive,
+      // as the kernel does for any attached program; detach those, and it must go.
+      for (const l of other.ipJson<LinkJson[]>('-d', 'link', 'show')) {
+        if (l.xdp?.prog?.id === first.m) other.ip('link', 'set', 'dev', l.ifname, 'xdpgeneric', 'off')
+      }
+      await waitFor(() => !ns.exec('bpftool', ['-j', 'prog', 'show']).includes(`"id":${first.m},`), 'the old program to be freed')
+      t.pass('the old program is gone from the kernel')
+    }
     const overruns = d.logs().filter((r) => typeof r.msg === 'string' && r.msg.startsWith('netlink overrun')).length
     if (rcvbuf !== null) t.ok(overruns > 0, `notifications were lost ${overruns} times, and nothing was missed`)
   })
