@@ -267,24 +267,25 @@ export class Daemon {
     if (this.#stopped) return false
     this.#o.hooks?.reloading?.()
     let gen: Generation
+    let rebound: Awaited<ReturnType<DaemonControl['rebind']>> | null = null
     try {
       const config = await this.#readConfig()
-      // What the daemon set up once at start (the pin directory, the listening sockets) stays as it is until a
-      // restart; say so rather than let an edited value look applied.
+      // The pin directory holds what the running programs are pinned as: it changes only at a restart. Say so
+      // rather than let an edited value look applied.
       const old = this.#gen.config
-      const fixed = [
-        ['bpffs', config.bpffs, old.bpffs],
-        ['control-socket', config.controlSocket, old.controlSocket],
-        ['metrics', metricsText(config.metrics), metricsText(old.metrics)],
-      ] as const
-      for (const [key, now, before] of fixed) {
-        if (now !== before) this.#log.warn({ key, configured: now, inForce: before }, `${key} changed to ${now}: takes effect after a restart; ${before} stays in force`)
+      if (config.bpffs !== old.bpffs) {
+        this.#log.warn(
+          { key: 'bpffs', configured: config.bpffs, inForce: old.bpffs },
+          `bpffs changed to ${config.bpffs}: takes effect after a restart; ${old.bpffs} stays in force`,
+        )
       }
       config.bpffs = old.bpffs
-      config.controlSocket = old.controlSocket
-      config.metrics = old.metrics
+      // A moved control socket or metrics endpoint is bound before anything else changes: if it cannot be had,
+      // the whole new config is rejected.
+      rebound = await this.#control.rebind({ socketPath: config.controlSocket, metrics: config.metrics, log: this.#log })
       gen = { config, leases: this.#acquireAll(config, this.#registry) }
     } catch (e) {
+      await rebound?.abort()
       const msg = e instanceof Error ? e.message : String(e)
       this.#reloadError = msg
       this.#log.error({ reason, action: 'reload' }, `reload rejected, the previous config stays in force:\n${msg}`)
@@ -294,6 +295,7 @@ export class Daemon {
     const old = this.#gen
     this.#gen = gen
     this.#reloadError = null
+    await rebound.commit()
     this.#logPrograms(gen, old)
     this.#reconciler.setDesire(this.#desire(gen), gen.config.settleMs, gen.config.maxSettleMs)
     await this.#reconciler.idle()
@@ -401,10 +403,6 @@ export class Daemon {
   get control(): DaemonControl {
     return this.#control
   }
-}
-
-function metricsText(m: Config['metrics']): string {
-  return m ? `${m.host.includes(':') ? `[${m.host}]` : m.host}:${m.port}` : 'off'
 }
 
 export function summaryText(s: Summary): string {

@@ -32,13 +32,21 @@ export interface ControlStartOptions {
   log: Logger
 }
 
+/** `host:port`, `[v6]:port`, or null. */
+function endpointText(e: MetricsEndpoint | null): string | null {
+  if (!e) return null
+  return e.host.includes(':') ? `[${e.host}]:${e.port}` : `${e.host}:${e.port}`
+}
+
 export class DaemonControl {
   /** Null without a `metrics:` endpoint: prom-client (20-25 ms to load) is loaded only when one is configured. */
   metrics: DaemonMetrics | null = null
   readonly #daemon: ControlledDaemon
   #ready = false
   #socket: ControlServer | null = null
+  #socketPath: string | null = null
   #http: MetricsServer | null = null
+  #endpoint: MetricsEndpoint | null = null
 
   constructor(daemon: ControlledDaemon) {
     this.#daemon = daemon
@@ -56,24 +64,87 @@ export class DaemonControl {
   async start(o: ControlStartOptions): Promise<void> {
     const log = o.log.child({ component: 'control' })
     this.#socket = await ControlServer.listen({ path: o.socketPath, handler: this, log })
+    this.#socketPath = o.socketPath
     log.info({ path: o.socketPath }, `control socket at ${o.socketPath}`)
     if (!o.metrics) return
-    const { host, port } = o.metrics
-    const where = host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`
+    try {
+      this.#http = await this.#serveMetrics(o.metrics, log)
+    } catch (e) {
+      await this.close()
+      throw e
+    }
+    this.#endpoint = o.metrics
+  }
+
+  /**
+   * At a reload: binds what moved (the control socket's path, the metrics endpoint) next to what serves now, so
+   * that a new config that cannot have them is rejected as a whole before anything changed. Throws
+   * ControlStartError then, with whatever it bound closed again. Otherwise commit() retires the old listeners
+   * (a request open on the old control socket, such as the `reload` that asked for this, is still answered there),
+   * and abort() closes the new ones (the reload was rejected for another reason).
+   */
+  async rebind(o: ControlStartOptions): Promise<{ changes: string[]; commit(): Promise<void>; abort(): Promise<void> }> {
+    const log = o.log.child({ component: 'control' })
+    const changes: string[] = []
+    let socket: ControlServer | null = null
+    let http: MetricsServer | null = null
+    const moveSocket = o.socketPath !== this.#socketPath
+    const moveMetrics = endpointText(o.metrics) !== endpointText(this.#endpoint)
+    try {
+      if (moveSocket) {
+        socket = await ControlServer.listen({ path: o.socketPath, handler: this, log })
+        changes.push(`control socket moved to ${o.socketPath}`)
+      }
+      if (moveMetrics) {
+        if (o.metrics) http = await this.#serveMetrics(o.metrics, log)
+        changes.push(o.metrics ? `metrics moved to ${endpointText(o.metrics)}` : 'metrics endpoint closed')
+      }
+    } catch (e) {
+      await Promise.all([socket?.close(), http?.close()])
+      throw e
+    }
+    return {
+      changes,
+      commit: async () => {
+        const retired: Promise<void>[] = []
+        if (moveSocket) {
+          if (this.#socket) retired.push(this.#socket.retire())
+          this.#socket = socket
+          this.#socketPath = o.socketPath
+        }
+        if (moveMetrics) {
+          if (this.#http) retired.push(this.#http.close())
+          this.#http = http
+          this.#endpoint = o.metrics
+        }
+        for (const c of changes) log.info({ path: this.#socketPath, metrics: endpointText(this.#endpoint) }, c)
+        // The old control socket's file is gone at once; its last connections may take up to their deadline.
+        void Promise.all(retired)
+      },
+      abort: async () => {
+        await Promise.all([socket?.close(), http?.close()])
+      },
+    }
+  }
+
+  /** Listens on `endpoint` for /metrics (prom-client loaded the first time). Throws ControlStartError. */
+  async #serveMetrics(endpoint: MetricsEndpoint, log: Logger): Promise<MetricsServer> {
+    const where = endpointText(endpoint)!
     const [{ DaemonMetrics }, { MetricsServer }] = await Promise.all([import('../metrics/metrics.js'), import('../metrics/server.js')])
     // The daemon's table and reconciler exist only once it has started; until then the collectors report nothing.
     const daemon = this.#daemon
-    this.metrics = new DaemonMetrics(() => (this.#ready ? daemon : null))
+    this.metrics ??= new DaemonMetrics(() => (this.#ready ? daemon : null))
+    let http: MetricsServer
     try {
-      this.#http = await MetricsServer.listen({ host, port, metrics: this.metrics, log })
+      http = await MetricsServer.listen({ host: endpoint.host, port: endpoint.port, metrics: this.metrics, log })
     } catch (e) {
-      await this.close()
       const err = e as NodeJS.ErrnoException
       // systemd/dropins/metrics.conf allows the IP address families; without it socket() fails like this.
       const hint = err.code === 'EAFNOSUPPORT' ? ' (IP sockets are not allowed: install systemd/dropins/metrics.conf)' : ''
       throw new ControlStartError(`cannot serve metrics on ${where}: ${err.message}${hint}`)
     }
     log.info({ metrics: where }, `metrics at http://${where}/metrics`)
+    return http
   }
 
   /** The daemon has its table, reconciler and programs: serve status, reload and metrics from now on. */

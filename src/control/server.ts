@@ -164,6 +164,18 @@ export class ControlServer {
     return this.#conns.size
   }
 
+  /**
+   * Stops accepting and removes the socket file, but serves the connections already open to their end (their own
+   * deadlines still apply). For a socket moved at a reload: a `reload` asked on the old socket is answered there.
+   */
+  retire(): Promise<void> {
+    if (this.#closed) return Promise.resolve()
+    this.#closed = true
+    // net.Server.close() closes the listening handle at once (libuv unlinks the path) and calls back once the
+    // remaining connections have ended.
+    return new Promise((resolve) => this.#server.close(() => resolve()))
+  }
+
   /** Stops accepting, drops every connection and removes the socket file (libuv unlinks it on close). */
   close(): Promise<void> {
     if (this.#closed) return Promise.resolve()

@@ -1,6 +1,6 @@
 import t from 'tap'
-import { mkdtempSync, rmSync, existsSync } from 'node:fs'
-import { createServer } from 'node:net'
+import { mkdtempSync, rmSync, existsSync, writeFileSync } from 'node:fs'
+import { createConnection, createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { pino } from 'pino'
@@ -79,4 +79,87 @@ t.test('metrics on the configured address; a port in use fails start and release
   })
   t.notOk(existsSync(sock2), 'the control socket bound before is closed again')
   t.type(new ControlStartError('x'), Error)
+})
+
+/** Connection refused or the socket file gone: nobody answers at `path`. */
+async function unreachable(path: string): Promise<boolean> {
+  try {
+    await controlRequest(path, { cmd: 'status' }, { timeoutMs: 1000 })
+    return false
+  } catch {
+    return true
+  }
+}
+
+t.test('rebind at a reload: new listeners first; commit retires the old ones, abort drops the new ones', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'xdpl-ctl-'))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  const c = new DaemonControl(fakeDaemon())
+  const a = join(dir, 'a.sock')
+  await c.start({ socketPath: a, metrics: null, log })
+  t.teardown(() => c.close())
+  c.ready()
+
+  t.test('nothing moved: nothing bound, nothing retired', async (t) => {
+    const r = await c.rebind({ socketPath: a, metrics: null, log })
+    t.same(r.changes, [])
+    await r.commit()
+    t.match(await controlRequest(a, { cmd: 'status' }, { timeoutMs: 2000 }), { ok: true })
+  })
+
+  t.test('a socket that cannot be bound: an error, and the old one serves on', async (t) => {
+    writeFileSync(join(dir, 'file'), '')
+    await t.rejects(c.rebind({ socketPath: join(dir, 'file', 'b.sock'), metrics: null, log }), { name: 'ControlStartError', message: /ENOTDIR/ })
+    t.match(await controlRequest(a, { cmd: 'status' }, { timeoutMs: 2000 }), { ok: true })
+  })
+
+  t.test('abort: the new socket goes, the old one stays', async (t) => {
+    const b = join(dir, 'b.sock')
+    const r = await c.rebind({ socketPath: b, metrics: null, log })
+    t.match(await controlRequest(b, { cmd: 'status' }, { timeoutMs: 2000 }), { ok: true }, 'both answer until decided')
+    await r.abort()
+    t.notOk(existsSync(b))
+    t.match(await controlRequest(a, { cmd: 'status' }, { timeoutMs: 2000 }), { ok: true })
+  })
+
+  t.test('commit: the new socket serves, the old file is gone, a connection open on it is still answered', async (t) => {
+    const b = join(dir, 'b.sock')
+    const r = await c.rebind({ socketPath: b, metrics: null, log })
+    t.same(r.changes, [`control socket moved to ${b}`])
+    const open = createConnection(a)
+    await new Promise((res) => open.once('connect', res))
+    await r.commit()
+    t.notOk(existsSync(a), 'the old socket file is removed at once')
+    t.ok(await unreachable(a))
+    t.match(await controlRequest(b, { cmd: 'status' }, { timeoutMs: 2000 }), { ok: true })
+    const answer = new Promise<string>((res) => {
+      let buf = ''
+      open.on('data', (d: Buffer) => (buf += d.toString()))
+      open.on('end', () => res(buf))
+    })
+    open.end('{"cmd":"status"}\n')
+    t.match(JSON.parse(await answer), { ok: true }, 'answered on the retired socket')
+  })
+
+  t.test('metrics: opened, moved, closed', async (t) => {
+    const b = join(dir, 'b.sock')
+    const m1 = await c.rebind({ socketPath: b, metrics: { host: '127.0.0.1', port: 0 }, log })
+    t.same(m1.changes, ['metrics moved to 127.0.0.1:0'])
+    await m1.commit()
+    const first = c.metricsAddress()!
+    t.equal((await fetch(`http://127.0.0.1:${first.port}/metrics`)).status, 200)
+
+    const taken = createServer()
+    await new Promise<void>((r) => taken.listen(0, '127.0.0.1', () => r()))
+    t.teardown(() => taken.close())
+    const busy = (taken.address() as { port: number }).port
+    await t.rejects(c.rebind({ socketPath: b, metrics: { host: '127.0.0.1', port: busy }, log }), { message: /EADDRINUSE/ })
+    t.equal((await fetch(`http://127.0.0.1:${first.port}/metrics`)).status, 200, 'a port in use: the old endpoint serves on')
+
+    const off = await c.rebind({ socketPath: b, metrics: null, log })
+    t.same(off.changes, ['metrics endpoint closed'])
+    await off.commit()
+    t.equal(c.metricsAddress(), null)
+    await t.rejects(fetch(`http://127.0.0.1:${first.port}/metrics`))
+  })
 })
