@@ -74,6 +74,8 @@ export class DaemonControl {
       throw e
     }
     this.#endpoint = o.metrics
+    const where = endpointText(o.metrics)
+    log.info({ metrics: where }, `metrics at http://${where}/metrics`)
   }
 
   /**
@@ -97,7 +99,7 @@ export class DaemonControl {
       }
       if (moveMetrics) {
         if (o.metrics) http = await this.#serveMetrics(o.metrics, log)
-        changes.push(o.metrics ? `metrics moved to ${endpointText(o.metrics)}` : 'metrics endpoint closed')
+        changes.push(o.metrics ? `metrics moved to http://${endpointText(o.metrics)}/metrics` : 'metrics endpoint closed')
       }
     } catch (e) {
       await Promise.all([socket?.close(), http?.close()])
@@ -143,7 +145,6 @@ export class DaemonControl {
       const hint = err.code === 'EAFNOSUPPORT' ? ' (IP sockets are not allowed: install systemd/dropins/metrics.conf)' : ''
       throw new ControlStartError(`cannot serve metrics on ${where}: ${err.message}${hint}`)
     }
-    log.info({ metrics: where }, `metrics at http://${where}/metrics`)
     return http
   }
 

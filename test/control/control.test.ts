@@ -144,7 +144,7 @@ t.test('rebind at a reload: new listeners first; commit retires the old ones, ab
   t.test('metrics: opened, moved, closed', async (t) => {
     const b = join(dir, 'b.sock')
     const m1 = await c.rebind({ socketPath: b, metrics: { host: '127.0.0.1', port: 0 }, log })
-    t.same(m1.changes, ['metrics moved to 127.0.0.1:0'])
+    t.same(m1.changes, ['metrics moved to http://127.0.0.1:0/metrics'])
     await m1.commit()
     const first = c.metricsAddress()!
     t.equal((await fetch(`http://127.0.0.1:${first.port}/metrics`)).status, 200)
