@@ -332,7 +332,13 @@ export class Reconciler {
         } else if (next === 'reread') reread.push(ifindex)
       }
     }
-    for (const [ifindex, link] of await this.#reread(reread)) quick.set(ifindex, link)
+    for (const [ifindex, link] of await this.#reread(reread)) {
+      // What the kernel just said is newer than the table's word, which can be a notification sent before our own
+      // RTM_SETLINK but read after it (notifications and acks come on different sockets): a plan on the fresh state
+      // that ends in "nothing to do" would otherwise leave the table, and every later plan, on the stale one.
+      this.#o.table.noteXdp(ifindex, link.xdp)
+      quick.set(ifindex, link)
+    }
     this.#touchAgain()
     if (quick.size > 0) await this.#run([...quick.keys()], quick, depth + 1)
   }

@@ -201,6 +201,25 @@ t.test('someone attaches in between (EBUSY): re-read and plan again', async (t) 
   t.equal(rec.records()[0]!.state, 'conflict')
 })
 
+t.test('a notification older than our own set, read after it: the table ends on the kernel\'s word, and a later detach happens', async (t) => {
+  const { src, kernel, table, rec } = await setup(t, [link(2, 'veth0', { up: false })], desire({ veth: target(7) }, [7]))
+  t.match(xdpOf(src, 2), { progId: 7 }, 'attached')
+  // Sent by the kernel before our RTM_SETLINK (the link without a program), read only now: it arrives on the event
+  // socket while the ack came on the request socket.
+  src.emit('link', { type: 'new', link: link(2, 'veth0', { up: false }) })
+  t.equal(table.get(2)!.xdp, null, 'for a moment the table believes it')
+  await new Promise((r) => setTimeout(r, 10))
+  await rec.idle()
+  t.match(table.get(2)!.xdp, { progId: 7 }, 'the re-read after EBUSY put the kernel\'s state back in the table')
+  t.match(xdpOf(src, 2), { progId: 7 }, 'nothing changed in the kernel')
+  const before = kernel.requests().length
+  rec.setDesire(desire({}, [7]))
+  await new Promise((r) => setTimeout(r, 10))
+  await rec.idle()
+  t.equal(xdpOf(src, 2), null, 'no entry matches any more: our program is detached')
+  t.match(kernel.requests().slice(before), [{ ifindex: 2, req: { fd: -1 } }])
+})
+
 t.test('other errors: logged with the kernel text, retried with backoff, logged once while unchanged', async (t) => {
   const { src, kernel, logs, rec } = await setup(t, [], desire({ veth: target(7) }, [7]))
   kernel.failNext.push(nlerr('EINVAL', 22, 'bad thing'), nlerr('EINVAL', 22, 'bad thing'))
