@@ -10,7 +10,7 @@ import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import t from 'tap'
 import { startDaemon, workdir } from '../helpers/daemon.js'
-import { makeNetns, needsRoot, waitFor, type Netns } from '../helpers/netns.js'
+import { CLI, makeNetns, needsRoot, waitFor, type Netns } from '../helpers/netns.js'
 import { prng } from '../helpers/prng.js'
 
 const config = (pass: string, drop: string, bpffs: string): string => `settle: 5ms
@@ -119,6 +119,28 @@ for (const [seed, rcvbuf, rebuildAt] of [[1, null, null], [2, null, 12], [3, 409
       throw new Error(`${e.message}; still wrong: ${last.slice(0, 20).join('; ')}`)
     })
     t.same(last, [], `every link as the config says after ${ops} operations`)
+
+    // The daemon's own view (`xdplinkd status`) must be the kernel's: the same links, names, kinds and programs, no
+    // ghost of a deleted or moved link, none missing.
+    const kernel = (): string[] =>
+      ns
+        .ipJson<(LinkJson & { ifindex: number; linkinfo?: { info_kind?: string } })[]>('-d', 'link', 'show')
+        .map((l) => `${l.ifindex} ${l.ifname} ${l.linkinfo?.info_kind ?? '-'} ${l.xdp?.prog?.id ?? '-'}`)
+        .sort()
+    const daemon = (): string[] => {
+      const r = spawnSync('ip', ['netns', 'exec', ns.name, process.execPath, CLI, 'status', '--json', '--socket', join(w.dir, 'control.sock')], {
+        encoding: 'utf8',
+      })
+      if (r.status !== 0) throw new Error(`status: ${r.stderr}`)
+      const links = (JSON.parse(r.stdout) as { links: { ifindex: number; name: string; kind: string | null; attached: { progId: number } | null }[] }).links
+      return links.map((l) => `${l.ifindex} ${l.name} ${l.kind ?? '-'} ${l.attached?.progId ?? '-'}`).sort()
+    }
+    let views: [string[], string[]] = [[], []]
+    await waitFor(() => {
+      views = [daemon(), kernel()]
+      return JSON.stringify(views[0]) === JSON.stringify(views[1])
+    }, 'the daemon\'s view to equal the kernel\'s', 5000, 100).catch(() => undefined)
+    t.same(views[0], views[1], `xdplinkd status lists exactly the kernel's ${views[1].length} links`)
     const managed = links.filter((l) => entryOf(l.ifname) !== null).length
     t.ok(managed > 0, `${managed} links managed`)
     t.same(
