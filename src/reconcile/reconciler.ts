@@ -144,6 +144,8 @@ interface Wire {
   action: Action
   release: () => void
   step: 'only' | 'detach' | 'attach'
+  /** The entry's mode is `auto`: native may fall back to generic. */
+  auto: boolean
 }
 
 /** The IFLA_XDP the kernel reports after attaching `progId` in one mode (net/core/rtnetlink.c rtnl_xdp_fill). */
@@ -325,7 +327,7 @@ export class Reconciler {
       if (!rec) continue
       if (res.ok) this.#succeeded(rec, w.action)
       else {
-        const next = this.#failed(rec, w.action, res.error, depth)
+        const next = this.#failed(rec, w, res.error, depth)
         if (next === 'replan') {
           const link = this.#o.table.get(ifindex)
           if (link) quick.set(ifindex, link)
@@ -395,13 +397,14 @@ export class Reconciler {
       }
       return e
     }
+    const auto = target?.mode === 'auto'
     // `fd` (-1 detaches) in place of the program `expectedProgId`: atomic where the kernel can (XDP_FLAGS_REPLACE
     // with IFLA_XDP_EXPECTED_FD, Linux 5.7+), a plain set before that.
     const swap = (fd: number, expectedProgId: number, mode: AttachedMode, step: Wire['step']): Wire | null => {
-      if (!this.#replace) return { ifindex, action, release: noop, step, req: { fd, flags: MODE_FLAG[mode] } }
+      if (!this.#replace) return { ifindex, action, release: noop, step, auto, req: { fd, flags: MODE_FLAG[mode] } }
       const e = expected(expectedProgId)
       if (!e) return null
-      return { ifindex, action, release: () => e.release(), step, req: { fd, expectedFd: e.fd, flags: XDP_FLAGS_REPLACE | MODE_FLAG[mode] } }
+      return { ifindex, action, release: () => e.release(), step, auto, req: { fd, expectedFd: e.fd, flags: XDP_FLAGS_REPLACE | MODE_FLAG[mode] } }
     }
     // Only where nothing runs: a program someone attaches meanwhile wins (EBUSY).
     const attach = (step: Wire['step']): Wire => ({
@@ -409,6 +412,7 @@ export class Reconciler {
       action,
       release: noop,
       step,
+      auto,
       req: { fd: target!.fd, flags: XDP_FLAGS_UPDATE_IF_NOEXIST | MODE_FLAG[action.mode] },
     })
     const one = (w: Wire | null): Wire[] | null => (w ? [w] : null)
@@ -501,7 +505,8 @@ export class Reconciler {
   }
 
   /** What to do after a failed request: plan again on the table, read the link again first, or nothing more now. */
-  #failed(r: LinkRecord, action: Action, error: NetlinkError, depth: number): 'replan' | 'reread' | 'done' {
+  #failed(r: LinkRecord, w: Wire, error: NetlinkError, depth: number): 'replan' | 'reread' | 'done' {
+    const { action } = w
     const log = this.#o.log
     const ctx = { ifindex: r.ifindex, ifname: r.name, entry: r.entry }
     this.counters.errors[error.code] = (this.counters.errors[error.code] ?? 0) + 1
@@ -510,7 +515,8 @@ export class Reconciler {
       r.dirtySince = null
       return 'done'
     }
-    if (error.code === 'EOPNOTSUPP' && action.kind === 'attach' && action.mode === 'native' && !r.nativeUnsupported) {
+    // Only `mode: auto` falls back: an entry that says `native` means it, and the link is in error instead.
+    if (error.code === 'EOPNOTSUPP' && w.auto && action.kind === 'attach' && action.mode === 'native' && !r.nativeUnsupported) {
       r.nativeUnsupported = true
       log.info({ ...ctx, action: 'fallback', mode: 'generic' }, `${r.name}: no native XDP here (${error.extAck ?? error.code}); using generic mode`)
       return 'replan'

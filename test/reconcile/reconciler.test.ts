@@ -144,6 +144,25 @@ t.test('EOPNOTSUPP in auto mode falls back to generic, once', async (t) => {
   t.equal(logs.filter((l) => l.action === 'fallback').length, 1)
 })
 
+t.test('EOPNOTSUPP with mode: native is an error, not a fallback: the entry asked for native', async (t) => {
+  const src = new FakeSource()
+  src.set(link(2, 'veth0'), false)
+  const kernel = new FakeKernel(src)
+  kernel.noNative.add(2)
+  const logs: Record<string, unknown>[] = []
+  const table = new LinkTable(src)
+  const d = desire({ veth: target(7, { mode: 'native' }) }, [7])
+  const rec = new Reconciler({ table, setter: kernel, desire: d, log: pino({ level: 'debug' }, { write: (s: string) => void logs.push(JSON.parse(s)) }), settleMs: 2, maxSettleMs: 20, kernelRelease: '6.18.0' })
+  t.teardown(() => rec.stop())
+  await table.start()
+  await rec.idle()
+  t.equal(xdpOf(src, 2), null, 'nothing attached in another mode')
+  t.same(kernel.requests().map((r) => r.req.flags), [XDP_FLAGS_UPDATE_IF_NOEXIST | XDP_FLAGS_DRV_MODE], 'one native attempt, no generic one')
+  t.equal(logs.filter((l) => l.action === 'fallback').length, 0, 'no "using generic mode" line')
+  t.match(rec.records()[0], { state: 'error', lastError: /^EOPNOTSUPP/ })
+  t.match(logs.find((l) => l.action === 'error'), { level: 40, code: 'EOPNOTSUPP', ifname: 'veth0' })
+})
+
 t.test('an older program of ours is replaced atomically', async (t) => {
   const { src, kernel } = await setup(t, [link(2, 'veth0', { xdp: { mode: 'generic', progId: 6 } as never })], desire({ veth: target(7) }, [6, 7]))
   t.same(kernel.requests().map((r) => r.req), [{ fd: 107, expectedFd: 106, flags: XDP_FLAGS_REPLACE | XDP_FLAGS_SKB_MODE }])
