@@ -72,16 +72,26 @@ SEC("xdp") int xdp_pass(struct xdp_md *ctx) { volatile int v2 = 2; (void)v2; ret
 char _license[] SEC("license") = "GPL";
 `
 
-// Seed 2 also rebuilds entry m's object halfway through: the new program must end on every m link, and the old one
-// be released. Seed 3 runs with a receive buffer far too small for its bursts: notifications are lost (ENOBUFS), and
-// the daemon must notice, re-dump and still end right.
-for (const [seed, rcvbuf, rebuildAt] of [[1, null, null], [2, null, 12], [3, 4096, null]] as const) {
-  const how = (rcvbuf === null ? '' : `, --rcvbuf ${rcvbuf} (overruns)`) + (rebuildAt === null ? '' : ', object rebuilt midway')
+// Seed 1 swaps the two entries' objects in the config and reloads (SIGHUP) halfway through: every link must end on
+// its entry's new program. Seed 2 rebuilds entry m's object halfway through: the new program must end on every m
+// link, and the old one be released. Seed 3 runs with a receive buffer far too small for its bursts: notifications
+// are lost (ENOBUFS), and the daemon must notice, re-dump and still end right.
+const RUNS: { seed: number; rcvbuf: number | null; rebuildAt: number | null; swapAt: number | null }[] = [
+  { seed: 1, rcvbuf: null, rebuildAt: null, swapAt: 12 },
+  { seed: 2, rcvbuf: null, rebuildAt: 12, swapAt: null },
+  { seed: 3, rcvbuf: 4096, rebuildAt: null, swapAt: null },
+]
+for (const { seed, rcvbuf, rebuildAt, swapAt } of RUNS) {
+  const how =
+    (rcvbuf === null ? '' : `, --rcvbuf ${rcvbuf} (overruns)`) +
+    (rebuildAt === null ? '' : ', object rebuilt midway') +
+    (swapAt === null ? '' : ', programs swapped by a reload midway')
   t.test(`random churn (seed ${seed}${how}): every link ends with exactly what the config says`, { skip: needsRoot }, async (t) => {
     const ns = makeNetns(t)
     const other = makeNetns(t)
     const w = workdir(t)
-    const cfg = w.config(config(w.object('xdp_pass'), w.object('xdp_drop'), w.bpffs))
+    const [pass, drop] = [w.object('xdp_pass'), w.object('xdp_drop')]
+    const cfg = w.config(config(pass, drop, w.bpffs))
     const d = await startDaemon(ns, cfg, rcvbuf === null ? [] : ['--rcvbuf', String(rcvbuf)])
     t.teardown(() => d.stop('SIGKILL'))
     // The program of an entry: the last "loaded program" (or "reusing pinned program") line that names it.
@@ -100,13 +110,19 @@ for (const [seed, rcvbuf, rebuildAt] of [[1, null, null], [2, null, 12], [3, 409
       // -force: go on after a failing line (a name taken, a link that is up and cannot be renamed, one that is gone).
       spawnSync('ip', ['-n', ns.name, '-force', '-batch', file], { stdio: 'ignore' })
       if (round === rebuildAt) w.compile(PASS_V2, 'xdp_pass.o')
+      if (round === swapAt) {
+        w.config(config(drop, pass, w.bpffs))
+        d.child.kill('SIGHUP')
+      }
       // Half of the bursts follow each other with no pause; the others leave the daemon a moment, up to ~2 settles.
       if (rand() < 0.5) await new Promise((r) => setTimeout(r, Math.floor(rand() * 12)))
     }
 
     if (rebuildAt !== null) await waitFor(() => loaded('m') !== first.m, 'the rebuilt object to be loaded')
-    const progIds = { m: loaded('m'), n: loaded('n') }
-    t.equal(progIds.n, first.n, 'entry n keeps its program')
+    if (swapAt !== null) await waitFor(() => d.logs().some((r) => r.action === 'reload' && r.level === 30), 'the reload to be accepted')
+    // After a swap both programs are the same two, now the other way round (each was loaded once; none is new).
+    const progIds = swapAt === null ? { m: loaded('m'), n: loaded('n') } : { m: first.n, n: first.m }
+    if (swapAt === null) t.equal(progIds.n, first.n, 'entry n keeps its program')
     const links = ns.ipJson<LinkJson[]>('link', 'show')
     t.ok(links.length > 10, `${ops} operations left ${links.length} links`)
     let last: string[] = []
