@@ -4,7 +4,8 @@
  * network namespaces, baselines measured in the same run. A benchmark, not a test: it prints a report with the
  * ratios and PASS/MISS per target, and exits 0 unless something broke (then 1).
  *
- *   npm run bench -- [--only a,b,c,d,e] [--pairs 500] [--runs 3] [--samples 200] [--mem-pairs 5000]
+ *   npm run bench -- [--only a,b,c,d,e,f] [--pairs 500] [--runs 3] [--samples 200] [--mem-pairs 5000]
+ *                    [--soak-cycles 100] [--soak-pairs 50]
  *                    [--idle 60] [--idle-warmup 2000] [--settle 50] [--settle-c 1] [--cooldown 1000]
  *                    [--cpu-prof] [--prof-dir DIR] [--json FILE]
  *
@@ -13,25 +14,27 @@
  * (a) start-up with N veth pairs present, against node's own start-up, bpftool + one ip -batch, one ip per link;
  * (b) N pairs created while the daemon runs, against ip -batch create + ip -batch attach;
  * (c) RTM_NEWLINK -> attached for one pair at a time (ip -ts monitor link against the daemon's attach lines);
- * (d) VmRSS with 10,000 links; (e) CPU over an idle window. Parts run in the order a, b, c, e, d: (d) leaves the
- * most for the kernel to tear down.
+ * (d) VmRSS with 10,000 links; (e) CPU over an idle window; (f) VmRSS while the same pairs are created and deleted
+ * again and again. Parts run in the order a, b, c, e, f, d: (d) leaves the most for the kernel to tear down.
  */
 import { existsSync, writeFileSync } from 'node:fs'
 import { cpus, loadavg, release } from 'node:os'
 import { parseArgs } from 'node:util'
 import { CLI, XDP_PASS, cleanupSync, setupEnv } from './env.mjs'
-import { partA, partB, partC, partD, partE } from './parts.mjs'
+import { partA, partB, partC, partD, partE, partF } from './parts.mjs'
 
-const USAGE = `usage: npm run bench -- [--only a,b,c,d,e] [--pairs N] [--runs R] [--samples S] [--mem-pairs M]
-       [--idle SECONDS] [--idle-warmup MS] [--settle MS] [--settle-c MS] [--cooldown MS]
+const USAGE = `usage: npm run bench -- [--only a,b,c,d,e,f] [--pairs N] [--runs R] [--samples S] [--mem-pairs M]
+       [--soak-cycles C] [--soak-pairs P] [--idle SECONDS] [--idle-warmup MS] [--settle MS] [--settle-c MS] [--cooldown MS]
        [--cpu-prof] [--prof-dir DIR] [--json FILE]`
 
 const OPTIONS = {
-  only: { type: 'string', default: 'a,b,c,d,e' },
+  only: { type: 'string', default: 'a,b,c,d,e,f' },
   pairs: { type: 'string', default: '500' },
   runs: { type: 'string', default: '3' },
   samples: { type: 'string', default: '200' },
   'mem-pairs': { type: 'string', default: '5000' },
+  'soak-cycles': { type: 'string', default: '100' },
+  'soak-pairs': { type: 'string', default: '50' },
   idle: { type: 'string', default: '60' },
   'idle-warmup': { type: 'string', default: '2000' },
   settle: { type: 'string', default: '50' },
@@ -66,6 +69,8 @@ const opt = {
   runs: num('runs', 1),
   samples: num('samples', 1),
   memPairs: num('mem-pairs', 1),
+  soakCycles: num('soak-cycles', 1),
+  soakPairs: num('soak-pairs', 1),
   idle: num('idle', 0),
   idleWarmup: num('idle-warmup', 0),
   settle: num('settle', 1),
@@ -77,7 +82,7 @@ const opt = {
 }
 const only = new Set(a.only.split(',').map((s) => s.trim().toLowerCase()).filter(Boolean))
 for (const p of only) {
-  if (!'abcde'.includes(p) || p.length !== 1) {
+  if (!'abcdef'.includes(p) || p.length !== 1) {
     console.error(`bench: unknown part "${p}" in --only\n${USAGE}`)
     process.exit(2)
   }
@@ -103,7 +108,7 @@ for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
 }
 
 const progress = (s) => process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${s}\n`)
-const PARTS = { a: partA, b: partB, c: partC, e: partE, d: partD }
+const PARTS = { a: partA, b: partB, c: partC, e: partE, f: partF, d: partD }
 const results = {}
 const broken = {}
 const t0 = Date.now()
@@ -133,7 +138,7 @@ console.log(
     .map((x) => x.toFixed(2))
     .join(' ')} at the end, ${((Date.now() - t0) / 1000).toFixed(0)} s`,
 )
-for (const k of 'abcde') {
+for (const k of 'abcdef') {
   const r = results[k]
   if (broken[k]) console.log(`\n(${k}) BROKE: ${broken[k].message}`)
   if (!r) continue

@@ -616,3 +616,76 @@ export async function partE({ tmp, bpffs, opt, progress }) {
   }
   return out
 }
+
+// ---------------------------------------------------------------------------------------------------------------
+// (f) memory under churn: the same links created and deleted again and again
+
+export async function partF({ tmp, bpffs, opt, progress }) {
+  const C = opt.soakCycles
+  const pairs = pairNames('xs', opt.soakPairs)
+  const names = pairs.flat()
+  const createFile = writeLines(join(tmp, 'f-create.batch'), createLines(pairs))
+  const deleteFile = writeLines(join(tmp, 'f-delete.batch'), pairs.map(([a]) => `link del ${a}`))
+  const ns = createNs('f')
+  let out
+  try {
+    const cfg = writeConfig(join(tmp, 'f.yaml'), { bpffs: join(bpffs, 'f'), settleMs: opt.settle })
+    // --trace-gc: V8 prints the heap after every full GC on stdout (next to the JSON lines); what is still live
+    // then is the honest leak signal, where VmRSS also follows the heap's growth and shrinking.
+    const { d } = await startDaemon(ns, cfg, 60000, ['--trace-gc'])
+    try {
+      const samples = [{ cycle: 0, rss: memSample(d.pid).rss }]
+      const cpu0 = cpuMs(cpuSample(d.pid))
+      const t0 = now()
+      for (let c = 1; c <= C; c++) {
+        const from = d.lines.length
+        const want = new Set(names)
+        await mustRun('ip', ['-n', ns, '-batch', createFile])
+        await d.waitFor((r) => r.msg.action === 'attach' && want.delete(r.msg.ifname) && want.size === 0, {
+          from,
+          timeoutMs: 30000,
+          what: `cycle ${c}: attach lines for ${names.length} links`,
+        })
+        await mustRun('ip', ['-n', ns, '-batch', deleteFile])
+        if (c % 10 === 0 || c === C) {
+          samples.push({ cycle: c, rss: memSample(d.pid).rss })
+          progress(`(f) cycle ${c}/${C}`)
+        }
+      }
+      const churnMs = now() - t0
+      const cpu = cpuMs(cpuSample(d.pid)) - cpu0
+      await sleep(opt.idleWarmup)
+      const idle = memSample(d.pid)
+      // From the first sample after warm-up (cycle 10, or the first there is) to the last one.
+      const base = samples.find((s) => s.cycle >= 10) ?? samples[samples.length - 1]
+      const last = samples[samples.length - 1]
+      const attaches = d.attaches().length
+      const live = d.lines
+        .map((r) => (r.msg.unparsed ? /Mark-Compact[^\d]*[\d.]+ \([\d.]+\) -> ([\d.]+) \(/.exec(r.msg.msg) : null))
+        .filter((m) => m !== null)
+        .map((m) => Number(m[1]))
+      out = {
+        title: `(f) resident memory under churn: ${C} cycles of creating and deleting ${pairs.length} veth pairs (${names.length} links), settle ${opt.settle} ms`,
+        rows: [
+          ['attach lines', `${attaches}`, `expected ${C * names.length}; logged: ${logSummary(d.lines)}`],
+          ['churn time', ms(churnMs, 0), `daemon CPU ${ms(cpu, 0)} (${((cpu * 1000) / attaches).toFixed(0)} µs per attached link)`],
+          ['VmRSS by cycle', samples.map((s) => `${s.cycle}: ${mib(s.rss)}`).join(', '), ''],
+          [`VmRSS ${opt.idleWarmup} ms after the last cycle`, mib(idle.rss), `VmHWM (peak) ${mib(idle.hwm)}`],
+          [`VmRSS growth from cycle ${base.cycle} to ${last.cycle}`, `${(((last.rss - base.rss) / base.rss) * 100).toFixed(1)} %`, 'follows the V8 heap up to its next full GC'],
+          [
+            'V8 heap live after each full GC (MB)',
+            live.length ? live.map((x) => x.toFixed(1)).join(' ') : 'no full GC happened',
+            'a leak grows from GC to GC; flat is none',
+          ],
+        ],
+        targets: [],
+        data: { samples, idle, attaches, churnMs, cpu, live },
+      }
+    } finally {
+      await d.stop()
+    }
+  } finally {
+    deleteNs(ns)
+  }
+  return out
+}
