@@ -48,6 +48,25 @@ async function startDaemon(ns, config, timeoutMs, nodeArgs) {
   }
 }
 
+/**
+ * A fresh namespace (`prepare(ns)` runs in it first), a daemon started there with `config(ns)`, then `fn`; the
+ * daemon is stopped and the namespace removed afterwards, whatever happens.
+ */
+async function withDaemonIn(tag, { config, prepare, timeoutMs = 120000, nodeArgs }, fn) {
+  const ns = createNs(tag)
+  try {
+    await prepare?.(ns)
+    const started = await startDaemon(ns, config(ns), timeoutMs, nodeArgs)
+    try {
+      return await fn({ ns, ...started })
+    } finally {
+      await started.d.stop()
+    }
+  } finally {
+    deleteNs(ns)
+  }
+}
+
 /** What the daemon did, from its lines: "attach 1000", or "attach 10, error 990 (ENOBUFS 990)". */
 function logSummary(lines) {
   const actions = new Map()
@@ -567,54 +586,45 @@ export async function partD({ tmp, bpffs, opt, progress }) {
 
 export async function partE({ tmp, bpffs, opt, progress }) {
   const N = opt.pairs
-  const ns = createNs('e')
-  let out
-  try {
-    const pairs = pairNames('xe', N)
-    const c = await createPairs(ns, pairs, tmp)
+  const prepare = async (ns) => {
+    const c = await createPairs(ns, pairNames('xe', N), tmp)
     if (c.created !== N * 2) throw new Error(`created ${c.created}/${N * 2} veths: ${c.error}`)
-    const cfg = writeConfig(join(tmp, 'e.yaml'), { bpffs: join(bpffs, 'e'), settleMs: opt.settle })
-    const { d, st } = await startDaemon(ns, cfg, 120000)
-    try {
-      await sleep(opt.idleWarmup)
-      const lines0 = d.lines.length
-      progress(`(e) idle window of ${opt.idle} s`)
-      const s0 = cpuSample(d.pid)
-      const t0 = now()
-      // Sampled every 5 s as well, to tell a one-off after start-up (V8's memory reducer runs a few GCs in the first
-      // ~20 s) from something periodic.
-      const slices = []
-      let prev = s0
-      for (let left = opt.idle * 1000; left > 0; left -= 5000) {
-        await sleep(Math.min(5000, left))
-        const s = cpuSample(d.pid)
-        slices.push((s.runNs - prev.runNs) / 1e6)
-        prev = s
-      }
-      const s1 = prev
-      const window = (now() - t0) / 1000
-      const ticks = s1.utime + s1.stime - (s0.utime + s0.stime)
-      const hz = ticksPerSecond()
-      out = {
-        title: `(e) CPU of an idle xdplinkd with ${st.msg.links} links, over ${window.toFixed(1)} s (after ${opt.idleWarmup} ms of warm-up)`,
-        rows: [
-          ['utime+stime (/proc/PID/stat)', `${ticks} ticks`, `${((ticks * 1000) / hz).toFixed(0)} ms at ${hz} Hz (utime ${s1.utime - s0.utime}, stime ${s1.stime - s0.stime})`],
-          ['run time of all threads (schedstat)', ms((s1.runNs - s0.runNs) / 1e6, 3), `${s1.threads} threads`],
-          ['context switches (all threads)', `${s1.switches - s0.switches}`, 'wake-ups during the window'],
-          ['run time per 5 s slice (ms)', slices.map((x) => x.toFixed(1)).join(' '), ''],
-          ['log lines during the window', `${d.lines.length - lines0}`, d.lines.length > lines0 ? logSummary(d.lines.slice(lines0)) : ''],
-          ['state at `started:`', `${st.msg.attached} attached`, `${st.msg.errors} errors`],
-        ],
-        targets: [{ part: 'e', what: `CPU time over ${opt.idle} s idle = 0`, measured: `${ticks} ticks (${ms((s1.runNs - s0.runNs) / 1e6, 3)} by schedstat)`, limit: '0 ticks', ratio: NaN, pass: ticks === 0 }],
-        data: { window, s0, s1, ticks, hz, slices },
-      }
-    } finally {
-      await d.stop()
-    }
-  } finally {
-    deleteNs(ns)
   }
-  return out
+  const config = () => writeConfig(join(tmp, 'e.yaml'), { bpffs: join(bpffs, 'e'), settleMs: opt.settle })
+  return withDaemonIn('e', { config, prepare }, async ({ d, st }) => {
+    await sleep(opt.idleWarmup)
+    const lines0 = d.lines.length
+    progress(`(e) idle window of ${opt.idle} s`)
+    const s0 = cpuSample(d.pid)
+    const t0 = now()
+    // Sampled every 5 s as well, to tell a one-off after start-up (V8's memory reducer runs a few GCs in the first
+    // ~20 s) from something periodic.
+    const slices = []
+    let prev = s0
+    for (let left = opt.idle * 1000; left > 0; left -= 5000) {
+      await sleep(Math.min(5000, left))
+      const s = cpuSample(d.pid)
+      slices.push((s.runNs - prev.runNs) / 1e6)
+      prev = s
+    }
+    const s1 = prev
+    const window = (now() - t0) / 1000
+    const ticks = s1.utime + s1.stime - (s0.utime + s0.stime)
+    const hz = ticksPerSecond()
+    return {
+      title: `(e) CPU of an idle xdplinkd with ${st.msg.links} links, over ${window.toFixed(1)} s (after ${opt.idleWarmup} ms of warm-up)`,
+      rows: [
+        ['utime+stime (/proc/PID/stat)', `${ticks} ticks`, `${((ticks * 1000) / hz).toFixed(0)} ms at ${hz} Hz (utime ${s1.utime - s0.utime}, stime ${s1.stime - s0.stime})`],
+        ['run time of all threads (schedstat)', ms((s1.runNs - s0.runNs) / 1e6, 3), `${s1.threads} threads`],
+        ['context switches (all threads)', `${s1.switches - s0.switches}`, 'wake-ups during the window'],
+        ['run time per 5 s slice (ms)', slices.map((x) => x.toFixed(1)).join(' '), ''],
+        ['log lines during the window', `${d.lines.length - lines0}`, d.lines.length > lines0 ? logSummary(d.lines.slice(lines0)) : ''],
+        ['state at `started:`', `${st.msg.attached} attached`, `${st.msg.errors} errors`],
+      ],
+      targets: [{ part: 'e', what: `CPU time over ${opt.idle} s idle = 0`, measured: `${ticks} ticks (${ms((s1.runNs - s0.runNs) / 1e6, 3)} by schedstat)`, limit: '0 ticks', ratio: NaN, pass: ticks === 0 }],
+      data: { window, s0, s1, ticks, hz, slices },
+    }
+  })
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -626,66 +636,56 @@ export async function partF({ tmp, bpffs, opt, progress }) {
   const names = pairs.flat()
   const createFile = writeLines(join(tmp, 'f-create.batch'), createLines(pairs))
   const deleteFile = writeLines(join(tmp, 'f-delete.batch'), pairs.map(([a]) => `link del ${a}`))
-  const ns = createNs('f')
-  let out
-  try {
-    const cfg = writeConfig(join(tmp, 'f.yaml'), { bpffs: join(bpffs, 'f'), settleMs: opt.settle })
-    // --trace-gc: V8 prints the heap after every full GC on stdout (next to the JSON lines); what is still live
-    // then is the honest leak signal, where VmRSS also follows the heap's growth and shrinking.
-    const { d } = await startDaemon(ns, cfg, 60000, ['--trace-gc'])
-    try {
-      const samples = [{ cycle: 0, rss: memSample(d.pid).rss }]
-      const cpu0 = cpuMs(cpuSample(d.pid))
-      const t0 = now()
-      for (let c = 1; c <= C; c++) {
-        const from = d.lines.length
-        const want = new Set(names)
-        await mustRun('ip', ['-n', ns, '-batch', createFile])
-        await d.waitFor((r) => r.msg.action === 'attach' && want.delete(r.msg.ifname) && want.size === 0, {
-          from,
-          timeoutMs: 30000,
-          what: `cycle ${c}: attach lines for ${names.length} links`,
-        })
-        await mustRun('ip', ['-n', ns, '-batch', deleteFile])
-        if (c % 10 === 0 || c === C) {
-          samples.push({ cycle: c, rss: memSample(d.pid).rss })
-          progress(`(f) cycle ${c}/${C}`)
-        }
+  const config = () => writeConfig(join(tmp, 'f.yaml'), { bpffs: join(bpffs, 'f'), settleMs: opt.settle })
+  // --trace-gc: V8 prints the heap after every full GC on stdout (next to the JSON lines); what is still live then
+  // is the honest leak signal, where VmRSS also follows the heap's growth and shrinking.
+  return withDaemonIn('f', { config, nodeArgs: ['--trace-gc'] }, async ({ ns, d }) => {
+    const samples = [{ cycle: 0, rss: memSample(d.pid).rss }]
+    const cpu0 = cpuMs(cpuSample(d.pid))
+    const t0 = now()
+    for (let c = 1; c <= C; c++) {
+      const from = d.lines.length
+      const want = new Set(names)
+      await mustRun('ip', ['-n', ns, '-batch', createFile])
+      await d.waitFor((r) => r.msg.action === 'attach' && want.delete(r.msg.ifname) && want.size === 0, {
+        from,
+        timeoutMs: 30000,
+        what: `cycle ${c}: attach lines for ${names.length} links`,
+      })
+      await mustRun('ip', ['-n', ns, '-batch', deleteFile])
+      if (c % 10 === 0 || c === C) {
+        samples.push({ cycle: c, rss: memSample(d.pid).rss })
+        progress(`(f) cycle ${c}/${C}`)
       }
-      const churnMs = now() - t0
-      const cpu = cpuMs(cpuSample(d.pid)) - cpu0
-      await sleep(opt.idleWarmup)
-      const idle = memSample(d.pid)
-      // From the first sample after warm-up (cycle 10, or the first there is) to the last one.
-      const base = samples.find((s) => s.cycle >= 10) ?? samples[samples.length - 1]
-      const last = samples[samples.length - 1]
-      const attaches = d.attaches().length
-      const live = d.lines
-        .map((r) => (r.msg.unparsed ? /Mark-Compact[^\d]*[\d.]+ \([\d.]+\) -> ([\d.]+) \(/.exec(r.msg.msg) : null))
-        .filter((m) => m !== null)
-        .map((m) => Number(m[1]))
-      out = {
-        title: `(f) resident memory under churn: ${C} cycles of creating and deleting ${pairs.length} veth pairs (${names.length} links), settle ${opt.settle} ms`,
-        rows: [
-          ['attach lines', `${attaches}`, `expected ${C * names.length}; logged: ${logSummary(d.lines)}`],
-          ['churn time', ms(churnMs, 0), `daemon CPU ${ms(cpu, 0)} (${((cpu * 1000) / attaches).toFixed(0)} µs per attached link)`],
-          ['VmRSS by cycle', samples.map((s) => `${s.cycle}: ${mib(s.rss)}`).join(', '), ''],
-          [`VmRSS ${opt.idleWarmup} ms after the last cycle`, mib(idle.rss), `VmHWM (peak) ${mib(idle.hwm)}`],
-          [`VmRSS growth from cycle ${base.cycle} to ${last.cycle}`, `${(((last.rss - base.rss) / base.rss) * 100).toFixed(1)} %`, 'follows the V8 heap up to its next full GC'],
-          [
-            'V8 heap live after each full GC (MB)',
-            live.length ? live.map((x) => x.toFixed(1)).join(' ') : 'no full GC happened',
-            'a leak grows from GC to GC; flat is none',
-          ],
-        ],
-        targets: [],
-        data: { samples, idle, attaches, churnMs, cpu, live },
-      }
-    } finally {
-      await d.stop()
     }
-  } finally {
-    deleteNs(ns)
-  }
-  return out
+    const churnMs = now() - t0
+    const cpu = cpuMs(cpuSample(d.pid)) - cpu0
+    await sleep(opt.idleWarmup)
+    const idle = memSample(d.pid)
+    // From the first sample after warm-up (cycle 10, or the first there is) to the last one.
+    const base = samples.find((s) => s.cycle >= 10) ?? samples[samples.length - 1]
+    const last = samples[samples.length - 1]
+    const attaches = d.attaches().length
+    const live = d.lines
+      .map((r) => (r.msg.unparsed ? /Mark-Compact[^\d]*[\d.]+ \([\d.]+\) -> ([\d.]+) \(/.exec(r.msg.msg) : null))
+      .filter((m) => m !== null)
+      .map((m) => Number(m[1]))
+    return {
+      title: `(f) resident memory under churn: ${C} cycles of creating and deleting ${pairs.length} veth pairs (${names.length} links), settle ${opt.settle} ms`,
+      rows: [
+        ['attach lines', `${attaches}`, `expected ${C * names.length}; logged: ${logSummary(d.lines)}`],
+        ['churn time', ms(churnMs, 0), `daemon CPU ${ms(cpu, 0)} (${((cpu * 1000) / attaches).toFixed(0)} µs per attached link)`],
+        ['VmRSS by cycle', samples.map((s) => `${s.cycle}: ${mib(s.rss)}`).join(', '), ''],
+        [`VmRSS ${opt.idleWarmup} ms after the last cycle`, mib(idle.rss), `VmHWM (peak) ${mib(idle.hwm)}`],
+        [`VmRSS growth from cycle ${base.cycle} to ${last.cycle}`, `${(((last.rss - base.rss) / base.rss) * 100).toFixed(1)} %`, 'follows the V8 heap up to its next full GC'],
+        [
+          'V8 heap live after each full GC (MB)',
+          live.length ? live.map((x) => x.toFixed(1)).join(' ') : 'no full GC happened',
+          'a leak grows from GC to GC; flat is none',
+        ],
+      ],
+      targets: [],
+      data: { samples, idle, attaches, churnMs, cpu, live },
+    }
+  })
 }
