@@ -16,6 +16,7 @@ import { LinkTable } from './links/table.js'
 import { Reconciler, type LinkRecord } from './reconcile/reconciler.js'
 import { buildDesire } from './reconcile/desire.js'
 import { DaemonControl, type ProgramUse } from './control/index.js'
+import { SerialJob } from './serial.js'
 
 /** sysexits(3): the config is wrong / an object failed to load. */
 export const EX_CONFIG = 78
@@ -91,7 +92,7 @@ export class Daemon {
   #reconciler!: Reconciler
   #watchers: FSWatcher[] = []
   #watchTimer: ReturnType<typeof setTimeout> | null = null
-  #reloading: Promise<boolean> | null = null
+  readonly #reloads = new SerialJob<string, boolean>((reason) => this.#reload(reason))
   #stopped = false
   // Control socket and metrics (src/control/). Created with the daemon so that the reconciler feeds the latency
   // histogram from the first reconcile on; bound at the top of start(), serving from ready() on.
@@ -258,9 +259,9 @@ export class Daemon {
    * verifier included), is rejected whole: the old config and programs stay in force.
    */
   reload(reason = 'SIGHUP'): Promise<boolean> {
-    if (this.#reloading) return this.#reloading
-    this.#reloading = this.#reload(reason).finally(() => (this.#reloading = null))
-    return this.#reloading
+    // One at a time; asked again meanwhile (another SIGHUP, an object rebuilt while programs are being swapped),
+    // it runs once more afterwards: the reload in progress may have read the files before that change.
+    return this.#reloads.run(reason)
   }
 
   async #reload(reason: string): Promise<boolean> {

@@ -153,3 +153,34 @@ t.test('SIGHUP with a broken config keeps the old one; a good one takes effect',
   )
   await waitFor(() => xdpOf(ns, 'va') === null && xdpOf(ns, 'vc') === null, 'ours detached: no link is of kind "vet"')
 })
+
+t.test('a SIGHUP while a reload is still swapping programs runs one more reload after it; nothing is lost', { skip: needsRoot }, async (t) => {
+  const ns = makeNetns(t)
+  const w = workdir(t)
+  const pass = w.object('xdp_pass')
+  const drop = w.object('xdp_drop')
+  const batch = join(w.dir, 'pairs.batch')
+  writeFileSync(batch, Array.from({ length: 300 }, (_, i) => `link add v${i}a type veth peer name v${i}b`).join('\n') + '\n')
+  ns.ip('-batch', batch)
+  const cfg = (obj: string) => `settle: 10ms\nbpffs: ${w.bpffs}\nattach:\n  - interfaces: ["v*"]\n    object: ${obj}\n    mode: generic\n`
+  const d = await startDaemon(ns, w.config(cfg(pass)))
+  t.teardown(() => d.stop('SIGKILL'))
+  w.config(cfg(drop))
+  d.child.kill('SIGHUP')
+  // The first reload has read its config and is swapping 600 links to xdp_drop when the config changes back.
+  await d.waitLog((r) => r.action === 'replace', 'the first reload to be swapping programs')
+  w.config(cfg(pass))
+  d.child.kill('SIGHUP')
+  await waitFor(() => d.logs().filter((r) => r.action === 'reload' && r.level === 30).length === 2, 'two accepted reloads')
+  // xdp_pass was released by the first reload (no link used it any more), so the second one loaded it again.
+  const last = d.logs().filter((r) => typeof r.msg === 'string' && r.msg.startsWith('loaded program')).at(-1)!
+  t.match(last, { program: 'xdp_pass' }, 'the last program loaded is xdp_pass')
+  const all = ns.ipJson<{ ifname: string; xdp?: { prog?: { id: number } } }[]>('-d', 'link', 'show').filter((l) => l.ifname.startsWith('v'))
+  t.equal(all.length, 600)
+  t.same(
+    all.filter((l) => l.xdp?.prog?.id !== last.progId).map((l) => l.ifname),
+    [],
+    'every link on that xdp_pass, the config in force after the second SIGHUP',
+  )
+})
+
