@@ -4,7 +4,7 @@
  * an error. But a kind a letter away from a well-known one (`vet`, `vlans`) is almost surely a typo, and it would
  * silently match nothing; that is worth a warning from `xdplinkd check` and in the daemon's log. Pure.
  */
-import { closest, distance } from 'fastest-levenshtein'
+import { suggest } from './suggest.js'
 import { NO_KIND, entryLabel, type Config } from './types.js'
 
 /**
@@ -42,8 +42,8 @@ export function kindHints(config: Pick<Config, 'entries'>): KindHint[] {
   for (const e of config.entries) {
     for (const kind of e.kinds ?? []) {
       if (KNOWN.has(kind)) continue
-      const suggestion = closest(kind, KNOWN_KINDS as string[])
-      if (distance(kind, suggestion) > maxTypoDistance(kind)) continue
+      const suggestion = suggest(kind, KNOWN_KINDS, maxTypoDistance(kind))
+      if (suggestion === null) continue
       hints.push({
         index: e.index,
         kind,

@@ -18,6 +18,7 @@ import { globProblem } from './globs.js'
 import { configSchema } from './schema.js'
 import { loadSchemaValidator } from './schema-validator.js'
 import { parseYaml, type YamlSource } from './source.js'
+import { suggest } from './suggest.js'
 import { DEFAULTS, type AttachEntry, type AttachMode, type Config, type MetricsEndpoint, type OnExit } from './types.js'
 
 const validateSchema = await loadSchemaValidator()
@@ -179,7 +180,7 @@ class Checker {
       case 'additionalProperties': {
         const key = String((e.params as { additionalProperty: string }).additionalProperty)
         const allowed = Object.keys((parent['properties'] ?? {}) as Json)
-        const guess = closest(key, allowed)
+        const guess = suggest(key.toLowerCase(), allowed, 2)
         const hint = guess === null ? '' : ` (did you mean "${guess}"?)`
         return this.src.errorAt([...path, key], `unknown key${hint}; expected one of ${allowed.join(', ')}`, 'key')
       }
@@ -276,33 +277,6 @@ export function repr(v: unknown): string {
   if (Array.isArray(v)) return v.length === 0 ? 'an empty list' : 'a list'
   if (typeof v === 'object') return 'a mapping'
   return String(v)
-}
-
-/** The allowed key within edit distance 2 of a misspelt one, if exactly one is closest. */
-function closest(key: string, allowed: readonly string[]): string | null {
-  let best: string | null = null
-  let bestDistance = 3
-  for (const a of allowed) {
-    const d = editDistance(key.toLowerCase(), a)
-    if (d < bestDistance) {
-      best = a
-      bestDistance = d
-    }
-  }
-  return best
-}
-
-function editDistance(a: string, b: string): number {
-  let prev = Array.from({ length: b.length + 1 }, (_, j) => j)
-  for (let i = 1; i <= a.length; i++) {
-    const row = [i]
-    for (let j = 1; j <= b.length; j++) {
-      const cost = a[i - 1] === b[j - 1] ? 0 : 1
-      row.push(Math.min((prev[j] ?? 0) + 1, (row[j - 1] ?? 0) + 1, (prev[j - 1] ?? 0) + cost))
-    }
-    prev = row
-  }
-  return prev[b.length] ?? 0
 }
 
 function dedupe(errors: ConfigError[]): ConfigError[] {
