@@ -3,10 +3,9 @@ import { spawnSync } from 'node:child_process'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { CLI, ROOT, makeNetns, needsRoot, waitFor, type Netns } from '../helpers/netns.js'
-import { startDaemon } from '../helpers/daemon.js'
+import { CLI, ROOT, makeNetns, needsRoot, waitFor } from '../helpers/netns.js'
+import { cliIn, startDaemon, statusOf } from '../helpers/daemon.js'
 import { tempBpffs } from '../helpers/bpf.js'
-import type { StatusJson } from '../../src/control/protocol.js'
 
 const OBJ = `${ROOT}bpf/xdp_pass.o`
 
@@ -33,13 +32,6 @@ function setup(t: Test) {
 
 const V_STAR = `  - name: veths\n    interfaces: ["v*"]\n    object: ${OBJ}\n    mode: generic\n`
 
-const cli = (ns: Netns, ...args: string[]) => spawnSync('ip', ['netns', 'exec', ns.name, 'node', CLI, ...args], { encoding: 'utf8' })
-
-function status(ns: Netns, socket: string): StatusJson {
-  const r = cli(ns, 'status', '--json', '--socket', socket)
-  if (r.status !== 0) throw new Error(`status exited ${r.status}: ${r.stderr}`)
-  return JSON.parse(r.stdout) as StatusJson
-}
 
 t.test('status --json agrees with ip -j -d link show', { skip: needsRoot }, async (t) => {
   const ns = makeNetns(t)
@@ -52,9 +44,9 @@ t.test('status --json agrees with ip -j -d link show', { skip: needsRoot }, asyn
   const d = await startDaemon(ns, s.config(V_STAR))
   t.teardown(() => d.stop('SIGKILL'))
 
-  let st = status(ns, s.socket)
+  let st = statusOf(ns, s.socket)
   await waitFor(() => {
-    st = status(ns, s.socket)
+    st = statusOf(ns, s.socket)
     return st.links.filter((l) => l.name.startsWith('v')).every((l) => l.state === 'attached' || l.state === 'conflict')
   }, 'the v* links settled')
   const ip = ns.ipJson<IpLink[]>('-d', 'link', 'show')
@@ -87,7 +79,7 @@ t.test('status --json agrees with ip -j -d link show', { skip: needsRoot }, asyn
   t.equal(st.pid, d.child.pid, "the daemon's pid (ip netns exec execs node)")
 
   // the same, for people
-  const r = cli(ns, 'status', '--socket', s.socket)
+  const r = cliIn(ns, 'status', '--socket', s.socket)
   t.equal(r.status, 0)
   t.match(r.stdout, /^xdplinkd \(pid \d+\), config /)
   t.match(r.stdout, /\nIFINDEX\s+NAME\s+ENTRY\s+DESIRED\s+ATTACHED\s+STATE\n/)
@@ -102,35 +94,35 @@ t.test('reload through the socket: accepted, then rejected with the reason', { s
   ns.ip('link', 'add', 'va', 'type', 'veth', 'peer', 'name', 'vb')
   const d = await startDaemon(ns, s.config(V_STAR))
   t.teardown(() => d.stop('SIGKILL'))
-  await waitFor(() => status(ns, s.socket).links.filter((l) => l.state === 'attached').length === 2, 'va and vb attached')
+  await waitFor(() => statusOf(ns, s.socket).links.filter((l) => l.state === 'attached').length === 2, 'va and vb attached')
 
   // accepted: vb is excluded now, so our program leaves it
   s.config(V_STAR.replace('interfaces: ["v*"]', 'interfaces: ["v*"]\n    exclude: ["vb"]'))
-  const ok = cli(ns, 'reload', '--socket', s.socket)
+  const ok = cliIn(ns, 'reload', '--socket', s.socket)
   t.equal(ok.status, 0, ok.stderr)
   t.match(ok.stdout, /reloaded/)
   t.equal(ok.stderr, '')
   // the answer comes once the new config is applied: no waiting needed
-  let st = status(ns, s.socket)
+  let st = statusOf(ns, s.socket)
   t.match(st.links.find((l) => l.name === 'vb'), { entry: null, attached: null, state: 'unmanaged' })
   t.match(st.links.find((l) => l.name === 'va'), { state: 'attached' })
   t.equal(st.counters.detaches, 1)
 
   // rejected: a config that does not validate; the old one stays
   writeFileSync(s.configPath, 'attach:\n  - interfaces: ["v*"]\n    object: 42\n    mode: sideways\n')
-  const bad = cli(ns, 'reload', '--socket', s.socket)
+  const bad = cliIn(ns, 'reload', '--socket', s.socket)
   t.equal(bad.status, 1)
   t.equal(bad.stdout, '')
   t.match(bad.stderr, /^xdplinkd: reload rejected, the previous config stays in force:\n/)
   t.match(bad.stderr, /mode/, `the reason: ${bad.stderr}`)
-  st = status(ns, s.socket)
+  st = statusOf(ns, s.socket)
   t.match(st.links.find((l) => l.name === 'va'), { state: 'attached' })
   t.match(st.links.find((l) => l.name === 'vb'), { state: 'unmanaged' })
 
   // and accepted again once it is fixed
   s.config(V_STAR)
-  t.equal(cli(ns, 'reload', '--socket', s.socket).status, 0)
-  st = status(ns, s.socket)
+  t.equal(cliIn(ns, 'reload', '--socket', s.socket).status, 0)
+  st = statusOf(ns, s.socket)
   t.match(st.links.find((l) => l.name === 'vb'), { state: 'attached' })
 })
 

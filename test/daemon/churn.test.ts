@@ -9,8 +9,8 @@ import { spawnSync } from 'node:child_process'
 import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import t from 'tap'
-import { startDaemon, workdir } from '../helpers/daemon.js'
-import { CLI, makeNetns, needsRoot, waitFor, type Netns } from '../helpers/netns.js'
+import { startDaemon, statusOf, workdir } from '../helpers/daemon.js'
+import { makeNetns, needsRoot, waitFor, type Netns } from '../helpers/netns.js'
 import { prng } from '../helpers/prng.js'
 
 const config = (pass: string, drop: string, bpffs: string): string => `settle: 5ms
@@ -143,14 +143,10 @@ for (const { seed, rcvbuf, rebuildAt, swapAt } of RUNS) {
         .ipJson<(LinkJson & { ifindex: number; linkinfo?: { info_kind?: string } })[]>('-d', 'link', 'show')
         .map((l) => `${l.ifindex} ${l.ifname} ${l.linkinfo?.info_kind ?? '-'} ${l.xdp?.prog?.id ?? '-'}`)
         .sort()
-    const daemon = (): string[] => {
-      const r = spawnSync('ip', ['netns', 'exec', ns.name, process.execPath, CLI, 'status', '--json', '--socket', join(w.dir, 'control.sock')], {
-        encoding: 'utf8',
-      })
-      if (r.status !== 0) throw new Error(`status: ${r.stderr}`)
-      const links = (JSON.parse(r.stdout) as { links: { ifindex: number; name: string; kind: string | null; attached: { progId: number } | null }[] }).links
-      return links.map((l) => `${l.ifindex} ${l.name} ${l.kind ?? '-'} ${l.attached?.progId ?? '-'}`).sort()
-    }
+    const daemon = (): string[] =>
+      statusOf(ns, join(w.dir, 'control.sock'))
+        .links.map((l) => `${l.ifindex} ${l.name} ${l.kind ?? '-'} ${l.attached?.progId ?? '-'}`)
+        .sort()
     let views: [string[], string[]] = [[], []]
     await waitFor(() => {
       views = [daemon(), kernel()]

@@ -1,9 +1,8 @@
 import t from 'tap'
-import { spawnSync } from 'node:child_process'
 import { existsSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { CLI, makeNetns, needsRoot, waitFor, type Netns } from '../helpers/netns.js'
-import { actions, startDaemon, workdir, xdpOf } from '../helpers/daemon.js'
+import { makeNetns, needsRoot, waitFor, type Netns } from '../helpers/netns.js'
+import { actions, startDaemon, statusOf, workdir, xdpOf } from '../helpers/daemon.js'
 
 // A second xdp_pass with other bytes: a rebuilt object, as an operator would produce.
 const PASS_V2 = `#include <linux/bpf.h>
@@ -136,9 +135,7 @@ t.test('SIGHUP with a broken config keeps the old one; a good one takes effect',
   await d.waitLog((r) => r.action === 'reload' && r.level === 30, 'the reload to be accepted')
   t.ok(existsSync(`${w.dir}/other.sock`), 'the new control socket exists')
   t.notOk(existsSync(`${w.dir}/control.sock`), 'the old one is removed')
-  const status = spawnSync('ip', ['netns', 'exec', ns.name, process.execPath, CLI, 'status', '--json', '--socket', `${w.dir}/other.sock`], { encoding: 'utf8' })
-  t.equal(status.status, 0, status.stderr)
-  t.match(JSON.parse(status.stdout), { pid: d.child.pid })
+  t.match(statusOf(ns, `${w.dir}/other.sock`), { pid: d.child.pid }, 'and it answers')
   await waitFor(() => xdpOf(ns, 'va')!.id !== old && xdpOf(ns, 'vc')!.id !== old, 'links moved to the new program')
   t.equal(xdpOf(ns, 'va')!.id, xdpOf(ns, 'vc')!.id)
 

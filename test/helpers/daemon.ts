@@ -2,11 +2,12 @@
  * Running the real daemon for kernel tests: `xdplinkd run` inside a private namespace, with its config, objects and
  * a private bpffs in a temporary directory, its pino lines collected, and helpers to read what the kernel says.
  */
-import { execFileSync, type ChildProcess } from 'node:child_process'
+import { execFileSync, spawnSync, type ChildProcess, type SpawnSyncReturns } from 'node:child_process'
 import { copyFileSync, mkdtempSync, rmSync, writeFileSync, chmodSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { Test } from 'tap'
+import type { StatusJson } from '../../src/control/protocol.js'
 import { buildObjects, tempBpffs, type Objects } from '../helpers/bpf.js'
 import { CLI, lines, waitFor, type Netns } from './netns.js'
 
@@ -128,4 +129,16 @@ export function xdpOf(ns: Netns, dev: string): Attached | null {
 
 export function actions(r: Running, action?: string): Record<string, unknown>[] {
   return r.logs().filter((l) => l.action !== undefined && (action === undefined || l.action === action))
+}
+
+/** The built CLI, run inside the namespace; never throws (read status, stdout and stderr). */
+export function cliIn(ns: Netns, ...args: string[]): SpawnSyncReturns<string> {
+  return spawnSync('ip', ['netns', 'exec', ns.name, process.execPath, CLI, ...args], { encoding: 'utf8' })
+}
+
+/** `xdplinkd status --json` of the daemon behind `socket`; throws when it does not answer. */
+export function statusOf(ns: Netns, socket: string): StatusJson {
+  const r = cliIn(ns, 'status', '--json', '--socket', socket)
+  if (r.status !== 0) throw new Error(`status exited ${r.status}: ${r.stderr}`)
+  return JSON.parse(r.stdout) as StatusJson
 }
