@@ -7,6 +7,7 @@ import { readdirSync, rmSync } from 'node:fs'
 import { createInterface } from 'node:readline'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { NODE_BUNDLE } from '../scripts/esbuild-node.mjs'
 import { Daemon } from './daemon.mjs'
 import {
   XDP_PASS,
@@ -229,17 +230,7 @@ async function buildFloorScript() {
   const { build } = await import('esbuild')
   const root = fileURLToPath(new URL('..', import.meta.url))
   const outfile = join(root, 'dist/bench/floor-a.mjs')
-  await build({
-    absWorkingDir: root,
-    entryPoints: ['bench/floor-a.mjs'],
-    outfile,
-    bundle: true,
-    format: 'esm',
-    platform: 'node',
-    target: 'node20',
-    external: ['koffi'],
-    logLevel: 'warning',
-  })
+  await build({ ...NODE_BUNDLE, absWorkingDir: root, entryPoints: ['bench/floor-a.mjs'], outfile })
   return outfile
 }
 

@@ -4,14 +4,15 @@
  * was about 35 ms of the daemon's start-up (`npm run bench -- --only a`: 250 -> 214 ms to all 1,000 links attached).
  *
  * dist/cli.js is replaced in place by the bundle's entry; what each command loads lazily (`run`, yargs, prom-client,
- * ajv's compiler) stays a separate chunk in dist/chunks/, loaded only when used. Not bundled: koffi (a native addon
- * that finds its .node file from its own directory) and pino-pretty (optional, a development aid).
+ * ajv's compiler) stays a separate chunk in dist/chunks/, loaded only when used. What is left out of the bundle:
+ * scripts/esbuild-node.mjs.
  * The rest of dist/ is left as tsc wrote it: the tests and `precompile.js` use those modules.
  */
 import { copyFileSync, readFileSync, readdirSync, rmSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { build } from 'esbuild'
+import { NODE_BUNDLE } from './esbuild-node.mjs'
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..')
 const DIST = join(ROOT, 'dist')
@@ -28,16 +29,9 @@ const result = await build({
   entryNames: '[name]',
   // Two levels below the package root, like dist/cli/*.js: `new URL('../../package.json', import.meta.url)` holds.
   chunkNames: 'chunks/[name]-[hash]',
-  bundle: true,
+  ...NODE_BUNDLE,
   splitting: true,
-  format: 'esm',
-  platform: 'node',
-  target: 'node20',
-  external: ['koffi', 'pino-pretty'],
-  // CommonJS packages (pino, prom-client, ...) require() Node's built-ins; an ES module has no require of its own.
-  banner: { js: "import { createRequire as __xdplinkdCreateRequire } from 'node:module'; const require = __xdplinkdCreateRequire(import.meta.url);" },
   metafile: true,
-  logLevel: 'warning',
 })
 
 // The config's validator is generated after tsc (precompile.js) and imported by a path relative to the module
