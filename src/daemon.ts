@@ -296,7 +296,7 @@ export class Daemon {
     const old = this.#gen
     this.#gen = gen
     this.#reloadError = null
-    await rebound.commit()
+    rebound.commit()
     this.#logPrograms(gen, old)
     this.#reconciler.setDesire(this.#desire(gen), gen.config.settleMs, gen.config.maxSettleMs)
     await this.#reconciler.idle()

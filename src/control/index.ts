@@ -85,7 +85,7 @@ export class DaemonControl {
    * (a request open on the old control socket, such as the `reload` that asked for this, is still answered there),
    * and abort() closes the new ones (the reload was rejected for another reason).
    */
-  async rebind(o: ControlStartOptions): Promise<{ changes: string[]; commit(): Promise<void>; abort(): Promise<void> }> {
+  async rebind(o: ControlStartOptions): Promise<{ changes: string[]; commit(): void; abort(): Promise<void> }> {
     const log = o.log.child({ component: 'control' })
     const changes: string[] = []
     let socket: ControlServer | null = null
@@ -107,21 +107,20 @@ export class DaemonControl {
     }
     return {
       changes,
-      commit: async () => {
-        const retired: Promise<void>[] = []
+      commit: () => {
+        // Not awaited: the old control socket's file is gone at once, but its last connections may take up to their
+        // deadline to finish.
         if (moveSocket) {
-          if (this.#socket) retired.push(this.#socket.retire())
+          void this.#socket?.retire()
           this.#socket = socket
           this.#socketPath = o.socketPath
         }
         if (moveMetrics) {
-          if (this.#http) retired.push(this.#http.close())
+          void this.#http?.close()
           this.#http = http
           this.#endpoint = o.metrics
         }
         for (const c of changes) log.info({ path: this.#socketPath, metrics: endpointText(this.#endpoint) }, c)
-        // The old control socket's file is gone at once; its last connections may take up to their deadline.
-        void Promise.all(retired)
       },
       abort: async () => {
         await Promise.all([socket?.close(), http?.close()])

@@ -103,7 +103,7 @@ t.test('rebind at a reload: new listeners first; commit retires the old ones, ab
   t.test('nothing moved: nothing bound, nothing retired', async (t) => {
     const r = await c.rebind({ socketPath: a, metrics: null, log })
     t.same(r.changes, [])
-    await r.commit()
+    r.commit()
     t.match(await controlRequest(a, { cmd: 'status' }, { timeoutMs: 2000 }), { ok: true })
   })
 
@@ -128,7 +128,7 @@ t.test('rebind at a reload: new listeners first; commit retires the old ones, ab
     t.same(r.changes, [`control socket moved to ${b}`])
     const open = createConnection(a)
     await new Promise((res) => open.once('connect', res))
-    await r.commit()
+    r.commit()
     t.notOk(existsSync(a), 'the old socket file is removed at once')
     t.ok(await unreachable(a))
     t.match(await controlRequest(b, { cmd: 'status' }, { timeoutMs: 2000 }), { ok: true })
@@ -145,7 +145,7 @@ t.test('rebind at a reload: new listeners first; commit retires the old ones, ab
     const b = join(dir, 'b.sock')
     const m1 = await c.rebind({ socketPath: b, metrics: { host: '127.0.0.1', port: 0 }, log })
     t.same(m1.changes, ['metrics moved to http://127.0.0.1:0/metrics'])
-    await m1.commit()
+    m1.commit()
     const first = c.metricsAddress()!
     t.equal((await fetch(`http://127.0.0.1:${first.port}/metrics`)).status, 200)
 
@@ -158,7 +158,7 @@ t.test('rebind at a reload: new listeners first; commit retires the old ones, ab
 
     const off = await c.rebind({ socketPath: b, metrics: null, log })
     t.same(off.changes, ['metrics endpoint closed'])
-    await off.commit()
+    off.commit()
     t.equal(c.metricsAddress(), null)
     await t.rejects(fetch(`http://127.0.0.1:${first.port}/metrics`))
   })
