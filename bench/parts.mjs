@@ -299,64 +299,48 @@ export async function partB({ tmp, bpffs, opt, progress }) {
       await sleep(opt.cooldown)
 
       progress(`(b) run ${run + 1}/${opt.runs}: ip -batch create under xdplinkd matching none of the links`)
-      ns = createNs('b')
-      try {
-        const { d } = await startDaemon(ns, listenCfg, 60000)
-        try {
-          R.createListening.push((await mustRun('ip', ['-n', ns, '-batch', createFile])).ms)
-          if (d.attaches().length || d.problems().length) notes.push(`run ${run + 1}, listening daemon: logged ${logSummary(d.lines)}`)
-        } finally {
-          await d.stop()
-        }
-      } finally {
-        deleteNs(ns)
-      }
+      await withDaemonIn('b', { config: () => listenCfg, timeoutMs: 60000 }, async ({ ns, d }) => {
+        R.createListening.push((await mustRun('ip', ['-n', ns, '-batch', createFile])).ms)
+        if (d.attaches().length || d.problems().length) notes.push(`run ${run + 1}, listening daemon: logged ${logSummary(d.lines)}`)
+      })
       await sleep(opt.cooldown)
 
       progress(`(b) run ${run + 1}/${opt.runs}: ip -batch create under xdplinkd`)
-      ns = createNs('b')
-      try {
-        const { d, progId } = await startDaemon(ns, cfg, 60000)
-        try {
-          const from = d.lines.length
-          const want = new Set(names)
-          const cpu0 = cpuSample(d.pid)
-          const t0 = now()
-          const create = mustRun('ip', ['-n', ns, '-batch', createFile])
-          const last = d
-            .waitFor((r) => r.msg.action === 'attach' && want.delete(r.msg.ifname) && want.size === 0, {
-              from,
-              timeoutMs: opt.bTimeout,
-              what: `attach lines for ${names.length} new links`,
-            })
-            .catch((e) => {
-              if (d.exit) throw e
-              return null
-            })
-          const c = await create
-          const rec = await last
-          const cpu1 = cpuSample(d.pid)
-          const at = d.attaches().filter((r) => r.at >= t0)
-          const v = await verifyXdp(ns, names, progId)
-          R.createDuring.push(c.ms)
-          R.cpu.push(cpuMs(cpu1) - cpuMs(cpu0))
-          R.kernelOk.push(v.ok)
-          if (rec) {
-            R.daemon.push(rec.at - t0)
-            R.daemonFirst.push(at[0].at - t0)
-            R.daemonClock.push(rec.msg.time - performance.timeOrigin - t0)
-          } else {
-            complete = false
-            notes.push(`run ${run + 1}: after ${opt.bTimeout} ms only ${names.length - want.size}/${names.length} attach lines; kernel ${v.ok}/${names.length}`)
-          }
-          if (v.ok !== names.length) complete = false
-          if (d.problems().length || !rec) notes.push(`run ${run + 1}: logged ${logSummary(d.lines.slice(from))}`)
-        } finally {
-          await d.stop()
+      await withDaemonIn('b', { config: () => cfg, timeoutMs: 60000 }, async ({ ns, d, progId }) => {
+        const from = d.lines.length
+        const want = new Set(names)
+        const cpu0 = cpuSample(d.pid)
+        const t0 = now()
+        const create = mustRun('ip', ['-n', ns, '-batch', createFile])
+        const last = d
+          .waitFor((r) => r.msg.action === 'attach' && want.delete(r.msg.ifname) && want.size === 0, {
+            from,
+            timeoutMs: opt.bTimeout,
+            what: `attach lines for ${names.length} new links`,
+          })
+          .catch((e) => {
+            if (d.exit) throw e
+            return null
+          })
+        const c = await create
+        const rec = await last
+        const cpu1 = cpuSample(d.pid)
+        const at = d.attaches().filter((r) => r.at >= t0)
+        const v = await verifyXdp(ns, names, progId)
+        R.createDuring.push(c.ms)
+        R.cpu.push(cpuMs(cpu1) - cpuMs(cpu0))
+        R.kernelOk.push(v.ok)
+        if (rec) {
+          R.daemon.push(rec.at - t0)
+          R.daemonFirst.push(at[0].at - t0)
+          R.daemonClock.push(rec.msg.time - performance.timeOrigin - t0)
+        } else {
+          complete = false
+          notes.push(`run ${run + 1}: after ${opt.bTimeout} ms only ${names.length - want.size}/${names.length} attach lines; kernel ${v.ok}/${names.length}`)
         }
-      } finally {
-        deleteNs(ns)
-      }
+        if (v.ok !== names.length) complete = false
+        if (d.problems().length || !rec) notes.push(`run ${run + 1}: logged ${logSummary(d.lines.slice(from))}`)
+      })
       await sleep(opt.cooldown)
     }
   } finally {
