@@ -20,7 +20,7 @@
 import { existsSync, writeFileSync } from 'node:fs'
 import { cpus, loadavg, release } from 'node:os'
 import { parseArgs } from 'node:util'
-import { CLI, XDP_PASS, cleanupSync, setupEnv } from './env.mjs'
+import { CLI, XDP_PASS, cleanupSync, scrubNodeEnv, setupEnv } from './env.mjs'
 import { partA, partB, partC, partD, partE, partF } from './parts.mjs'
 
 const USAGE = `usage: npm run bench -- [--only a,b,c,d,e,f] [--pairs N] [--runs R] [--samples S] [--mem-pairs M]
@@ -112,6 +112,7 @@ const PARTS = { a: partA, b: partB, c: partC, e: partE, f: partF, d: partD }
 const results = {}
 const broken = {}
 const t0 = Date.now()
+const scrubbed = scrubNodeEnv()
 const env = setupEnv()
 try {
   for (const [k, fn] of Object.entries(PARTS)) {
@@ -138,6 +139,7 @@ console.log(
     .map((x) => x.toFixed(2))
     .join(' ')} at the end, ${((Date.now() - t0) / 1000).toFixed(0)} s`,
 )
+if (scrubbed.length) console.log(`removed from the environment of every process started: ${scrubbed.join(', ')} (as a systemd service runs)`)
 for (const k of 'abcdef') {
   const r = results[k]
   if (broken[k]) console.log(`\n(${k}) BROKE: ${broken[k].message}`)
