@@ -4,10 +4,11 @@
  * `run ...` is read by a small parser of its own (cli/fast-run.ts); everything else goes through yargs.
  */
 import { parseRunArgs } from './cli/fast-run.js'
-import { loadDaemonCommand } from './cli/heap.js'
+import { tuneHeapForDaemon } from './cli/heap.js'
 import { run } from './cli/outcome.js'
 
 const args = process.argv.slice(2)
+if (args[0] === 'run') tuneHeapForDaemon()
 const runArgs = parseRunArgs(args)
-if (runArgs) await run(async () => (await loadDaemonCommand()).runCommand(runArgs))
+if (runArgs) await run(async () => (await import('./commands/run.js')).runCommand(runArgs))
 else await (await import('./cli/yargs.js')).parseAndRun(args)

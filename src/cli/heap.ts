@@ -1,11 +1,15 @@
 /**
- * V8 heap settings for the daemon. They are set at run time, because the service runs plain `node dist/cli.js`
- * (systemd/xdplinkd.service): no node flags to put them in. They are set after the daemon's modules are loaded and
- * before start-up allocates anything much (loadDaemonCommand): a flag changed at run time changes V8's flag hash,
- * and every built-in module Node loads after that (crypto, net, stream, worker_threads for pino, ...) no longer
- * matches the code cache embedded in the node binary, so it is compiled from source. Set first thing, they made
- * loading the daemon's modules 8 ms slower and the whole start-up over 1,000 links ~13 ms slower (median of 12).
- * Measured with
+ * V8 heap settings for the daemon. They are set at run time, before start-up allocates anything much, because the
+ * service runs plain `node dist/cli.js` (systemd/xdplinkd.service): no node flags to put them in (node flags on the
+ * command line cost more still).
+ *
+ * Their price: a flag changed at run time changes V8's flag hash, so every built-in module Node loads after it
+ * (crypto, net, stream, worker_threads for pino, ...) no longer matches the code cache embedded in the node binary
+ * and is compiled from source, ~8 ms of the daemon's module loading (~13 ms of a start-up over 1,000 links, median
+ * of 12). Setting them after the modules are loaded saves that but is too late for the memory reducer: it arms
+ * itself while the modules load (old generation grown by 1 MiB, no full GC yet) and then wakes the idle daemon
+ * ~8 s after start-up for three GCs (~50 ms of CPU; bench part e: 5 ticks instead of 0). Forcing a full GC first
+ * (vm.measureMemory eager) keeps it disarmed but costs about what it saves. Measured with
  * `npm run bench` (parts a, d, e) and a memory probe on 1,000 and 10,000 links:
  *
  * - --semi-space-growth-factor=1: the young generation keeps its initial 1 MiB semi-spaces. During a start-up over
@@ -17,13 +21,6 @@
  *   (1,000 links: 67 MiB stay resident instead of ~60). A heap that did grow into a full GC still gets it.
  */
 import { setFlagsFromString } from 'node:v8'
-
-/** The `run` command's module, loaded before the heap is tuned (see above for why the order matters). */
-export async function loadDaemonCommand(): Promise<typeof import('../commands/run.js')> {
-  const m = await import('../commands/run.js')
-  tuneHeapForDaemon()
-  return m
-}
 
 export function tuneHeapForDaemon(): void {
   setFlagsFromString('--semi-space-growth-factor=1')

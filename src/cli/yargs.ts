@@ -3,7 +3,6 @@ import { readFileSync } from 'node:fs'
 import { isatty } from 'node:tty'
 import yargs from 'yargs'
 import { DEFAULT_CONFIG, LOG_LEVELS } from './fast-run.js'
-import { loadDaemonCommand } from './heap.js'
 import { run } from './outcome.js'
 
 /**
@@ -49,7 +48,7 @@ export async function parseAndRun(argv: string[]): Promise<void> {
           .option('rcvbuf', { type: 'number', coerce: rcvbufBytes, describe: 'netlink receive buffer for link notifications, bytes (default 8 MiB)' }),
       (a) =>
         run(async () =>
-          (await loadDaemonCommand()).runCommand({
+          (await import('../commands/run.js')).runCommand({
             configPath: a.config,
             logLevel: a['log-level'],
             insecurePaths: a['insecure-paths'],
