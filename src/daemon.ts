@@ -13,10 +13,13 @@ import { objGet, progFdById } from './ffi/libbpf.js'
 import { pinLayout } from './programs/naming.js'
 import { RtnlClient } from './rtnl/client.js'
 import { LinkTable } from './links/table.js'
-import { Reconciler, type LinkRecord } from './reconcile/reconciler.js'
+import { Reconciler } from './reconcile/reconciler.js'
 import { buildDesire } from './reconcile/desire.js'
 import { DaemonControl, type ProgramUse } from './control/index.js'
 import { SerialJob } from './serial.js'
+
+/** sd_notify STATUS= follows the summary at most this often (it is for `systemctl status`, read by people). */
+const STATUS_INTERVAL_MS = 100
 
 /** sysexits(3): the config is wrong / an object failed to load. */
 export const EX_CONFIG = 78
@@ -220,15 +223,24 @@ export class Daemon {
   }
 
   #lastSummary = ''
+  #statusTimer: ReturnType<typeof setTimeout> | null = null
 
-  /** Tells the hooks (sd_notify STATUS=) when the summary changed; called whenever the reconciler falls idle. */
+  /**
+   * Tells the hooks (sd_notify STATUS=) when the summary changed, at most every STATUS_INTERVAL_MS. Called whenever
+   * the reconciler falls idle, which a burst of deletions makes once per link (each RTM_DELLINK forgets one), and a
+   * summary counts every link: taken on every call, 1,000 links deleted at once cost O(n^2).
+   */
   #changed(): void {
-    if (!this.#gen || !this.#o.hooks?.changed) return
-    const s = this.summary()
-    const text = summaryText(s)
-    if (text === this.#lastSummary) return
-    this.#lastSummary = text
-    this.#o.hooks.changed(s)
+    if (!this.#gen || !this.#o.hooks?.changed || this.#statusTimer) return
+    this.#statusTimer = setTimeout(() => {
+      this.#statusTimer = null
+      if (this.#stopped || !this.#o.hooks?.changed) return
+      const s = this.summary()
+      const text = summaryText(s)
+      if (text === this.#lastSummary) return
+      this.#lastSummary = text
+      this.#o.hooks.changed(s)
+    }, STATUS_INTERVAL_MS)
   }
 
   /**
@@ -241,15 +253,14 @@ export class Daemon {
   }
 
   summary(): Summary {
-    const recs = this.#reconciler.records()
-    const count = (st: LinkRecord['state']): number => recs.filter((r) => r.state === st).length
+    const t = this.#reconciler.tally()
     return {
       links: this.#table.size,
-      managed: recs.filter((r) => r.entry !== null).length,
-      attached: count('attached'),
-      pending: count('pending'),
-      conflicts: count('conflict'),
-      errors: count('error'),
+      managed: t.managed,
+      attached: t.attached,
+      pending: t.pending,
+      conflicts: t.conflict,
+      errors: t.error,
       programs: new Set([...this.#gen.leases.values()].map((l) => l.id)).size,
     }
   }
@@ -376,6 +387,7 @@ export class Daemon {
     this.#o.hooks?.stopping?.()
     await this.#control.close()
     if (this.#watchTimer) clearTimeout(this.#watchTimer)
+    if (this.#statusTimer) clearTimeout(this.#statusTimer)
     for (const w of this.#watchers) w.close()
     if (this.#reconciler && this.#gen?.config.onExit === 'detach') {
       this.#reconciler.setDesire(this.#desire(this.#gen, () => null))

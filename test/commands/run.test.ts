@@ -37,3 +37,27 @@ t.test('sd_notify: READY only after the first full reconcile, RELOADING/READY ar
   t.equal(await d.stop('SIGTERM'), 0)
   t.ok(sink.messages.some((m) => m.includes('STOPPING=1')), 'STOPPING=1 at exit')
 })
+
+t.test('sd_notify STATUS= during a burst of deletions: at most one per 100 ms, the last one current', { skip: needsRoot }, async (t) => {
+  const ns = makeNetns(t)
+  const w = workdir(t)
+  const sink = listen(t)
+  const N = 150
+  const batch = (line: (i: number) => string) => ns.exec('ip', ['-batch', '-'], { input: Array.from({ length: N }, (_, i) => line(i)).join('\n') + '\n' })
+  batch((i) => `link add b${i} type veth peer name pb${i}`)
+  const cfg = w.config(`settle: 10ms\nbpffs: ${w.bpffs}\nattach:\n  - interfaces: ["*b*"]\n    object: ${w.object('xdp_pass')}\n    mode: generic\n`)
+  const d = await startDaemon(ns, cfg, [], { NOTIFY_SOCKET: sink.address })
+  t.teardown(() => d.stop('SIGKILL'))
+  await waitFor(() => sink.messages.some((m) => m.includes('READY=1')), 'READY=1')
+  t.match(sink.messages.find((m) => m.includes('READY=1')), new RegExp(`STATUS=${2 * N + 1} links, ${2 * N} managed, ${2 * N} attached`))
+  const mark = sink.messages.length
+  const t0 = performance.now()
+  // Deleting one end of a pair deletes both: 2N RTM_DELLINK, each of which leaves the reconciler idle.
+  batch((i) => `link del b${i}`)
+  await waitFor(() => sink.messages.slice(mark).some((m) => /STATUS=1 links, 0 managed, 0 attached/.test(m)), 'STATUS= with every pair gone')
+  const ms = performance.now() - t0
+  const statuses = sink.messages.slice(mark).filter((m) => m.includes('STATUS='))
+  // Sent on every change, it would be one per deleted link (the link count changes every time).
+  t.ok(statuses.length <= Math.ceil(ms / 100) + 1, `${statuses.length} STATUS= for ${2 * N} links deleted, over ${ms.toFixed(0)} ms`)
+  t.equal(await d.stop('SIGTERM'), 0)
+})

@@ -163,6 +163,32 @@ t.test('EOPNOTSUPP with mode: native is an error, not a fallback: the entry aske
   t.match(logs.find((l) => l.action === 'error'), { level: 40, code: 'EOPNOTSUPP', ifname: 'veth0' })
 })
 
+t.test('tally: the states of records() counted in one pass, and kept as links go', async (t) => {
+  const { src, rec } = await setup(
+    t,
+    [link(1, 'lo', { kind: null }), link(2, 'veth0'), link(3, 'veth1', { xdp: { mode: 'generic', progId: 99 } as never }), link(4, 'eth0')],
+    desire({ veth: target(7) }, [7]),
+  )
+  const fromRecords = () => {
+    const t = { links: 0, managed: 0, attached: 0, pending: 0, conflict: 0, error: 0, unmanaged: 0 }
+    for (const r of rec.records()) {
+      t.links++
+      if (r.entry !== null) t.managed++
+      t[r.state]++
+    }
+    return t
+  }
+  t.same(rec.tally(), { links: 4, managed: 2, attached: 1, pending: 0, conflict: 1, error: 0, unmanaged: 2 })
+  t.same(rec.tally(), fromRecords())
+  src.del(2)
+  src.set(link(5, 'veth5'))
+  t.same(rec.tally(), { links: 4, managed: 1, attached: 0, pending: 1, conflict: 1, error: 0, unmanaged: 2 }, 'a new link is pending, its entry unknown until planned')
+  await new Promise((r) => setTimeout(r, 10))
+  await rec.idle()
+  t.same(rec.tally(), { links: 4, managed: 2, attached: 1, pending: 0, conflict: 1, error: 0, unmanaged: 2 })
+  t.same(rec.tally(), fromRecords())
+})
+
 t.test('an older program of ours is replaced atomically', async (t) => {
   const { src, kernel } = await setup(t, [link(2, 'veth0', { xdp: { mode: 'generic', progId: 6 } as never })], desire({ veth: target(7) }, [6, 7]))
   t.same(kernel.requests().map((r) => r.req), [{ fd: 107, expectedFd: 106, flags: XDP_FLAGS_REPLACE | XDP_FLAGS_SKB_MODE }])
