@@ -207,8 +207,8 @@ export class Reconciler {
   }
 
   /**
-   * Links per state and how many an entry manages, in one pass without a copy. The daemon asks at every fall into
-   * idle, which a mass deletion makes once per link: through records() (a sorted copy) that was O(n^2 log n).
+   * Links per state and how many an entry manages, in one pass without a copy (records() sorts one), for the
+   * daemon's summary: sd_notify STATUS= and the `started:` line.
    */
   tally(): LinkTally {
     const t: LinkTally = { links: 0, managed: 0, attached: 0, pending: 0, conflict: 0, error: 0, unmanaged: 0 }
