@@ -93,6 +93,7 @@ export async function partA({ tmp, bpffs, opt, progress }) {
   const R = {
     nsexec: [], node: [], daemon: [], loaded: [], firstAttach: [], lastAttach: [], cpu: [],
     daemonAttached: [], daemonErrors: [], kernelOk: [], load: [], batch: [], ipbatch: [], perlink: [], floor: [],
+    restart: [], restartClean: [],
   }
   const notes = []
   let profile = null
@@ -135,6 +136,25 @@ export async function partA({ tmp, bpffs, opt, progress }) {
         }
       } finally {
         await d.stop()
+      }
+
+      // The restart the service sees after an upgrade or a crash (`on-exit: keep`): the pinned program is reused and
+      // every link already runs it, so a start-up is the dump and a plan with nothing to do, and no syscall to send.
+      progress(`(a) run ${run + 1}/${opt.runs}: xdplinkd restarted over its own programs`)
+      const again = await startDaemon(ns, cfg, 120000)
+      try {
+        const acted = again.d.lines.filter((r) => r.msg.action).length
+        const v = await verifyXdp(ns, names, progId)
+        R.restart.push(again.st.at - again.d.t0)
+        if (again.loaded.msg.source !== 'pinned' || again.progId !== progId || acted !== 0 || v.ok !== L || again.d.problems().length) {
+          R.restartClean.push(0)
+          notes.push(
+            `run ${run + 1}, restart: program ${again.progId} (${again.loaded.msg.source}), was ${progId}; ${acted} actions logged; ` +
+              `the kernel had ${v.ok}/${L} on program ${progId}; logged: ${logSummary(again.d.lines)}`,
+          )
+        } else R.restartClean.push(1)
+      } finally {
+        await again.d.stop()
       }
       await detachAll(ns, names, tmp)
 
@@ -195,6 +215,11 @@ export async function partA({ tmp, bpffs, opt, progress }) {
     ['  spawn -> last attach (or error) line', ms(M.lastAttach), ''],
     ['  CPU (utime+stime) until `started:`', ms(M.cpu, 0), `runs: ${runsText(R.cpu, 0)}`],
     ['  attached at `started:`, by the daemon / by the kernel', `${runsText(R.daemonAttached, 0)} / ${runsText(R.kernelOk, 0)}`, `of ${L}; errors: ${runsText(R.daemonErrors, 0)}`],
+    [
+      'xdplinkd restarted over its own programs: spawn -> `started:`',
+      ms(M.restart),
+      `pinned program reused, nothing sent (${R.restartClean.filter((x) => x === 1).length} of ${R.restartClean.length} runs clean); runs: ${runsText(R.restart)}`,
+    ],
     ['node -e 0 (via ip netns exec)', ms(M.node), `runs: ${runsText(R.node)}`],
     ['ip netns exec NS true', ms(M.nsexec), 'included in both lines above'],
     ['bpftool prog load + one ip -batch (pinned)', ms(M.ipbatch), `load ${ms(M.load)} + batch ${ms(M.batch)}; runs: ${runsText(R.ipbatch)}`],
