@@ -179,10 +179,9 @@ export class ControlServer {
   /** Stops accepting, drops every connection and removes the socket file (libuv unlinks it on close). */
   close(): Promise<void> {
     if (this.#closed) return Promise.resolve()
-    this.#closed = true
     for (const s of this.#conns) s.destroy()
     this.#conns.clear()
-    return new Promise((resolve) => this.#server.close(() => resolve()))
+    return this.retire()
   }
 
   #accept(s: Socket): void {
