@@ -88,6 +88,12 @@ export class Daemon {
     })
   }
 
+  /** The attach line of the last of `names` to be attached, from line `from` on. */
+  lastAttach(names, { from = 0, timeoutMs = 30000, what = `attach lines for ${names.length} links` } = {}) {
+    const want = new Set(names)
+    return this.waitFor((r) => r.msg.action === 'attach' && want.delete(r.msg.ifname) && want.size === 0, { from, timeoutMs, what })
+  }
+
   /** The `started: ...` line (after the first full reconcile). */
   started(timeoutMs = 60000) {
     return this.waitFor((r) => typeof r.msg.msg === 'string' && r.msg.msg.startsWith('started:'), { timeoutMs, what: 'the started line' })

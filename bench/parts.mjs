@@ -334,20 +334,13 @@ export async function partB({ tmp, bpffs, opt, progress }) {
       progress(`(b) run ${run + 1}/${opt.runs}: ip -batch create under xdplinkd`)
       await withDaemonIn('b', { config: () => cfg, timeoutMs: 60000 }, async ({ ns, d, progId }) => {
         const from = d.lines.length
-        const want = new Set(names)
         const cpu0 = cpuSample(d.pid)
         const t0 = now()
         const create = mustRun('ip', ['-n', ns, '-batch', createFile])
-        const last = d
-          .waitFor((r) => r.msg.action === 'attach' && want.delete(r.msg.ifname) && want.size === 0, {
-            from,
-            timeoutMs: opt.bTimeout,
-            what: `attach lines for ${names.length} new links`,
-          })
-          .catch((e) => {
-            if (d.exit) throw e
-            return null
-          })
+        const last = d.lastAttach(names, { from, timeoutMs: opt.bTimeout, what: `attach lines for ${names.length} new links` }).catch((e) => {
+          if (d.exit) throw e
+          return null
+        })
         const c = await create
         const rec = await last
         const cpu1 = cpuSample(d.pid)
@@ -362,7 +355,7 @@ export async function partB({ tmp, bpffs, opt, progress }) {
           R.daemonClock.push(rec.msg.time - performance.timeOrigin - t0)
         } else {
           complete = false
-          notes.push(`run ${run + 1}: after ${opt.bTimeout} ms only ${names.length - want.size}/${names.length} attach lines; kernel ${v.ok}/${names.length}`)
+          notes.push(`run ${run + 1}: after ${opt.bTimeout} ms only ${new Set(at.map((r) => r.msg.ifname)).size}/${names.length} attach lines; kernel ${v.ok}/${names.length}`)
         }
         if (v.ok !== names.length) complete = false
         if (d.problems().length || !rec) notes.push(`run ${run + 1}: logged ${logSummary(d.lines.slice(from))}`)
@@ -646,13 +639,8 @@ export async function partF({ tmp, bpffs, opt, progress }) {
     const t0 = now()
     for (let c = 1; c <= C; c++) {
       const from = d.lines.length
-      const want = new Set(names)
       await mustRun('ip', ['-n', ns, '-batch', createFile])
-      await d.waitFor((r) => r.msg.action === 'attach' && want.delete(r.msg.ifname) && want.size === 0, {
-        from,
-        timeoutMs: 30000,
-        what: `cycle ${c}: attach lines for ${names.length} links`,
-      })
+      await d.lastAttach(names, { from, timeoutMs: 30000, what: `cycle ${c}: attach lines for ${names.length} links` })
       await mustRun('ip', ['-n', ns, '-batch', deleteFile])
       if (c % 10 === 0 || c === C) {
         samples.push({ cycle: c, rss: memSample(d.pid).rss })
