@@ -32,7 +32,6 @@ function setup(t: Test) {
 
 const V_STAR = `  - name: veths\n    interfaces: ["v*"]\n    object: ${OBJ}\n    mode: generic\n`
 
-
 t.test('status --json agrees with ip -j -d link show', { skip: needsRoot }, async (t) => {
   const ns = makeNetns(t)
   const s = setup(t)

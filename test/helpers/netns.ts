@@ -51,12 +51,15 @@ export function makeNetns(t: Test, prefix = 'xdpl'): Netns {
   const name = `${prefix}-${process.pid}-${randomBytes(3).toString('hex')}`
   execFileSync('ip', ['netns', 'add', name])
   const children: ChildProcess[] = []
-  const forget = onExitCleanup(() => {
+  const killChildren = (): void => {
     for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL')
+  }
+  const forget = onExitCleanup(() => {
+    killChildren()
     execFileSync('ip', ['netns', 'del', name], { stdio: 'ignore' })
   })
   t.teardown(() => {
-    for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL')
+    killChildren()
     try {
       execFileSync('ip', ['netns', 'del', name])
     } catch {

@@ -7,7 +7,6 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import t from 'tap'
 import { bpfFdKind, objGet, objPin, progInfo } from '../../src/ffi/libbpf.js'
-import { ProgramLoadError } from '../../src/programs/errors.js'
 import { ProgramRegistry } from '../../src/programs/registry.js'
 import { needsRoot, makeNetns } from '../helpers/netns.js'
 import { BUNDLED, bpftoolJson, buildObjects, tempBpffs, catchLoad } from '../helpers/bpf.js'
@@ -189,4 +188,3 @@ t.test('kernel', { skip: needsRoot }, async (t) => {
     t.equal(progInfo(p.fd).id, p.id)
   })
 })
-

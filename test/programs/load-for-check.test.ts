@@ -9,12 +9,10 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t from 'tap'
 import { isBpffs } from '../../src/ffi/libbpf.js'
-import { ProgramLoadError } from '../../src/programs/errors.js'
 import { loadForCheck } from '../../src/programs/kernel.js'
 import { ProgramRegistry } from '../../src/programs/registry.js'
 import { needsRoot, waitFor } from '../helpers/netns.js'
 import { BUNDLED, bpftoolJson, buildObjects, tempBpffs, catchLoad } from '../helpers/bpf.js'
-
 
 t.test('refused before libbpf: a bad program name, an unreadable file', async (t) => {
   const name = catchLoad(() => loadForCheck('/nonexistent/x.o', 'not-a-name'))
