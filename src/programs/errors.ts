@@ -76,6 +76,10 @@ export function hintFor(stage: ProgramLoadStage, code: string | undefined, log: 
   if (log.some((l) => l.includes("couldn't reuse pinned map"))) {
     return "a map pinned in this program's pin directory does not match the object's definition; remove the directory (or prune it) to start with fresh maps"
   }
+  // libbpf.c, check_path: a pin path whose directory is not on a bpffs, which at a reload means it was unmounted.
+  if (log.some((l) => l.includes('is not on BPF FS'))) {
+    return 'the pin directory is not on a BPF filesystem (unmounted since the daemon started?)'
+  }
   switch (code) {
     case 'EPERM':
       return stage === 'bpffs'

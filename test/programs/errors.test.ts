@@ -29,6 +29,7 @@ t.test('hints', async (t) => {
   t.match(hintFor('bpffs', 'ENODEV'), /Linux 4\.4/)
   t.match(hintFor('load', 'EINVAL'), /LPM_TRIE maps 4\.11/)
   t.match(hintFor('load', 'EINVAL', ["libbpf: couldn't reuse pinned map at '/x': parameter mismatch"]), /remove the directory/)
+  t.match(hintFor('load', 'EINVAL', ['libbpf: specified path /b/x/maps/m is not on BPF FS']), /^the pin directory is not on a BPF filesystem/)
   t.match(hintFor('load', 'ENOSYS'), /CONFIG_BPF_SYSCALL/)
   t.equal(hintFor('read', 'ENOENT'), undefined)
 })
