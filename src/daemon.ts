@@ -69,14 +69,17 @@ interface Generation {
 }
 
 /**
- * Opens an attached program for IFLA_XDP_EXPECTED_FD. One of ours is opened from its pin (BPF_OBJ_GET needs only
- * access to the bpffs), so replacing or detaching our own programs works without CAP_SYS_ADMIN; only a foreign one
- * (`replace-foreign`) is opened by id, which needs it.
+ * Opens an attached program for IFLA_XDP_EXPECTED_FD. One this process still holds (the previous config's, during
+ * a reload) is given by its own descriptor: its pin may be gone with an unmounted bpffs. Another of ours is opened
+ * from its pin (BPF_OBJ_GET needs only access to the bpffs), so replacing or detaching our own programs works
+ * without CAP_SYS_ADMIN; only a foreign one (`replace-foreign`) is opened by id, which needs it.
  */
-function opener(bpffs: string, owned: ReadonlyMap<number, string>) {
+function opener(registry: ProgramRegistry, owned: ReadonlyMap<number, string>) {
   return (id: number): { fd: number; close(): void } | null => {
+    const held = registry.heldFd(id)
+    if (held) return { fd: held.raw, close: () => {} }
     const dir = owned.get(id)
-    const fd = dir ? objGet(pinLayout(bpffs, dir).prog) : progFdById(id)
+    const fd = dir ? objGet(pinLayout(registry.bpffsDir, dir).prog) : progFdById(id)
     return fd ? { fd: fd.raw, close: () => fd.close() } : null
   }
 }
@@ -132,6 +135,23 @@ export class Daemon {
     return r.value
   }
 
+  /**
+   * The registry mounted a bpffs for the pins. At start that is routine (under `ip netns exec` or PrivateMounts= the
+   * mount lives only as long as the daemon's mount namespace). Later it means the bpffs was unmounted under us: the
+   * pins made before are gone, so a restarted daemon would see the programs still attached from them as foreign.
+   */
+  #bpffsMounted(where: string, again: boolean): void {
+    if (!again) {
+      this.#log.info({ path: where }, `mounted a BPF filesystem at ${where} for the pins`)
+      return
+    }
+    this.#log.warn(
+      { path: where },
+      `${this.#registry.bpffsDir} was no longer on a BPF filesystem (unmounted?): mounted a new one at ${where}; ` +
+        'the pins made before are gone, and a restarted daemon will treat programs attached from them as foreign',
+    )
+  }
+
   /** One line per entry whose program is new to the daemon: all at start; at a reload, those not in use before. */
   #logPrograms(gen: Generation, before?: Generation): void {
     const old = new Set([...(before?.leases.values() ?? [])].map((l) => l.id))
@@ -169,7 +189,7 @@ export class Daemon {
       match,
       programs: gen.leases,
       owned: new Set(owned.keys()),
-      openById: opener(this.#registry.bpffsDir, owned),
+      openById: opener(this.#registry, owned),
     })
   }
 
@@ -182,7 +202,7 @@ export class Daemon {
       .catch((e: Error & { exitCode?: number }) => {
         throw new StartupError(e.message, e.exitCode ?? 1)
       })
-    this.#registry = new ProgramRegistry({ bpffsDir: config.bpffs })
+    this.#registry = new ProgramRegistry({ bpffsDir: config.bpffs, onBpffsMount: (where, again) => this.#bpffsMounted(where, again) })
     const t0 = performance.now()
     const leases = this.#acquireAll(config, this.#registry)
     this.#gen = { config, leases }

@@ -85,6 +85,8 @@ export interface Programs {
   ownedPrograms(): Map<number, string>
   ownedProgramIds(): Set<number>
   isOurs(progId: number): boolean
+  /** The descriptor this process holds for a program, or null when it holds none (its pin may be gone). */
+  heldFd(progId: number): Fd | null
   /** Closes every descriptor (pins stay). */
   close(): void
 }
@@ -120,6 +122,11 @@ export interface ProgramRegistryOptions {
   logLines?: number
   /** Receives every libbpf message during loads (e.g. for a debug log). */
   libbpfLog?: LibbpfSink
+  /**
+   * Told where a bpffs was mounted for the pin directory: `again` is true when one had been there before and is gone
+   * (unmounted under the running daemon), so the pins made before went with it.
+   */
+  onBpffsMount?: (where: string, again: boolean) => void
 }
 
 interface Entry {
@@ -133,6 +140,7 @@ export class ProgramRegistry implements Programs {
   readonly #backend: ProgramBackend
   readonly #logLines: number
   readonly #libbpfLog: LibbpfSink | undefined
+  readonly #onBpffsMount: ((where: string, again: boolean) => void) | undefined
   readonly #entries = new Map<string, Entry>()
   /** Object hash -> the program picked when none was named: the choice depends on the bytes only. */
   readonly #defaultNames = new Map<string, string>()
@@ -144,6 +152,7 @@ export class ProgramRegistry implements Programs {
     this.#backend = opts.backend ?? kernelBackend
     this.#logLines = opts.logLines ?? DEFAULT_LOG_LINES
     this.#libbpfLog = opts.libbpfLog
+    this.#onBpffsMount = opts.onBpffsMount
   }
 
   /** Where this registry mounted a bpffs (null: it found one), once known. */
@@ -221,10 +230,17 @@ export class ProgramRegistry implements Programs {
     return chosen.value.name
   }
 
+  /**
+   * Checked before every program this registry does not hold yet, not once: a bpffs can be unmounted under a
+   * running daemon (a cleanup script, another tool), and libbpf would then refuse every pin of a reload with
+   * "not on BPF FS" until a restart. One statfs per new program.
+   */
   #ensureBpffs(objectPath: string, program: string): void {
-    if (this.#bpffs) return
     try {
-      this.#bpffs = this.#backend.ensureBpffs(this.bpffsDir)
+      const r = this.#backend.ensureBpffs(this.bpffsDir)
+      const again = this.#bpffs !== undefined
+      this.#bpffs ??= r
+      if (r.mounted !== null) this.#onBpffsMount?.(r.mounted, again)
     } catch (e) {
       const err = e instanceof SyscallError ? e : undefined
       throw new ProgramLoadError({
@@ -293,6 +309,11 @@ export class ProgramRegistry implements Programs {
   isOurs(progId: number): boolean {
     for (const e of this.#entries.values()) if (e.program.id === progId) return true
     return this.ownedPrograms().has(progId)
+  }
+
+  heldFd(progId: number): Fd | null {
+    for (const e of this.#entries.values()) if (e.program.id === progId) return e.program.fd
+    return null
   }
 
   close(): void {

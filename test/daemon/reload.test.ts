@@ -1,4 +1,5 @@
 import t from 'tap'
+import { execFileSync } from 'node:child_process'
 import { existsSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { makeNetns, needsRoot, waitFor, type Netns } from '../helpers/netns.js'
@@ -97,6 +98,32 @@ t.test('a new object the verifier rejects leaves the old program attached and lo
   t.match(rejected.msg, /verifier/i)
   t.match(rejected.msg, /invalid access to packet/)
   t.equal(xdpOf(ns, 'va')!.id, old, 'old program still attached')
+})
+
+t.test('a bpffs unmounted under the daemon is mounted again for the next program, with a warning', { skip: needsRoot }, async (t) => {
+  const ns = makeNetns(t)
+  const w = workdir(t)
+  const obj = w.object('xdp_pass')
+  ns.ip('link', 'add', 'va', 'type', 'veth', 'peer', 'name', 'wa')
+  const d = await startDaemon(ns, w.config(`settle: 10ms\nbpffs: ${w.bpffs}\nattach:\n  - interfaces: ["v*"]\n    object: ${obj}\n    mode: generic\n`))
+  t.teardown(() => d.stop('SIGKILL'))
+  const old = xdpOf(ns, 'va')!.id
+  // In the daemon's own mount namespace (`ip netns exec` made it one): the host's mount of the test's bpffs stays.
+  const inDaemonMounts = (...args: string[]) => execFileSync('nsenter', ['-t', String(d.child.pid), '-m', ...args], { encoding: 'utf8' })
+  inDaemonMounts('umount', w.bpffs)
+  t.throws(() => inDaemonMounts('mountpoint', '-q', w.bpffs), 'the daemon sees no bpffs there any more')
+  w.compile(PASS_V2, 'xdp_pass.o')
+  await waitFor(() => (xdpOf(ns, 'va')?.id ?? old) !== old, 'the link swapped to the rebuilt program')
+  const now = xdpOf(ns, 'va')!.id
+  const warned = d.logs().find((r) => r.level === 40 && /no longer on a BPF filesystem/.test(String(r.msg)))
+  t.ok(warned, 'a warning says the bpffs was gone and mounted again')
+  t.match(warned?.path, w.bpffs)
+  t.notOk(d.logs().some((r) => r.action === 'reload' && r.level === 50), 'no reload was rejected')
+  // The swap is atomic although the old program's pin is gone: its expected fd is the one the daemon still holds.
+  t.same(actions(d, 'replace').map((r) => [r.ifname, r.oldProgId, r.progId]), [['va', old, now]])
+  t.same(actions(d, 'error'), [], 'no failed request')
+  const pins = inDaemonMounts('bpftool', '-j', 'prog', 'show', 'pinned', join(w.bpffs, inDaemonMounts('ls', w.bpffs).split('\n').find((n) => n.endsWith('-xdp_pass'))!, 'prog'))
+  t.equal((JSON.parse(pins) as { id: number }).id, now, 'the new program is pinned on the new bpffs')
 })
 
 t.test('SIGHUP with a broken config keeps the old one; a good one takes effect', { skip: needsRoot }, async (t) => {

@@ -19,6 +19,8 @@ function fakeBackend(files: Record<string, { bytes: string; programs: ProgramSpe
   const fds: Fd[] = []
   let nextId = 100
   const calls = { load: 0, openPinned: 0, inspect: 0, ensure: 0, remove: [] as string[] }
+  /** What the next ensureBpffs calls report, first to last: where they mounted (null: a bpffs was there). */
+  const mounts: (string | null)[] = []
   const programsOf = (image: Buffer) => Object.values(files).find((f) => f.bytes === image.toString())!.programs
   const fd = () => {
     const f = new Fd(openSync('/dev/null', 'r'), 'fake prog')
@@ -41,7 +43,7 @@ function fakeBackend(files: Record<string, { bytes: string; programs: ProgramSpe
     },
     ensureBpffs() {
       calls.ensure++
-      return { mounted: null }
+      return { mounted: mounts.shift() ?? null }
     },
     inspect(image) {
       calls.inspect++
@@ -68,7 +70,7 @@ function fakeBackend(files: Record<string, { bytes: string; programs: ProgramSpe
       pinned.delete(name)
     },
   }
-  return { backend, pinned, fds, calls }
+  return { backend, pinned, fds, calls, mounts }
 }
 
 const files = {
@@ -106,11 +108,36 @@ t.test('one load per content and program, however often and from whichever path'
   t.equal(f.fds.filter((x) => x.closed).length, f.fds.length)
 })
 
+t.test('the bpffs is checked before each program not held yet; one mounted again is reported as such', async (t) => {
+  const f = fakeBackend(files)
+  const said: [string, boolean][] = []
+  const r = new ProgramRegistry({ bpffsDir: '/bpffs/x', backend: f.backend, onBpffsMount: (where, again) => said.push([where, again]) })
+  f.mounts.push('/bpffs/x') // nothing there at start: mounted
+  const a = r.acquire('/o/pass.o')
+  t.equal(r.bpffsMount, '/bpffs/x')
+  r.acquire('/other/pass-copy.o')
+  t.equal(f.calls.ensure, 1, 'a program already held needs no check')
+  r.acquire('/o/two.o', 'xdp_first') // found on a bpffs
+  f.mounts.push('/bpffs/x') // unmounted under us since: mounted again
+  r.acquire('/o/two.o', 'xdp_second')
+  t.equal(f.calls.ensure, 3)
+  t.same(said, [
+    ['/bpffs/x', false],
+    ['/bpffs/x', true],
+  ])
+  t.equal(r.bpffsMount, '/bpffs/x', 'the first finding stays what bpffsMount says')
+  a.release()
+  r.close()
+})
+
 t.test('after the last release the pin is found again', async (t) => {
   const f = fakeBackend(files)
   const r = new ProgramRegistry({ bpffsDir: '/bpffs/x', backend: f.backend })
   const first = r.acquire('/o/pass.o')
+  t.equal(r.heldFd(first.id), first.fd, 'a held program: its descriptor')
+  t.equal(r.heldFd(first.id + 1), null, 'any other: none')
   first.release()
+  t.equal(r.heldFd(first.id), null, 'released: held no more')
   const again = r.acquire('/o/pass.o')
   t.equal(again.id, first.id)
   t.equal(again.source, 'pinned')
