@@ -1,4 +1,5 @@
 import t from 'tap'
+import type { Test } from 'tap'
 import { execFileSync } from 'node:child_process'
 import { existsSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
@@ -85,14 +86,19 @@ t.test('a changed object file is loaded and swapped atomically on every link; th
   t.pass('old program gone from the kernel')
 })
 
-t.test('a new object the verifier rejects leaves the old program attached and logs the reason', { skip: needsRoot }, async (t) => {
+/** A daemon managing va (of the pair va/wa) with xdp_pass from the workdir: the program id it attached as `old`. */
+async function oneManagedLink(t: Test) {
   const ns = makeNetns(t)
   const w = workdir(t)
   const obj = w.object('xdp_pass')
   ns.ip('link', 'add', 'va', 'type', 'veth', 'peer', 'name', 'wa')
   const d = await startDaemon(ns, w.config(`settle: 10ms\nbpffs: ${w.bpffs}\nattach:\n  - interfaces: ["v*"]\n    object: ${obj}\n    mode: generic\n`))
   t.teardown(() => d.stop('SIGKILL'))
-  const old = xdpOf(ns, 'va')!.id
+  return { ns, w, d, old: xdpOf(ns, 'va')!.id }
+}
+
+t.test('a new object the verifier rejects leaves the old program attached and logs the reason', { skip: needsRoot }, async (t) => {
+  const { ns, w, d, old } = await oneManagedLink(t)
   w.compile(BAD, 'xdp_pass.o')
   const rejected = await d.waitLog((r) => r.action === 'reload' && r.level === 50, 'the reload to be rejected')
   t.match(rejected.msg, /verifier/i)
@@ -101,13 +107,7 @@ t.test('a new object the verifier rejects leaves the old program attached and lo
 })
 
 t.test('a bpffs unmounted under the daemon is mounted again for the next program, with a warning', { skip: needsRoot }, async (t) => {
-  const ns = makeNetns(t)
-  const w = workdir(t)
-  const obj = w.object('xdp_pass')
-  ns.ip('link', 'add', 'va', 'type', 'veth', 'peer', 'name', 'wa')
-  const d = await startDaemon(ns, w.config(`settle: 10ms\nbpffs: ${w.bpffs}\nattach:\n  - interfaces: ["v*"]\n    object: ${obj}\n    mode: generic\n`))
-  t.teardown(() => d.stop('SIGKILL'))
-  const old = xdpOf(ns, 'va')!.id
+  const { ns, w, d, old } = await oneManagedLink(t)
   // In the daemon's own mount namespace (`ip netns exec` made it one): the host's mount of the test's bpffs stays.
   const inDaemonMounts = (...args: string[]) => execFileSync('nsenter', ['-t', String(d.child.pid), '-m', ...args], { encoding: 'utf8' })
   inDaemonMounts('umount', w.bpffs)
@@ -115,6 +115,7 @@ t.test('a bpffs unmounted under the daemon is mounted again for the next program
   w.compile(PASS_V2, 'xdp_pass.o')
   await waitFor(() => (xdpOf(ns, 'va')?.id ?? old) !== old, 'the link swapped to the rebuilt program')
   const now = xdpOf(ns, 'va')!.id
+  await d.waitLog((r) => r.action === 'reload' && r.level === 30, 'the reload to be reported done')
   const warned = d.logs().find((r) => r.level === 40 && /no longer on a BPF filesystem/.test(String(r.msg)))
   t.ok(warned, 'a warning says the bpffs was gone and mounted again')
   t.match(warned?.path, w.bpffs)
