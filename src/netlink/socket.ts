@@ -389,6 +389,9 @@ export class NetlinkSocket extends EventEmitter<NetlinkSocketEvents> {
   /** Stops watching, closes the descriptor and fails whatever is still pending. Idempotent. */
   close(): void {
     if (this.closed) return
+    // Acks already queued answer requests the kernel has carried out (rtnetlink handles them inside our sendmsg):
+    // read them first, so that what was done is reported as done. Only what has no answer yet is cancelled.
+    if (this.#pending.size > 0) this.#drain(Infinity)
     this.#watch?.close()
     this.#watch = null
     this.fd.close()
