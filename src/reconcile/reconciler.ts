@@ -336,6 +336,10 @@ export class Reconciler {
       const prev = outcome.get(w.ifindex)
       if (!prev || prev.r.ok) outcome.set(w.ifindex, { w, r: res })
     })
+    if (this.#stopped) {
+      this.#cutOff(outcome)
+      return
+    }
     const quick = new Map<number, LinkState>()
     const reread: number[] = []
     for (const [ifindex, { w, r: res }] of outcome) {
@@ -360,6 +364,21 @@ export class Reconciler {
     }
     this.#touchAgain()
     if (quick.size > 0) await this.#run([...quick.keys()], quick, depth + 1)
+  }
+
+  /**
+   * A batch answered after stop(): what the kernel confirmed did happen and is logged as usual; the rest was cut off
+   * by the daemon stopping (its socket closed: ECANCELED), which is neither an error nor anything to retry.
+   */
+  #cutOff(outcome: ReadonlyMap<number, { w: Wire; r: RequestResult }>): void {
+    let cut = 0
+    for (const [ifindex, { w, r: res }] of outcome) {
+      this.#inflight.delete(ifindex)
+      const rec = this.#records.get(ifindex)
+      if (rec && res.ok) this.#succeeded(rec, w.action)
+      else if (!res.ok) cut++
+    }
+    if (cut > 0) this.#o.log.debug({ links: cut }, `stopping: the requests for ${cut} links were cut off`)
   }
 
   /** The link's status from a plan, before anything is sent. */

@@ -285,6 +285,35 @@ t.test('other errors: logged with the kernel text, retried with backoff, logged 
   t.equal(rec.records()[0]!.state, 'attached')
 })
 
+t.test('a batch answered after stop(): what the kernel did is logged, what was cut off is no error and not retried', async (t) => {
+  const { src, kernel, logs, rec } = await setup(t, [], desire({ veth: target(7) }, [7]))
+  let open!: () => void
+  const gate = new Promise<void>((r) => (open = r))
+  const real = kernel.setXdp.bind(kernel)
+  let sent: number[] = []
+  // The first request is carried out; the others never left (the socket closed under them: ECANCELED).
+  kernel.setXdp = async (reqs) => {
+    sent = reqs.map((r) => r.ifindex)
+    await gate
+    const cut = reqs.slice(1).map((): RequestResult => ({ ok: false, error: nlerr('ECANCELED', 125, 'netlink socket closed') }))
+    return [...(await real(reqs.slice(0, 1))), ...cut]
+  }
+  src.set(link(2, 'veth0'))
+  src.set(link(3, 'veth1'))
+  while (sent.length === 0) await new Promise((r) => setTimeout(r, 1))
+  t.equal(sent.length, 2, 'one batch for both links')
+  rec.stop()
+  open()
+  await new Promise((r) => setTimeout(r, 20))
+  const done = src.kernel.get(sent[0]!)!.name
+  t.same(logs.filter((l) => l.action === 'attach').map((l) => l.ifname), [done], 'the attach that happened is logged')
+  t.same(logs.filter((l) => l.action === 'error'), [], 'no error line')
+  t.match(logs.find((l) => /cut off/.test(String(l.msg))), { level: 20, links: 1 })
+  const cutRecord = rec.records().find((r) => r.ifindex === sent[1])!
+  t.equal(cutRecord.failures, 0, 'not counted as a failure')
+  t.equal(cutRecord.retry, null, 'no retry armed')
+})
+
 t.test('a link removed while pending is forgotten (ENODEV is quiet)', async (t) => {
   const { src, kernel, logs, rec } = await setup(t, [], desire({ veth: target(7) }, [7]))
   src.set(link(2, 'veth0'))
