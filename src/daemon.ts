@@ -202,6 +202,10 @@ export class Daemon {
       .catch((e: Error & { exitCode?: number }) => {
         throw new StartupError(e.message, e.exitCode ?? 1)
       })
+    // A SIGTERM while start-up waits (here, on the dump, on the first reconcile) runs stop() on what exists so far.
+    // Start-up then sets up nothing more and announces nothing: a listener bound after stop() closed the control
+    // server, or a watchdog started after it, would keep a stopped daemon alive.
+    if (this.#stopped) return this.#control.close()
     this.#registry = new ProgramRegistry({ bpffsDir: config.bpffs, onBpffsMount: (where, again) => this.#bpffsMounted(where, again) })
     const t0 = performance.now()
     const leases = this.#acquireAll(config, this.#registry)
@@ -228,9 +232,16 @@ export class Daemon {
       this.#log.warn({ differences: r.events, links: r.links }, `netlink overrun: notifications were lost; re-dumped ${r.links} links, ${r.events} differences`)
       this.#reconciler.reconcileAll()
     })
-    await this.#table.start()
+    try {
+      await this.#table.start()
+    } catch (e) {
+      if (this.#stopped) return // the dump was cut off by stop() closing the socket: not a start-up failure
+      throw e
+    }
+    if (this.#stopped) return
     this.#reconciler.reconcileAll()
     await this.#reconciler.idle()
+    if (this.#stopped) return
     // Pins of an earlier config that nothing uses any more (and that no link still runs) go now, not at the first
     // reload.
     this.#prune()

@@ -11,6 +11,8 @@ export interface RunOptions {
   rcvbuf?: number
   log?: Logger
   notifier?: Notifier
+  /** Exit this long after stopping even if a handle is still open (EXIT_GRACE_MS); null: never force an exit. */
+  exitGraceMs?: number | null
 }
 
 /**
@@ -63,12 +65,32 @@ export async function runCommand(o: RunOptions): Promise<number> {
     if (e instanceof StartupError) log.fatal({ exitCode: e.exitCode }, e.message)
     throw e
   }
-  watchdog = startWatchdog(notifier, {
-    alive: () => daemon.alive(),
-    onWithheld: () => log.warn('watchdog ping withheld: the netlink receive path is not healthy'),
-    onError: (e) => log.warn({ err: e }, `sd_notify failed: ${(e as Error).message}`),
-  })
+  // Not once stopping (a SIGTERM during start-up): its timer would keep the stopped daemon alive.
+  if (!stopping) {
+    watchdog = startWatchdog(notifier, {
+      alive: () => daemon.alive(),
+      onWithheld: () => log.warn('watchdog ping withheld: the netlink receive path is not healthy'),
+      onError: (e) => log.warn({ err: e }, `sd_notify failed: ${(e as Error).message}`),
+    })
+  }
   await done
   notifier.close()
+  const grace = o.exitGraceMs === undefined ? EXIT_GRACE_MS : o.exitGraceMs
+  if (grace !== null) exitEvenIfHeld(log, grace)
   return 0
+}
+
+/** How long a stopped daemon waits by default for the event loop to empty before it exits anyway. */
+export const EXIT_GRACE_MS = 2000
+
+/**
+ * The process ends when nothing is left in the event loop. A handle left open by mistake after stop() would keep
+ * it running until systemd's TimeoutStopSec and a SIGKILL; this timer (unref'd: it keeps nothing alive itself)
+ * exits after `ms` instead, and names what was still open so that the mistake gets fixed.
+ */
+function exitEvenIfHeld(log: Logger, ms: number): void {
+  setTimeout(() => {
+    log.warn({ handles: process.getActiveResourcesInfo() }, `still running ${ms} ms after stopping: exiting anyway`)
+    process.exit()
+  }, ms).unref()
 }

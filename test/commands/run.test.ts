@@ -1,5 +1,5 @@
 import t from 'tap'
-import { makeNetns, needsRoot, waitFor } from '../helpers/netns.js'
+import { CLI, lines, makeNetns, needsRoot, waitFor } from '../helpers/netns.js'
 import { startDaemon, workdir, xdpOf } from '../helpers/daemon.js'
 import { listen } from '../helpers/notify.js'
 
@@ -60,4 +60,44 @@ t.test('sd_notify STATUS= during a burst of deletions: at most one per 100 ms, t
   // Sent on every change, it would be one per deleted link (the link count changes every time).
   t.ok(statuses.length <= Math.ceil(ms / 100) + 1, `${statuses.length} STATUS= for ${2 * N} links deleted, over ${ms.toFixed(0)} ms`)
   t.equal(await d.stop('SIGTERM'), 0)
+})
+
+t.test('SIGTERM during start-up: exit 0 at once, every attach done is logged, nothing announced, no error', { skip: needsRoot }, async (t) => {
+  const ns = makeNetns(t)
+  const w = workdir(t)
+  const sink = listen(t)
+  const N = 600
+  ns.exec('ip', ['-batch', '-'], { input: Array.from({ length: N }, (_, i) => `link add s${i} type veth peer name ps${i}`).join('\n') + '\n' })
+  const cfg = w.config(`settle: 10ms\nbpffs: ${w.bpffs}\nattach:\n  - interfaces: ["*s*"]\n    object: ${w.object('xdp_pass')}\n    mode: generic\n`)
+  const { JOURNAL_STREAM: _, ...env } = process.env
+  const child = ns.spawn('node', [CLI, 'run', '--config', cfg, '--log-level', 'debug'], {
+    env: { ...env, NOTIFY_SOCKET: sink.address, WATCHDOG_USEC: '400000' },
+  })
+  const out = lines(child.stdout!)
+  const exited = new Promise<number | null>((r) => child.on('exit', (c) => r(c)))
+  // The program is loaded; the dump of 1,201 links and the first reconcile are still to come.
+  await waitFor(() => out.some((l) => l.includes('"msg":"programs ready"')), 'the program loaded')
+  child.kill('SIGTERM')
+  const t0 = performance.now()
+  const code = await Promise.race([exited, new Promise<'hung'>((r) => setTimeout(() => r('hung'), 10000))])
+  if (code === 'hung') child.kill('SIGKILL')
+  t.equal(code, 0, 'exit status 0')
+  t.ok(performance.now() - t0 < 1500, `exited ${(performance.now() - t0).toFixed(0)} ms after SIGTERM, without the exit grace`)
+  const logs = out.flatMap((l) => {
+    try {
+      return [JSON.parse(l) as { msg: string; action?: string }]
+    } catch {
+      return []
+    }
+  })
+  const stopping = logs.findIndex((r) => r.msg === 'SIGTERM: stopping')
+  t.ok(stopping >= 0, 'the stop is logged')
+  t.notOk(logs.slice(stopping).some((r) => r.msg.startsWith('started:')), 'no started: line once stopping')
+  t.same(logs.filter((r) => r.action === 'error'), [], 'requests cut off by the stop are not errors')
+  t.notOk(logs.some((r) => /exiting anyway/.test(r.msg)), 'nothing held the stopped daemon')
+  const attachedNow = ns.ipJson<{ xdp?: unknown }[]>('-d', 'link', 'show').filter((l) => l.xdp).length
+  t.equal(logs.filter((r) => r.action === 'attach').length, attachedNow, `one attach line per link the kernel shows attached (${attachedNow})`)
+  const stopAt = sink.messages.findIndex((m) => m.includes('STOPPING=1'))
+  t.notOk(sink.messages.some((m) => m.includes('READY=1')), 'no READY=1')
+  t.notOk(sink.messages.slice(stopAt).some((m) => m.includes('WATCHDOG=1')), 'no watchdog ping after STOPPING=1')
 })
