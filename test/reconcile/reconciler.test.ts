@@ -89,7 +89,10 @@ async function setup(t: { teardown(fn: () => void): void }, links: LinkState[], 
   const table = new LinkTable(src)
   const rec = new Reconciler({ table, setter: kernel, desire: d, log, settleMs: 2, maxSettleMs: 20, kernelRelease: '6.18.0' })
   t.teardown(() => rec.stop())
+  // As the daemon starts: the dump's links are touched one by one as the table learns them, and reconcileAll()
+  // makes them all due at once, so they go in one batch however slowly a loaded machine runs the touches.
   await table.start()
+  rec.reconcileAll()
   await rec.idle()
   return { src, kernel, logs, table, rec }
 }
