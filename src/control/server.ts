@@ -45,10 +45,13 @@ export interface ControlServerOptions {
   maxRequestBytes?: number
   /** How long the start-up check waits for an existing socket to accept. Default 1 s. */
   probeTimeoutMs?: number
+  /** At most one "too many clients" warning per this many ms; the refusals between are counted. Default 10 s. */
+  refusalLogIntervalMs?: number
 }
 
 export const DEFAULT_CLIENT_TIMEOUT_MS = 5000
 export const DEFAULT_MAX_CLIENTS = 32
+export const DEFAULT_REFUSAL_LOG_INTERVAL_MS = 10_000
 
 type Probe = 'absent' | 'stale' | 'listening'
 
@@ -90,6 +93,8 @@ export class ControlServer {
   readonly #server: Server
   readonly #conns = new Set<Socket>()
   #closed = false
+  /** Refusals not yet in a warning, and when the last warning was logged. */
+  readonly #refused = { unlogged: 0, loggedAt: -Infinity }
 
   private constructor(o: ControlServerOptions) {
     this.path = o.path
@@ -98,6 +103,7 @@ export class ControlServer {
       maxClients: DEFAULT_MAX_CLIENTS,
       maxRequestBytes: MAX_REQUEST_BYTES,
       probeTimeoutMs: 1000,
+      refusalLogIntervalMs: DEFAULT_REFUSAL_LOG_INTERVAL_MS,
       ...o,
     }
     // allowHalfOpen: a client may send its request and shut down its sending side (`nc -N`, socat); the answer
@@ -187,7 +193,7 @@ export class ControlServer {
   #accept(s: Socket): void {
     s.on('error', () => s.destroy())
     if (this.#closed || this.#conns.size >= this.#o.maxClients) {
-      this.#o.log?.warn({ clients: this.#conns.size }, 'control socket: too many clients, refusing one')
+      this.#warnRefused()
       // Said once, then closed; a client that does not read it is destroyed by the timer.
       const t = setTimeout(() => s.destroy(), this.#o.clientTimeoutMs)
       t.unref()
@@ -197,6 +203,20 @@ export class ControlServer {
     }
     this.#conns.add(s)
     new Connection(s, this.#o, () => this.#conns.delete(s))
+  }
+
+  /** A client in a loop (a monitoring script gone wrong) must not flood the journal: one warning per interval. */
+  #warnRefused(): void {
+    this.#refused.unlogged++
+    const now = performance.now()
+    if (now - this.#refused.loggedAt < this.#o.refusalLogIntervalMs) return
+    const n = this.#refused.unlogged
+    this.#o.log?.warn(
+      { clients: this.#conns.size, refused: n },
+      `control socket: too many clients (${this.#conns.size}), refused ${n === 1 ? 'one' : `${n} since the last warning`}`,
+    )
+    this.#refused.unlogged = 0
+    this.#refused.loggedAt = now
   }
 }
 

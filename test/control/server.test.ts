@@ -6,6 +6,7 @@ import { join } from 'node:path'
 import { ControlServer, ControlStartError, probeSocket } from '../../src/control/server.js'
 import type { ControlRequest, ControlResponse, StatusJson } from '../../src/control/protocol.js'
 import { lines } from '../helpers/netns.js'
+import type { Logger } from 'pino'
 
 const status = (links = 0): StatusJson => ({
   pid: 1,
@@ -242,6 +243,25 @@ t.test('concurrent clients are capped; the one over the cap is told so', async (
   held.forEach((s) => s.destroy())
   await until(() => srv.clients === 0, 'held connections gone')
   t.match((await ask(path, '{"cmd":"status"}\n')).r, { ok: true })
+})
+
+t.test('refused clients are warned about once per interval, with a count, not once each', async (t) => {
+  const warns: { obj: Record<string, unknown>; msg: string }[] = []
+  const log = { debug() {}, warn: (obj: Record<string, unknown>, msg: string) => void warns.push({ obj, msg }) } as unknown as Logger
+  const { srv, path } = await serve(t, { maxClients: 1, clientTimeoutMs: 500, refusalLogIntervalMs: 300, log })
+  const held = await connect(path)
+  t.teardown(() => held.destroy())
+  await until(() => srv.clients === 1, 'one connection')
+  const refuse = async (n: number) => {
+    for (let i = 0; i < n; i++) await watch(await connect(path)).closedP
+  }
+  await refuse(20)
+  t.same(warns.map((w) => w.obj), [{ clients: 1, refused: 1 }], 'the first refusal is warned about at once, the next 19 are counted')
+  t.match(warns[0]!.msg, /too many clients \(1\), refused one$/)
+  await new Promise((r) => setTimeout(r, 350))
+  await refuse(1)
+  t.same(warns.map((w) => w.obj.refused), [1, 20], 'after the interval, one warning for the 19 and this one')
+  t.match(warns[1]!.msg, /refused 20 since the last warning$/)
 })
 
 t.test('start-up: a stale socket is replaced, a live one refused, a regular file left alone', async (t) => {
