@@ -59,6 +59,15 @@ export interface Desire {
 
 export type LinkStatus = 'attached' | 'pending' | 'conflict' | 'error' | 'unmanaged'
 
+/**
+ * How a native attach says the link cannot run XDP natively as it is set up now: no ndo_bpf at all (EOPNOTSUPP, in
+ * net/core/dev.c dev_xdp_attach), or a driver refusing its current configuration. drivers/net/veth.c veth_xdp_set
+ * answers ERANGE "Peer MTU is too large to set XDP" (a jumbo-MTU veth; seen on 6.18); NIC drivers refuse an MTU,
+ * LRO or too few queues for XDP's TX rings with EINVAL, ENOMEM or ENOSPC. `mode: auto` then uses generic mode on
+ * that link rather than leave it without its program; a failure that is not about native mode fails there too.
+ */
+const NATIVE_REFUSED = new Set(['EOPNOTSUPP', 'ERANGE', 'EINVAL', 'ENOMEM', 'ENOSPC'])
+
 export interface LinkRecord {
   ifindex: number
   name: string
@@ -552,9 +561,14 @@ export class Reconciler {
       return 'done'
     }
     // Only `mode: auto` falls back: an entry that says `native` means it, and the link is in error instead.
-    if (error.code === 'EOPNOTSUPP' && w.auto && action.kind === 'attach' && action.mode === 'native' && !r.nativeUnsupported) {
+    if (NATIVE_REFUSED.has(error.code) && w.auto && action.kind === 'attach' && action.mode === 'native' && !r.nativeUnsupported) {
       r.nativeUnsupported = true
-      log.info({ ...ctx, action: 'fallback', mode: 'generic' }, `${r.name}: no native XDP here (${error.extAck ?? error.code}); using generic mode`)
+      if (error.code === 'EOPNOTSUPP') {
+        log.info({ ...ctx, action: 'fallback', mode: 'generic' }, `${r.name}: no native XDP here (${error.extAck ?? error.code}); using generic mode`)
+      } else {
+        const why = error.extAck ? `${error.code}: ${error.extAck}` : error.code
+        log.warn({ ...ctx, action: 'fallback', mode: 'generic', code: error.code }, `${r.name}: native XDP refused (${why}); using generic mode`)
+      }
       return 'replan'
     }
     // EBUSY/EEXIST: someone attached (or detached) in between. ENOBUFS: the ack was lost, the request may have been

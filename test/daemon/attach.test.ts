@@ -103,3 +103,22 @@ t.test('replace-foreign: true takes the link over atomically', { skip: needsRoot
   t.not(now.id, foreign.id)
   t.match(actions(d, 'replace')[0], { ifname: 'fa', progId: now.id, oldProgId: foreign.id })
 })
+
+t.test('mode auto: native where the driver takes it, generic where it refuses (a jumbo-MTU veth), said once', { skip: needsRoot }, async (t) => {
+  const ns = makeNetns(t)
+  const w = workdir(t)
+  const cfg = w.config(`settle: 20ms\nbpffs: ${w.bpffs}\nattach:\n  - interfaces: ["a*", "j*"]\n    object: ${w.object('xdp_pass')}\n    mode: auto\n`)
+  ns.ip('link', 'add', 'aa', 'type', 'veth', 'peer', 'name', 'ab')
+  // veth_xdp_set (drivers/net/veth.c) refuses native XDP when the peer's MTU leaves no room: ERANGE.
+  ns.ip('link', 'add', 'ja', 'mtu', '9000', 'type', 'veth', 'peer', 'name', 'jb', 'mtu', '9000')
+  const d = await startDaemon(ns, cfg)
+  t.teardown(() => d.stop('SIGKILL'))
+  t.equal(xdpOf(ns, 'aa')?.mode, 'native', 'a standard veth runs it natively')
+  t.equal(xdpOf(ns, 'ja')?.mode, 'generic', 'the jumbo one in generic mode')
+  t.equal(xdpOf(ns, 'jb')?.mode, 'generic')
+  const fb = actions(d, 'fallback').filter((r) => r.ifname === 'ja')
+  t.equal(fb.length, 1, 'one fallback line for ja')
+  t.match(fb[0], { level: 40, code: 'ERANGE', msg: /ja: native XDP refused \(ERANGE: .*MTU is too large.*\); using generic mode/ })
+  t.same(actions(d, 'error'), [], 'no error: nothing left to retry')
+  t.match(d.logs().find((r) => typeof r.msg === 'string' && r.msg.startsWith('started:')), { attached: 4, errors: 0 })
+})

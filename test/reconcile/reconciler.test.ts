@@ -13,6 +13,7 @@ import {
   XDP_FLAGS_UPDATE_IF_NOEXIST,
 } from '../../src/rtnl/constants.js'
 import { FakeSource, link } from '../helpers/link-state.js'
+import { waitFor } from '../helpers/netns.js'
 
 const nlerr = (code: string, errno: number, extAck?: string): NetlinkError =>
   Object.assign(new Error(code), { code, errno, seq: 0, extAck }) as unknown as NetlinkError
@@ -147,6 +148,34 @@ t.test('EOPNOTSUPP in auto mode falls back to generic, once', async (t) => {
   t.equal(logs.filter((l) => l.action === 'fallback').length, 1)
 })
 
+t.test('auto mode: a driver refusing native XDP as configured (ERANGE, EINVAL, ENOMEM, ENOSPC) means generic, with a warning', async (t) => {
+  for (const [code, errno, extAck] of [
+    ['ERANGE', 34, 'veth: Peer MTU is too large to set XDP'],
+    ['EINVAL', 22, 'MTU too large for XDP'],
+    ['ENOMEM', 12, undefined],
+    ['ENOSPC', 28, undefined],
+  ] as const) {
+    const { src, kernel, logs } = await setup(t, [], desire({ veth: target(7) }, [7]))
+    kernel.failNext.push(nlerr(code, errno, extAck))
+    src.set(link(2, 'veth0'))
+    await waitFor(() => xdpOf(src, 2) !== null, 'veth0 attached')
+    t.same(xdpOf(src, 2), { mode: 'generic', progId: 7 }, `${code}: attached in generic mode`)
+    t.same(kernel.requests().map((r) => r.req.flags), [XDP_FLAGS_UPDATE_IF_NOEXIST | XDP_FLAGS_DRV_MODE, XDP_FLAGS_UPDATE_IF_NOEXIST | XDP_FLAGS_SKB_MODE])
+    const fb = logs.filter((l) => l.action === 'fallback')
+    t.match(fb, [{ level: 40, code, msg: new RegExp(`veth0: native XDP refused \\(${code}${extAck ? `: ${extAck}` : ''}\\); using generic mode`) }])
+    t.equal(logs.filter((l) => l.action === 'error').length, 0, `${code}: no error line`)
+  }
+})
+
+t.test('auto mode: EBUSY on a native attach is a race, not a reason for generic', async (t) => {
+  const { src, kernel, logs } = await setup(t, [], desire({ veth: target(7) }, [7]))
+  kernel.failNext.push(nlerr('EBUSY', 16, 'XDP program already attached'))
+  src.set(link(2, 'veth0'))
+  await waitFor(() => xdpOf(src, 2) !== null, 'veth0 attached')
+  t.same(xdpOf(src, 2), { mode: 'native', progId: 7 }, 're-read, planned again, attached natively')
+  t.equal(logs.filter((l) => l.action === 'fallback').length, 0)
+})
+
 t.test('EOPNOTSUPP with mode: native is an error, not a fallback: the entry asked for native', async (t) => {
   const src = new FakeSource()
   src.set(link(2, 'veth0'), false)
@@ -270,13 +299,13 @@ t.test('a notification older than our own set, read after it: the table ends on 
 
 t.test('other errors: logged with the kernel text, retried with backoff, logged once while unchanged', async (t) => {
   const { src, kernel, logs, rec } = await setup(t, [], desire({ veth: target(7) }, [7]))
-  kernel.failNext.push(nlerr('EINVAL', 22, 'bad thing'), nlerr('EINVAL', 22, 'bad thing'))
+  kernel.failNext.push(nlerr('EIO', 5, 'bad thing'), nlerr('EIO', 5, 'bad thing'))
   src.set(link(2, 'veth0'))
   await new Promise((r) => setTimeout(r, 10))
   await rec.idle()
   const errs = logs.filter((l) => l.action === 'error')
   t.equal(errs.length, 1)
-  t.match(errs[0]!.msg, /EINVAL: bad thing; retrying in 1000 ms/)
+  t.match(errs[0]!.msg, /EIO: bad thing; retrying in 1000 ms/)
   t.equal(rec.records()[0]!.state, 'error')
   t.match(rec.records()[0]!.lastError, /bad thing/)
   // first retry after 1 s fails again (debug, not warn), second after 2 s succeeds
