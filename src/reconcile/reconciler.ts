@@ -75,8 +75,10 @@ export interface LinkRecord {
   desiredProgId: number | null
   state: LinkStatus
   lastError: string | null
-  /** Native mode answered EOPNOTSUPP here: `auto` uses generic on this link. */
+  /** Native mode was refused here (NATIVE_REFUSED): `auto` uses generic on this link. */
   nativeUnsupported: boolean
+  /** ... for the link's configuration (an MTU, queues), not for lack of support: worth trying again later. */
+  nativeRefused: boolean
   /** The foreign program last reported as a conflict (reported once, not on every event). */
   conflictProgId: number | null
   failures: number
@@ -98,6 +100,7 @@ export function newLinkRecord(ifindex: number, name: string): LinkRecord {
     state: 'pending',
     lastError: null,
     nativeUnsupported: false,
+    nativeRefused: false,
     conflictProgId: null,
     failures: 0,
     retry: null,
@@ -318,6 +321,12 @@ export class Reconciler {
       const desired: Desired | null = target
         ? { progId: target.progId, mode: target.mode, replaceForeign: target.replaceForeign, entry: target.entry }
         : null
+      // Refused for its configuration, then the program it got in generic mode went away (detached by hand once the
+      // MTU was fixed, say): native may work now. Not while falling back (state pending), or it would go round.
+      if (r.nativeRefused && r.state === 'attached' && !link.xdp) {
+        r.nativeRefused = false
+        r.nativeUnsupported = false
+      }
       const action = plan({ desired, xdp: link.xdp, isOurs: (id) => this.#desire.isOurs(id), nativeUnsupported: r.nativeUnsupported })
       this.#settleState(r, link, action, target)
       if (action.kind === 'none' || action.kind === 'conflict') {
@@ -563,6 +572,7 @@ export class Reconciler {
     // Only `mode: auto` falls back: an entry that says `native` means it, and the link is in error instead.
     if (NATIVE_REFUSED.has(error.code) && w.auto && action.kind === 'attach' && action.mode === 'native' && !r.nativeUnsupported) {
       r.nativeUnsupported = true
+      r.nativeRefused = error.code !== 'EOPNOTSUPP'
       if (error.code === 'EOPNOTSUPP') {
         log.info({ ...ctx, action: 'fallback', mode: 'generic' }, `${r.name}: no native XDP here (${error.extAck ?? error.code}); using generic mode`)
       } else {

@@ -121,4 +121,12 @@ t.test('mode auto: native where the driver takes it, generic where it refuses (a
   t.match(fb[0], { level: 40, code: 'ERANGE', msg: /ja: native XDP refused \(ERANGE: .*MTU is too large.*\); using generic mode/ })
   t.same(actions(d, 'error'), [], 'no error: nothing left to retry')
   t.match(d.logs().find((r) => typeof r.msg === 'string' && r.msg.startsWith('started:')), { attached: 4, errors: 0 })
+  // The MTU fixed and the generic program detached by hand: native this time. (Up: the kernel announces an XDP
+  // change only on a link that is up, net/core/dev.c netdev_state_change.)
+  ns.ip('link', 'set', 'ja', 'up')
+  ns.ip('link', 'set', 'ja', 'mtu', '1500')
+  ns.ip('link', 'set', 'jb', 'mtu', '1500')
+  ns.ip('link', 'set', 'dev', 'ja', 'xdpgeneric', 'off')
+  await waitFor(() => xdpOf(ns, 'ja')?.mode === 'native', 'ja attached natively')
+  t.equal(xdpOf(ns, 'jb')?.mode, 'generic', 'jb, not detached, keeps its program as it is')
 })

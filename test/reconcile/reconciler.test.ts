@@ -167,6 +167,27 @@ t.test('auto mode: a driver refusing native XDP as configured (ERANGE, EINVAL, E
   }
 })
 
+t.test('auto mode: refused for its configuration, generic; once that program is detached by hand, native again', async (t) => {
+  const { src, kernel, logs } = await setup(t, [], desire({ veth: target(7) }, [7]))
+  kernel.failNext.push(nlerr('ERANGE', 34, 'veth: Peer MTU is too large to set XDP'))
+  src.set(link(2, 'veth0'))
+  await waitFor(() => xdpOf(src, 2) !== null, 'veth0 attached')
+  t.same(xdpOf(src, 2), { mode: 'generic', progId: 7 })
+  // The operator lowers the MTU and detaches the generic program.
+  src.set(link(2, 'veth0', { xdp: null }))
+  await waitFor(() => xdpOf(src, 2) !== null, 'veth0 attached again')
+  t.same(xdpOf(src, 2), { mode: 'native', progId: 7 }, 'native this time')
+  t.equal(logs.filter((l) => l.action === 'fallback').length, 1)
+  // Without a support problem, EOPNOTSUPP stays final: a detach by hand brings generic back, no native attempt.
+  const n = await setup(t, [], desire({ veth: target(7) }, [7]))
+  n.kernel.noNative.add(3)
+  n.src.set(link(3, 'veth1'))
+  await waitFor(() => xdpOf(n.src, 3) !== null, 'veth1 attached')
+  n.src.set(link(3, 'veth1', { xdp: null }))
+  await waitFor(() => xdpOf(n.src, 3) !== null, 'veth1 attached again')
+  t.same(n.kernel.requests().map((r) => r.req.flags & (XDP_FLAGS_DRV_MODE | XDP_FLAGS_SKB_MODE)), [XDP_FLAGS_DRV_MODE, XDP_FLAGS_SKB_MODE, XDP_FLAGS_SKB_MODE])
+})
+
 t.test('auto mode: EBUSY on a native attach is a race, not a reason for generic', async (t) => {
   const { src, kernel, logs } = await setup(t, [], desire({ veth: target(7) }, [7]))
   kernel.failNext.push(nlerr('EBUSY', 16, 'XDP program already attached'))
