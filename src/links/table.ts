@@ -10,6 +10,7 @@
  */
 import { EventEmitter } from 'node:events'
 import type { LinkNotification, LinkSource } from '../rtnl/client.js'
+import { PartialDumpError } from '../rtnl/errors.js'
 import type { LinkState } from '../rtnl/link.js'
 import { linkEvents, tableEvents, type LinkEvent } from './diff.js'
 
@@ -135,11 +136,13 @@ export class LinkTable extends EventEmitter<LinkTableEvents> {
       } catch (e) {
         // During a link storm the kernel may keep marking dumps inconsistent (NLM_F_DUMP_INTR). Never give up: a
         // table that stopped syncing would miss links for good. Back off a little and dump again.
+        const partial = e instanceof PartialDumpError ? this.#provisional(e.links) : 0
         this.#buffer = null
         failures++
         this.#syncFailures = failures
         if (failures === 1 || failures % 10 === 0) {
-          this.emit('error', new Error(`link dump failed (${failures}x), retrying: ${(e as Error).message}`))
+          const meanwhile = partial > 0 ? `; meanwhile using the ${partial} links it did return` : ''
+          this.emit('error', new Error(`link dump failed (${failures}x), retrying: ${(e as Error).message}${meanwhile}`))
         }
         await new Promise((r) => setTimeout(r, Math.min(1000, 10 * 2 ** Math.min(failures, 7))))
         continue
@@ -158,6 +161,25 @@ export class LinkTable extends EventEmitter<LinkTableEvents> {
     this.stats.resyncs++
     this.#emitAll(events)
     this.emit('resync', { reason, events: events.length, links: next.size, durationMs: performance.now() - t0 })
+  }
+
+  /**
+   * What an inconsistent dump did return, taken for what it is while the dump is redone: every link in it exists and
+   * is as shown, so it is added or updated (and gets its program) now, not once a storm is over; nothing is removed
+   * for being absent from it. The notifications buffered during the attempt are applied after it, as for a full
+   * dump. The next consistent dump corrects the rest. Returns how many links it held.
+   */
+  #provisional(links: readonly LinkState[]): number {
+    const next = new Map(this.#links)
+    for (const l of links) next.set(l.ifindex, l)
+    for (const n of this.#buffer ?? []) {
+      if (n.type === 'new') next.set(n.link.ifindex, n.link)
+      else next.delete(n.link.ifindex)
+    }
+    const events = tableEvents(this.#links, next)
+    this.#links = next
+    this.#emitAll(events)
+    return links.length
   }
 
   #emitAll(events: LinkEvent[]): void {

@@ -62,9 +62,16 @@ interface Pending {
   resolve: (r: RequestResult) => void
 }
 
-/** Thrown by `dump` when the kernel kept flagging it inconsistent (NLM_F_DUMP_INTR) after every retry. */
+/**
+ * Thrown by `dump` when the kernel kept flagging it inconsistent (NLM_F_DUMP_INTR) after every retry. `partial` is
+ * what the last attempt returned (decoded): each entry is a true snapshot of its object, but objects may be missing
+ * (the table changed under the walk), so it cannot stand for the whole table.
+ */
 export class DumpInterruptedError extends Error {
-  constructor(readonly attempts: number) {
+  constructor(
+    readonly attempts: number,
+    readonly partial: readonly unknown[] = [],
+  ) {
     super(`netlink dump still inconsistent (NLM_F_DUMP_INTR) after ${attempts} attempts`)
     this.name = 'DumpInterruptedError'
   }
@@ -228,6 +235,7 @@ export class NetlinkSocket extends EventEmitter<NetlinkSocketEvents> {
    * decoded links, not 15 MB of message copies waiting for NLMSG_DONE.
    */
   async dumpDecoded<T>(type: number, payload: Buffer, decode: (m: NetlinkMessage) => T, attempts = 10): Promise<T[]> {
+    let partial: T[] = []
     for (let i = 1; i <= attempts; i++) {
       const seq = this.#nextSeq()
       const p = this.#expect(seq, true, decode)
@@ -244,8 +252,9 @@ export class NetlinkSocket extends EventEmitter<NetlinkSocketEvents> {
         throw r.error
       }
       if (!(r as { interrupted?: boolean }).interrupted) return r.messages as unknown[] as T[]
+      partial = r.messages as unknown[] as T[]
     }
-    throw new DumpInterruptedError(attempts)
+    throw new DumpInterruptedError(attempts, partial)
   }
 
   #expect(seq: number, dump: boolean, decode: ((m: NetlinkMessage) => unknown) | null = null): Promise<RequestResult> {

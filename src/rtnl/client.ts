@@ -4,12 +4,15 @@
  * drop the answer to a dump or an RTM_SETLINK, and the request socket never has to skip multicast traffic.
  */
 import { EventEmitter } from 'node:events'
-import { NetlinkSocket, type RequestResult } from '../netlink/socket.js'
+import { DumpInterruptedError, NetlinkSocket, type RequestResult } from '../netlink/socket.js'
 import { RTMGRP_LINK } from '../netlink/constants.js'
 import type { NetlinkMessage } from '../netlink/message.js'
 import { NetlinkError } from '../netlink/errors.js'
+import type { NetlinkDecodeError } from '../netlink/attributes.js'
+import type { Result } from '../result.js'
 import { AF_BRIDGE, RTM_DELLINK, RTM_GETLINK, RTM_NEWLINK, RTM_SETLINK } from './constants.js'
 import { decodeLink, encodeGetLink, encodeGetLinkDump, type LinkState } from './link.js'
+import { PartialDumpError } from './errors.js'
 import { encodeSetLinkXdp, type XdpSetRequest } from './xdp.js'
 
 export type LinkNotification = { type: 'new'; link: LinkState } | { type: 'del'; link: LinkState }
@@ -75,14 +78,28 @@ export class RtnlClient extends EventEmitter<RtnlClientEvents> implements LinkSo
     this.emit('link', { type: m.type === RTM_NEWLINK ? 'new' : 'del', link: d.value })
   }
 
-  /** Every link of the namespace, from a consistent dump (redone on NLM_F_DUMP_INTR). */
+  /**
+   * Every link of the namespace, from a consistent dump (redone on NLM_F_DUMP_INTR). Throws PartialDumpError, with
+   * the links the last attempt saw, when every attempt came back inconsistent.
+   */
   async dumpLinks(): Promise<LinkState[]> {
     // Decoded as the datagrams arrive; problems are reported once the dump is complete (an attempt that is redone
     // decodes its messages again).
-    const decoded = await this.requests.dumpDecoded(RTM_GETLINK, encodeGetLinkDump(), (m) => (m.type === RTM_NEWLINK ? decodeLink(m) : null))
+    let decoded: (Result<LinkState, NetlinkDecodeError> | null)[]
+    try {
+      decoded = await this.requests.dumpDecoded(RTM_GETLINK, encodeGetLinkDump(), (m) => (m.type === RTM_NEWLINK ? decodeLink(m) : null))
+    } catch (e) {
+      if (!(e instanceof DumpInterruptedError)) throw e
+      this.events?.drainNow()
+      throw new PartialDumpError(this.#collect(e.partial as (Result<LinkState, NetlinkDecodeError> | null)[]), e)
+    }
     // Notifications queued before the dump finished must reach the table (which is buffering them) before it merges;
     // they sit on the other socket, whose wake-up may come after this one.
     this.events?.drainNow()
+    return this.#collect(decoded)
+  }
+
+  #collect(decoded: readonly (Result<LinkState, NetlinkDecodeError> | null)[]): LinkState[] {
     const links: LinkState[] = []
     for (const d of decoded) {
       if (d === null) continue

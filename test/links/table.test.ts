@@ -1,6 +1,8 @@
 import t from 'tap'
 import { LinkTable } from '../../src/links/table.js'
 import type { LinkEvent } from '../../src/links/diff.js'
+import { PartialDumpError } from '../../src/rtnl/errors.js'
+import type { LinkState } from '../../src/rtnl/link.js'
 import { link, FakeSource } from '../helpers/link-state.js'
 
 const show = (e: LinkEvent): string =>
@@ -31,6 +33,40 @@ t.test('start merges the dump with notifications that arrived during it', async 
   t.same(names(table), ['1:lo', '2:a2', '4:c'])
   // the start-up events describe the merged state only: no add of b, no rename of a
   t.same(events, ['add 1 lo', 'add 2 a2', 'add 4 c'])
+})
+
+t.test('a link storm keeps the dump inconsistent: what it returns is used at once, its gaps wait for a full dump', async (t) => {
+  // The first two attempts come back inconsistent; the walk skipped link 3, which did not change (so no
+  // notification will ever tell of it).
+  class StormSource extends FakeSource {
+    storms = 2
+    override async dumpLinks(): Promise<LinkState[]> {
+      const all = await super.dumpLinks()
+      if (this.storms-- > 0) throw new PartialDumpError(all.filter((l) => l.ifindex !== 3), new Error('netlink dump still inconsistent'))
+      return all
+    }
+  }
+  const src = new StormSource()
+  for (const [i, n] of [[1, 'lo'], [2, 'a'], [3, 'b'], [5, 'gone']] as const) src.set(link(i, n), false)
+  src.duringDump.push(() => {
+    src.set(link(4, 'c')) // created during the first attempt: its notification is buffered
+    src.del(5) // deleted during it: so is this one
+  })
+  const table = new LinkTable(src)
+  const events = record(table)
+  const errors: string[] = []
+  table.on('error', (e) => errors.push(e.message))
+  let started = false
+  const start = table.start().then(() => (started = true))
+  while (!events.includes('add 4 c')) await new Promise((r) => setImmediate(r))
+  t.notOk(started, 'before start-up is over')
+  t.same(names(table), ['1:lo', '2:a', '4:c'], 'the links the inconsistent dump did return, and the notifications of its time')
+  t.same(events, ['add 1 lo', 'add 2 a', 'add 4 c'], 'link 5 came and went within the attempt: never added')
+  await start
+  t.same(names(table), ['1:lo', '2:a', '3:b', '4:c'], 'the full dump adds the link the walk had skipped')
+  t.same(events.slice(3), ['add 3 b'])
+  t.match(errors, [/^link dump failed \(1x\), retrying: netlink dump still inconsistent; meanwhile using the 3 links it did return$/])
+  t.equal(src.dumps, 3)
 })
 
 t.test('a notification older than the snapshot is followed by the newer one: last wins', async (t) => {
