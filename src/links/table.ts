@@ -37,9 +37,13 @@ export class LinkTable extends EventEmitter<LinkTableEvents> {
   #syncFailures = 0
   readonly stats = { notifications: 0, overruns: 0, resyncs: 0 }
 
-  constructor(source: LinkSource) {
+  readonly #retryDelay: (failures: number) => number
+
+  /** `retryDelay`: the pause before dump attempt n+1 after n failures (tests shorten it). */
+  constructor(source: LinkSource, opts: { retryDelay?: (failures: number) => number } = {}) {
     super()
     this.#source = source
+    this.#retryDelay = opts.retryDelay ?? ((n) => Math.min(1000, 10 * 2 ** Math.min(n, 7)))
     source.on('link', (n) => this.#onNotification(n))
     source.on('overrun', () => this.#onOverrun())
   }
@@ -74,7 +78,11 @@ export class LinkTable extends EventEmitter<LinkTableEvents> {
     if (l) this.#links.set(ifindex, { ...l, xdp })
   }
 
-  /** False while a resync has been failing for a while (dumps keep coming back inconsistent or failing). */
+  /**
+   * False while a resync has been failing for a while: dumps that fail outright. Dumps that only come back
+   * inconsistent (a link storm) do not count: the table is kept up to date from them and from the notifications,
+   * and a restart (what a withheld watchdog ping leads to) would meet the same storm.
+   */
   healthy(): boolean {
     return this.#syncFailures < 50
   }
@@ -139,12 +147,12 @@ export class LinkTable extends EventEmitter<LinkTableEvents> {
         const partial = e instanceof PartialDumpError ? this.#provisional(e.links) : 0
         this.#buffer = null
         failures++
-        this.#syncFailures = failures
+        if (!(e instanceof PartialDumpError)) this.#syncFailures++
         if (failures === 1 || failures % 10 === 0) {
           const meanwhile = partial > 0 ? `; meanwhile using the ${partial} links it did return` : ''
           this.emit('error', new Error(`link dump failed (${failures}x), retrying: ${(e as Error).message}${meanwhile}`))
         }
-        await new Promise((r) => setTimeout(r, Math.min(1000, 10 * 2 ** Math.min(failures, 7))))
+        await new Promise((r) => setTimeout(r, this.#retryDelay(failures)))
         continue
       }
       next = new Map(dumped.map((l) => [l.ifindex, l]))

@@ -69,6 +69,32 @@ t.test('a link storm keeps the dump inconsistent: what it returns is used at onc
   t.equal(src.dumps, 3)
 })
 
+t.test('healthy(): dumps failing outright 50 times in a row make it false; dumps only inconsistent do not', async (t) => {
+  for (const partial of [false, true]) {
+    class Failing extends FakeSource {
+      fail = 60
+      override async dumpLinks(): Promise<LinkState[]> {
+        const all = await super.dumpLinks()
+        if (this.fail-- <= 0) return all
+        throw partial ? new PartialDumpError(all, new Error('inconsistent')) : new Error('EIO')
+      }
+    }
+    const src = new Failing()
+    src.set(link(1, 'lo'), false)
+    const table = new LinkTable(src, { retryDelay: () => 0 })
+    table.on('error', () => {})
+    let worst = true
+    const start = table.start()
+    while (src.fail > 0) {
+      worst &&= table.healthy()
+      await new Promise((r) => setImmediate(r))
+    }
+    await start
+    t.equal(worst, partial, partial ? 'inconsistent dumps: healthy throughout' : 'failed dumps: unhealthy before the 60th')
+    t.ok(table.healthy(), 'healthy again once a dump got through')
+  }
+})
+
 t.test('a notification older than the snapshot is followed by the newer one: last wins', async (t) => {
   const src = new FakeSource()
   src.set(link(2, 'a', { operState: 'up' }), false)
