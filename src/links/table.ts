@@ -147,7 +147,9 @@ export class LinkTable extends EventEmitter<LinkTableEvents> {
         const partial = e instanceof PartialDumpError ? this.#provisional(e.links) : 0
         this.#buffer = null
         failures++
-        if (!(e instanceof PartialDumpError)) this.#syncFailures++
+        // An attempt that returned links kept the table current; one that returned nothing (every attempt lost to
+        // ENOBUFS, say) did not.
+        if (partial === 0) this.#syncFailures++
         if (failures === 1 || failures % 10 === 0) {
           const meanwhile = partial > 0 ? `; meanwhile using the ${partial} links it did return` : ''
           this.emit('error', new Error(`link dump failed (${failures}x), retrying: ${(e as Error).message}${meanwhile}`))

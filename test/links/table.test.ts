@@ -70,13 +70,14 @@ t.test('a link storm keeps the dump inconsistent: what it returns is used at onc
 })
 
 t.test('healthy(): dumps failing outright 50 times in a row make it false; dumps only inconsistent do not', async (t) => {
-  for (const partial of [false, true]) {
+  for (const partial of [false, true, 'empty'] as const) {
     class Failing extends FakeSource {
       fail = 60
       override async dumpLinks(): Promise<LinkState[]> {
         const all = await super.dumpLinks()
         if (this.fail-- <= 0) return all
-        throw partial ? new PartialDumpError(all, new Error('inconsistent')) : new Error('EIO')
+        if (!partial) throw new Error('EIO')
+        throw new PartialDumpError(partial === 'empty' ? [] : all, new Error('inconsistent'))
       }
     }
     const src = new Failing()
@@ -90,7 +91,7 @@ t.test('healthy(): dumps failing outright 50 times in a row make it false; dumps
       await new Promise((r) => setImmediate(r))
     }
     await start
-    t.equal(worst, partial, partial ? 'inconsistent dumps: healthy throughout' : 'failed dumps: unhealthy before the 60th')
+    t.equal(worst, partial === true, partial === true ? 'inconsistent dumps: healthy throughout' : `${partial ? 'dumps returning nothing' : 'failed dumps'}: unhealthy before the 60th`)
     t.ok(table.healthy(), 'healthy again once a dump got through')
   }
 })
