@@ -48,6 +48,11 @@ export interface Request {
   /** Extra flags beside NLM_F_REQUEST|NLM_F_ACK (e.g. NLM_F_CREATE). */
   flags?: number
   payload: Buffer
+  /**
+   * Goes in the same window as the request before it: the second step of a two-step change (detach, then attach in
+   * another mode), so that a stop or a failed send between two windows never leaves only the first step done.
+   */
+  withPrevious?: boolean
 }
 
 export type RequestResult = { ok: true; messages: NetlinkMessage[] } | { ok: false; error: NetlinkError }
@@ -87,6 +92,23 @@ const MAX_BATCH_BYTES = 64 * 1024
 const MAX_IN_FLIGHT = 128
 // Datagrams drained per wake-up before yielding to the event loop, so a storm cannot starve timers and I/O.
 const DRAIN_PER_TICK = 512
+
+/**
+ * Where requestBatch's windows start: every `max` requests, a boundary moved back to the start of a chain of
+ * requests `withPrevious` that it would cut (unless the chain alone fills the window). Pure.
+ */
+export function windowStarts(reqs: readonly { withPrevious?: boolean }[], max = MAX_IN_FLIGHT): number[] {
+  const starts: number[] = []
+  for (let i = 0; i < reqs.length; ) {
+    starts.push(i)
+    let end = Math.min(i + max, reqs.length)
+    let cut = end
+    while (cut < reqs.length && cut > i && reqs[cut]!.withPrevious) cut--
+    if (cut > i) end = cut
+    i = end
+  }
+  return starts
+}
 
 export interface NetlinkSocketEvents {
   /**
@@ -170,7 +192,8 @@ export class NetlinkSocket extends EventEmitter<NetlinkSocketEvents> {
    */
   async requestBatch(reqs: Request[]): Promise<RequestResult[]> {
     const out: RequestResult[] = []
-    for (let i = 0; i < reqs.length; i += MAX_IN_FLIGHT) out.push(...(await this.#window(reqs.slice(i, i + MAX_IN_FLIGHT))))
+    const starts = windowStarts(reqs)
+    for (let k = 0; k < starts.length; k++) out.push(...(await this.#window(reqs.slice(starts[k], starts[k + 1] ?? reqs.length))))
     return out
   }
 

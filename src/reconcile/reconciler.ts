@@ -23,7 +23,8 @@ import { plan, observed, type Action, type AttachedMode, type Desired, type Mode
 
 /** What the reconciler needs to send: one result per request, in order (RtnlClient implements it). */
 export interface XdpSetter {
-  setXdp(reqs: { ifindex: number; req: XdpSetRequest }[]): Promise<RequestResult[]>
+  /** `withPrevious`: keep this request in one window with the one before it (NetlinkSocket Request). */
+  setXdp(reqs: { ifindex: number; req: XdpSetRequest; withPrevious?: boolean }[]): Promise<RequestResult[]>
   getLink(ifindex: number): Promise<LinkState | null>
   dumpLinks(): Promise<LinkState[]>
 }
@@ -343,7 +344,8 @@ export class Reconciler {
     this.counters.requests += wires.length
     let results: RequestResult[]
     try {
-      results = await this.#o.setter.setXdp(wires.map((w) => ({ ifindex: w.ifindex, req: w.req })))
+      // A remode's attach goes with its detach: never the detach alone if the daemon stops between two windows.
+      results = await this.#o.setter.setXdp(wires.map((w) => ({ ifindex: w.ifindex, req: w.req, withPrevious: w.step === 'attach' })))
     } finally {
       for (const w of wires) w.release()
     }

@@ -4,7 +4,7 @@
  * drop the answer to a dump or an RTM_SETLINK, and the request socket never has to skip multicast traffic.
  */
 import { EventEmitter } from 'node:events'
-import { DumpInterruptedError, NetlinkSocket, type RequestResult } from '../netlink/socket.js'
+import { DumpInterruptedError, NetlinkSocket, type Request, type RequestResult } from '../netlink/socket.js'
 import { RTMGRP_LINK } from '../netlink/constants.js'
 import type { NetlinkMessage } from '../netlink/message.js'
 import { NetlinkError } from '../netlink/errors.js'
@@ -127,15 +127,15 @@ export class RtnlClient extends EventEmitter<RtnlClientEvents> implements LinkSo
   }
 
   /** Many RTM_SETLINK/IFLA_XDP requests in as few datagrams as fit; one result per request, in order. */
-  async setXdp(reqs: { ifindex: number; req: XdpSetRequest }[]): Promise<RequestResult[]> {
+  async setXdp(reqs: { ifindex: number; req: XdpSetRequest; withPrevious?: boolean }[]): Promise<RequestResult[]> {
     const out: RequestResult[] = new Array(reqs.length)
-    const wire: { type: number; payload: Buffer }[] = []
+    const wire: Request[] = []
     const at: number[] = []
     reqs.forEach((r, i) => {
       const enc = encodeSetLinkXdp(r.ifindex, r.req)
       if (!enc.ok) out[i] = { ok: false, error: NetlinkError.fromErrno(22, 0, enc.error.message) }
       else {
-        wire.push({ type: RTM_SETLINK, payload: enc.value })
+        wire.push({ type: RTM_SETLINK, payload: enc.value, withPrevious: r.withPrevious })
         at.push(i)
       }
     })

@@ -446,6 +446,7 @@ t.test('the mode changed in the config: detach in the old mode, then attach in t
     { fd: -1, expectedFd: 107, flags: XDP_FLAGS_REPLACE | XDP_FLAGS_SKB_MODE },
     { fd: 107, flags: XDP_FLAGS_UPDATE_IF_NOEXIST | XDP_FLAGS_DRV_MODE },
   ])
+  t.same(kernel.batches[0]!.map((r) => Boolean((r as { withPrevious?: boolean }).withPrevious)), [false, true], 'the attach goes in one window with its detach')
   t.same(xdpOf(src, 2), { mode: 'native', progId: 7 })
   t.ok(logs.some((l) => /moved program from generic to native mode/.test(String(l.msg))))
 })
