@@ -157,38 +157,43 @@ export class LinkTable extends EventEmitter<LinkTableEvents> {
         await new Promise((r) => setTimeout(r, this.#retryDelay(failures)))
         continue
       }
-      next = new Map(dumped.map((l) => [l.ifindex, l]))
-      for (const n of this.#buffer) {
-        if (n.type === 'new') next.set(n.link.ifindex, n.link)
-        else next.delete(n.link.ifindex)
-      }
+      next = this.#merged(new Map(), dumped)
       this.#buffer = null
       if (!this.#lostDuringSync) break
     }
     this.#syncFailures = 0
+    this.stats.resyncs++
+    const events = this.#replace(next)
+    this.emit('resync', { reason, events: events.length, links: next.size, durationMs: performance.now() - t0 })
+  }
+
+  /** `dumped` laid over `base` (a copy), then the notifications buffered while it was being dumped. */
+  #merged(base: ReadonlyMap<number, LinkState>, dumped: readonly LinkState[]): Map<number, LinkState> {
+    const next = new Map(base)
+    for (const l of dumped) next.set(l.ifindex, l)
+    for (const n of this.#buffer ?? []) {
+      if (n.type === 'new') next.set(n.link.ifindex, n.link)
+      else next.delete(n.link.ifindex)
+    }
+    return next
+  }
+
+  /** Makes `next` the table and emits how it differs from the one before. */
+  #replace(next: Map<number, LinkState>): LinkEvent[] {
     const events = tableEvents(this.#links, next)
     this.#links = next
-    this.stats.resyncs++
     this.#emitAll(events)
-    this.emit('resync', { reason, events: events.length, links: next.size, durationMs: performance.now() - t0 })
+    return events
   }
 
   /**
    * What an inconsistent dump did return, taken for what it is while the dump is redone: every link in it exists and
    * is as shown, so it is added or updated (and gets its program) now, not once a storm is over; nothing is removed
-   * for being absent from it. The notifications buffered during the attempt are applied after it, as for a full
-   * dump. The next consistent dump corrects the rest. Returns how many links it held.
+   * for being absent from it (it is laid over the table as it is). The next consistent dump corrects the rest.
+   * Returns how many links it held.
    */
   #provisional(links: readonly LinkState[]): number {
-    const next = new Map(this.#links)
-    for (const l of links) next.set(l.ifindex, l)
-    for (const n of this.#buffer ?? []) {
-      if (n.type === 'new') next.set(n.link.ifindex, n.link)
-      else next.delete(n.link.ifindex)
-    }
-    const events = tableEvents(this.#links, next)
-    this.#links = next
-    this.#emitAll(events)
+    this.#replace(this.#merged(this.#links, links))
     return links.length
   }
 
