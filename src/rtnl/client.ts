@@ -85,21 +85,18 @@ export class RtnlClient extends EventEmitter<RtnlClientEvents> implements LinkSo
   async dumpLinks(): Promise<LinkState[]> {
     // Decoded as the datagrams arrive; problems are reported once the dump is complete (an attempt that is redone
     // decodes its messages again).
-    let decoded: (Result<LinkState, NetlinkDecodeError> | null)[]
+    let decoded: readonly (Result<LinkState, NetlinkDecodeError> | null)[]
+    let interrupted: DumpInterruptedError | null = null
     try {
       decoded = await this.requests.dumpDecoded(RTM_GETLINK, encodeGetLinkDump(), (m) => (m.type === RTM_NEWLINK ? decodeLink(m) : null))
     } catch (e) {
       if (!(e instanceof DumpInterruptedError)) throw e
-      this.events?.drainNow()
-      throw new PartialDumpError(this.#collect(e.partial as (Result<LinkState, NetlinkDecodeError> | null)[]), e)
+      interrupted = e
+      decoded = e.partial as typeof decoded
     }
     // Notifications queued before the dump finished must reach the table (which is buffering them) before it merges;
     // they sit on the other socket, whose wake-up may come after this one.
     this.events?.drainNow()
-    return this.#collect(decoded)
-  }
-
-  #collect(decoded: readonly (Result<LinkState, NetlinkDecodeError> | null)[]): LinkState[] {
     const links: LinkState[] = []
     for (const d of decoded) {
       if (d === null) continue
@@ -109,6 +106,7 @@ export class RtnlClient extends EventEmitter<RtnlClientEvents> implements LinkSo
         this.emit('error', d.error)
       }
     }
+    if (interrupted) throw new PartialDumpError(links, interrupted)
     return links
   }
 
