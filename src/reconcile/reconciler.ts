@@ -76,10 +76,12 @@ export interface LinkRecord {
   desiredProgId: number | null
   state: LinkStatus
   lastError: string | null
-  /** Native mode was refused here (NATIVE_REFUSED): `auto` uses generic on this link. */
-  nativeUnsupported: boolean
-  /** ... for the link's configuration (an MTU, queues), not for lack of support: worth trying again later. */
-  nativeRefused: boolean
+  /**
+   * Whether a native attach is worth trying here (`auto` uses generic otherwise): `unsupported`, the driver has no
+   * native XDP (EOPNOTSUPP); `refused`, it refused this link's configuration (an MTU, queues: NATIVE_REFUSED),
+   * which may change.
+   */
+  native: 'try' | 'unsupported' | 'refused'
   /** The foreign program last reported as a conflict (reported once, not on every event). */
   conflictProgId: number | null
   failures: number
@@ -100,8 +102,7 @@ export function newLinkRecord(ifindex: number, name: string): LinkRecord {
     desiredProgId: null,
     state: 'pending',
     lastError: null,
-    nativeUnsupported: false,
-    nativeRefused: false,
+    native: 'try',
     conflictProgId: null,
     failures: 0,
     retry: null,
@@ -324,11 +325,8 @@ export class Reconciler {
         : null
       // Refused for its configuration, then the program it got in generic mode went away (detached by hand once the
       // MTU was fixed, say): native may work now. Not while falling back (state pending), or it would go round.
-      if (r.nativeRefused && r.state === 'attached' && !link.xdp) {
-        r.nativeRefused = false
-        r.nativeUnsupported = false
-      }
-      const action = plan({ desired, xdp: link.xdp, isOurs: (id) => this.#desire.isOurs(id), nativeUnsupported: r.nativeUnsupported })
+      if (r.native === 'refused' && r.state === 'attached' && !link.xdp) r.native = 'try'
+      const action = plan({ desired, xdp: link.xdp, isOurs: (id) => this.#desire.isOurs(id), nativeUnsupported: r.native !== 'try' })
       this.#settleState(r, link, action, target)
       if (action.kind === 'none' || action.kind === 'conflict') {
         this.#done(r)
@@ -356,17 +354,17 @@ export class Reconciler {
       const prev = outcome.get(w.ifindex)
       if (!prev || prev.r.ok) outcome.set(w.ifindex, { w, r: res })
     })
-    if (this.#stopped) {
-      this.#cutOff(outcome)
-      return
-    }
     const quick = new Map<number, LinkState>()
     const reread: number[] = []
+    let cut = 0
     for (const [ifindex, { w, r: res }] of outcome) {
       this.#inflight.delete(ifindex)
       const rec = this.#records.get(ifindex)
       if (!rec) continue
       if (res.ok) this.#succeeded(rec, w.action)
+      // Answered after stop(): what the kernel did is logged above; the rest was cut off by the daemon stopping (its
+      // socket closed: ECANCELED), which is neither an error nor anything to retry.
+      else if (this.#stopped) cut++
       else {
         const next = this.#failed(rec, w, res.error, depth)
         if (next === 'replan') {
@@ -374,6 +372,10 @@ export class Reconciler {
           if (link) quick.set(ifindex, link)
         } else if (next === 'reread') reread.push(ifindex)
       }
+    }
+    if (this.#stopped) {
+      if (cut > 0) this.#o.log.debug({ links: cut }, `stopping: the requests for ${cut} links were cut off`)
+      return
     }
     for (const [ifindex, link] of await this.#reread(reread)) {
       // What the kernel just said is newer than the table's word, which can be a notification sent before our own
@@ -384,21 +386,6 @@ export class Reconciler {
     }
     this.#touchAgain()
     if (quick.size > 0) await this.#run([...quick.keys()], quick, depth + 1)
-  }
-
-  /**
-   * A batch answered after stop(): what the kernel confirmed did happen and is logged as usual; the rest was cut off
-   * by the daemon stopping (its socket closed: ECANCELED), which is neither an error nor anything to retry.
-   */
-  #cutOff(outcome: ReadonlyMap<number, { w: Wire; r: RequestResult }>): void {
-    let cut = 0
-    for (const [ifindex, { w, r: res }] of outcome) {
-      this.#inflight.delete(ifindex)
-      const rec = this.#records.get(ifindex)
-      if (rec && res.ok) this.#succeeded(rec, w.action)
-      else if (!res.ok) cut++
-    }
-    if (cut > 0) this.#o.log.debug({ links: cut }, `stopping: the requests for ${cut} links were cut off`)
   }
 
   /** The link's status from a plan, before anything is sent. */
@@ -572,9 +559,8 @@ export class Reconciler {
       return 'done'
     }
     // Only `mode: auto` falls back: an entry that says `native` means it, and the link is in error instead.
-    if (NATIVE_REFUSED.has(error.code) && w.auto && action.kind === 'attach' && action.mode === 'native' && !r.nativeUnsupported) {
-      r.nativeUnsupported = true
-      r.nativeRefused = error.code !== 'EOPNOTSUPP'
+    if (NATIVE_REFUSED.has(error.code) && w.auto && action.kind === 'attach' && action.mode === 'native' && r.native === 'try') {
+      r.native = error.code === 'EOPNOTSUPP' ? 'unsupported' : 'refused'
       if (error.code === 'EOPNOTSUPP') {
         log.info({ ...ctx, action: 'fallback', mode: 'generic' }, `${r.name}: no native XDP here (${error.extAck ?? error.code}); using generic mode`)
       } else {
