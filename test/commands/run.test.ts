@@ -1,6 +1,6 @@
 import t from 'tap'
-import { CLI, lines, makeNetns, needsRoot, waitFor } from '../helpers/netns.js'
-import { startDaemon, workdir, xdpOf } from '../helpers/daemon.js'
+import { makeNetns, needsRoot, waitFor } from '../helpers/netns.js'
+import { spawnDaemon, startDaemon, workdir, xdpOf } from '../helpers/daemon.js'
 import { listen } from '../helpers/notify.js'
 
 t.test('sd_notify: READY only after the first full reconcile, RELOADING/READY around a reload, STOPPING at exit, WATCHDOG', { skip: needsRoot }, async (t) => {
@@ -69,27 +69,16 @@ t.test('SIGTERM during start-up: exit 0 at once, every attach done is logged, no
   const N = 600
   ns.exec('ip', ['-batch', '-'], { input: Array.from({ length: N }, (_, i) => `link add s${i} type veth peer name ps${i}`).join('\n') + '\n' })
   const cfg = w.config(`settle: 10ms\nbpffs: ${w.bpffs}\nattach:\n  - interfaces: ["*s*"]\n    object: ${w.object('xdp_pass')}\n    mode: generic\n`)
-  const { JOURNAL_STREAM: _, ...env } = process.env
-  const child = ns.spawn('node', [CLI, 'run', '--config', cfg, '--log-level', 'debug'], {
-    env: { ...env, NOTIFY_SOCKET: sink.address, WATCHDOG_USEC: '400000' },
-  })
-  const out = lines(child.stdout!)
-  const exited = new Promise<number | null>((r) => child.on('exit', (c) => r(c)))
+  const d = spawnDaemon(ns, cfg, [], { NOTIFY_SOCKET: sink.address, WATCHDOG_USEC: '400000' })
+  t.teardown(() => d.stop('SIGKILL'))
   // The program is loaded; the dump of 1,201 links and the first reconcile are still to come.
-  await waitFor(() => out.some((l) => l.includes('"msg":"programs ready"')), 'the program loaded')
-  child.kill('SIGTERM')
+  await d.waitLog((r) => r.msg === 'programs ready', 'the program loaded')
+  d.child.kill('SIGTERM')
   const t0 = performance.now()
-  const code = await Promise.race([exited, new Promise<'hung'>((r) => setTimeout(() => r('hung'), 10000))])
-  if (code === 'hung') child.kill('SIGKILL')
+  const code = await Promise.race([d.exited, new Promise<'hung'>((r) => setTimeout(() => r('hung'), 10000))])
   t.equal(code, 0, 'exit status 0')
   t.ok(performance.now() - t0 < 1500, `exited ${(performance.now() - t0).toFixed(0)} ms after SIGTERM, without the exit grace`)
-  const logs = out.flatMap((l) => {
-    try {
-      return [JSON.parse(l) as { msg: string; action?: string }]
-    } catch {
-      return []
-    }
-  })
+  const logs = d.logs() as { msg: string; action?: string }[]
   const stopping = logs.findIndex((r) => r.msg === 'SIGTERM: stopping')
   t.ok(stopping >= 0, 'the stop is logged')
   t.notOk(logs.slice(stopping).some((r) => r.msg.startsWith('started:')), 'no started: line once stopping')

@@ -9,8 +9,8 @@ import { spawnSync } from 'node:child_process'
 import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import t from 'tap'
-import { startDaemon, statusOf, workdir } from '../helpers/daemon.js'
-import { CLI, lines, makeNetns, needsRoot, waitFor, type Netns } from '../helpers/netns.js'
+import { spawnDaemon, startDaemon, statusOf, workdir } from '../helpers/daemon.js'
+import { makeNetns, needsRoot, waitFor, type Netns } from '../helpers/netns.js'
 import { prng } from '../helpers/prng.js'
 
 const config = (pass: string, drop: string, bpffs: string): string => `settle: 5ms
@@ -190,21 +190,20 @@ t.test('a storm that keeps every dump inconsistent: the links the dumps do retur
   t.teardown(() => storm.kill('SIGKILL'))
   await new Promise((r) => setTimeout(r, 200))
   const cfg = w.config(`settle: 10ms\nbpffs: ${w.bpffs}\nattach:\n  - interfaces: ["m*"]\n    exclude: ["mx*"]\n    object: ${w.object('xdp_pass')}\n    mode: generic\n`)
-  const { JOURNAL_STREAM: _, ...env } = process.env
-  const d = ns.spawn('node', [CLI, 'run', '--config', cfg], { env })
-  t.teardown(() => d.kill('SIGKILL'))
-  const out = lines(d.stdout!)
+  const d = spawnDaemon(ns, cfg)
+  t.teardown(() => d.stop('SIGKILL'))
+  const said = (re: RegExp) => d.logs().findIndex((r) => re.test(String(r.msg)))
   const attached = () => ns.ipJson<{ ifname: string; xdp?: unknown }[]>('-d', 'link', 'show').filter((l) => l.xdp && /^m\d/.test(l.ifname)).length
   await waitFor(() => attached() === N, `all ${N} m links attached`, 60000, 250)
   t.equal(storm.exitCode, null, 'while the storm still runs')
-  if (!out.some((l) => l.includes('link dump failed'))) {
+  if (said(/link dump failed/) < 0) {
     t.comment('the storm never kept a dump inconsistent for 10 attempts on this machine: the partial path did not run')
   } else {
-    t.ok(out.some((l) => l.includes('meanwhile using the')), 'the links of the inconsistent dump were used')
-    const firstAttach = out.findIndex((l) => l.includes('"action":"attach"'))
-    const started = out.findIndex((l) => l.includes('"msg":"started:'))
+    t.ok(said(/meanwhile using the/) >= 0, 'the links of the inconsistent dump were used')
+    const firstAttach = d.logs().findIndex((r) => r.action === 'attach')
+    const started = said(/^started:/)
     t.ok(started === -1 || firstAttach < started, 'attaching began before a consistent dump let start-up finish')
   }
   storm.kill('SIGKILL')
-  await waitFor(() => out.some((l) => l.includes('"msg":"started:')), 'start-up done once the storm is over', 60000)
+  await d.waitLog((r) => String(r.msg).startsWith('started:'), 'start-up done once the storm is over', 60000)
 })

@@ -77,7 +77,8 @@ export interface Running {
   exited: Promise<number | null>
 }
 
-export async function startDaemon(ns: Netns, configPath: string, extra: string[] = [], env: Record<string, string> = {}): Promise<Running> {
+/** `xdplinkd run` started and left to it: for a test that acts before start-up is over. */
+export function spawnDaemon(ns: Netns, configPath: string, extra: string[] = [], env: Record<string, string> = {}): Running {
   // JOURNAL_STREAM is dropped: a test run under systemd must not send the daemon's records to the real journal
   const { JOURNAL_STREAM: _, ...base } = process.env
   const child = ns.spawn('node', [CLI, 'run', '--config', configPath, '--log-level', 'debug', ...extra], { env: { ...base, ...env } })
@@ -111,6 +112,12 @@ export async function startDaemon(ns: Netns, configPath: string, extra: string[]
       return exited
     },
   }
+  return run
+}
+
+/** `xdplinkd run`, once it has logged `started:` (every link reconciled). */
+export async function startDaemon(ns: Netns, configPath: string, extra: string[] = [], env: Record<string, string> = {}): Promise<Running> {
+  const run = spawnDaemon(ns, configPath, extra, env)
   await run.waitLog((r) => typeof r.msg === 'string' && r.msg.startsWith('started:'), 'the daemon to start')
   return run
 }
