@@ -1,13 +1,23 @@
 import { constants } from 'node:os'
 
+/**
+ * Names Linux gives a second spelling of the same number (include/uapi/asm-generic/errno.h): EWOULDBLOCK is EAGAIN,
+ * EDEADLOCK is EDEADLK, and ENOTSUP is EOPNOTSUPP (glibc's <bits/errno.h>). Node's table lists ENOTSUP before
+ * EOPNOTSUPP, so taking the first name per number would make 95 `ENOTSUP` while the kernel, strerror and every man
+ * page say EOPNOTSUPP. The aliases are never chosen as a number's name.
+ */
+const ALIASES = new Set(['EWOULDBLOCK', 'EDEADLOCK', 'ENOTSUP'])
+
 // Node already carries the platform's errno table (name -> number); invert it once for names.
 const byNumber = new Map<number, string>()
 for (const [name, value] of Object.entries(constants.errno)) {
-  // EWOULDBLOCK == EAGAIN and EDEADLOCK == EDEADLK on Linux: keep the first, canonical spelling.
-  if (!byNumber.has(value)) byNumber.set(value, name)
+  if (!ALIASES.has(name) && !byNumber.has(value)) byNumber.set(value, name)
 }
 
-/** The symbolic name of an errno value (`105` -> `ENOBUFS`), or `E<n>` for one Node does not know. */
+/**
+ * The canonical symbolic name of an errno value (`105` -> `ENOBUFS`, `95` -> `EOPNOTSUPP`), or `E<n>` for one Node
+ * does not know. For messages and logs: code compares errno numbers (ERRNO.EOPNOTSUPP), never these names.
+ */
 export function errnoName(errno: number): string {
   return byNumber.get(Math.abs(errno)) ?? `E${Math.abs(errno)}`
 }

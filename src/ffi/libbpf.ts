@@ -13,7 +13,7 @@
  */
 import { readlinkSync } from 'node:fs'
 import koffi, { type LibraryHandle } from 'koffi'
-import { SyscallError } from './errno.js'
+import { ERRNO, SyscallError } from './errno.js'
 import { Fd } from './fd.js'
 
 // <linux/bpf.h> enum bpf_prog_type / enum bpf_attach_type
@@ -583,7 +583,7 @@ export function mapLookupElem(fd: Fd, key: Buffer, value: Buffer): boolean {
   const rc = c().bpf_map_lookup_elem(fd.raw, key, value) as number
   if (rc >= 0) return true
   const err = fail('bpf_map_lookup_elem', rc, fd.label)
-  if (err.code === 'ENOENT') return false
+  if (err.errno === ERRNO.ENOENT) return false
   throw err
 }
 

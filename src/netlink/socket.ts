@@ -271,7 +271,7 @@ export class NetlinkSocket extends EventEmitter<NetlinkSocketEvents> {
       const r = await p
       if (!r.ok) {
         // A dump answered with ENOBUFS lost datagrams on the way: redo it like an interrupted one.
-        if (r.error.code === 'ENOBUFS' || r.error.code === 'EINTR' || r.error.code === 'EBUSY') continue
+        if (r.error.errno === ERRNO.ENOBUFS || r.error.errno === ERRNO.EINTR || r.error.errno === ERRNO.EBUSY) continue
         throw r.error
       }
       if (!(r as { interrupted?: boolean }).interrupted) return r.messages as unknown[] as T[]
@@ -436,7 +436,7 @@ function setReceiveBuffer(fd: number, bytes: number): void {
   try {
     libc.setsockoptInt(fd, libc.SOL_SOCKET, libc.SO_RCVBUFFORCE, bytes)
   } catch (e) {
-    if (!(e instanceof SyscallError) || e.code !== 'EPERM') throw e
+    if (!(e instanceof SyscallError) || e.errno !== ERRNO.EPERM) throw e
     // Without CAP_NET_ADMIN the kernel caps SO_RCVBUF at net.core.rmem_max.
     libc.setsockoptInt(fd, libc.SOL_SOCKET, libc.SO_RCVBUF, bytes)
   }

@@ -10,6 +10,7 @@ import type { LinkTable } from '../links/table.js'
 import type { LinkState } from '../rtnl/link.js'
 import type { RequestResult } from '../netlink/socket.js'
 import { NetlinkError } from '../netlink/errors.js'
+import { ERRNO } from '../ffi/errno.js'
 import {
   XDP_FLAGS_DRV_MODE,
   XDP_FLAGS_HW_MODE,
@@ -67,7 +68,7 @@ export type LinkStatus = 'attached' | 'pending' | 'conflict' | 'error' | 'unmana
  * LRO or too few queues for XDP's TX rings with EINVAL, ENOMEM or ENOSPC. `mode: auto` then uses generic mode on
  * that link rather than leave it without its program; a failure that is not about native mode fails there too.
  */
-const NATIVE_REFUSED = new Set(['EOPNOTSUPP', 'ERANGE', 'EINVAL', 'ENOMEM', 'ENOSPC'])
+const NATIVE_REFUSED: ReadonlySet<number> = new Set([ERRNO.EOPNOTSUPP, ERRNO.ERANGE, ERRNO.EINVAL, ERRNO.ENOMEM, ERRNO.ENOSPC])
 
 export interface LinkRecord {
   ifindex: number
@@ -553,15 +554,15 @@ export class Reconciler {
     const log = this.#o.log
     const ctx = { ifindex: r.ifindex, ifname: r.name, entry: r.entry }
     this.counters.errors[error.code] = (this.counters.errors[error.code] ?? 0) + 1
-    if (error.code === 'ENODEV') {
+    if (error.errno === ERRNO.ENODEV) {
       // The link went away; its RTM_DELLINK ends its record.
       r.dirtySince = null
       return 'done'
     }
     // Only `mode: auto` falls back: an entry that says `native` means it, and the link is in error instead.
-    if (NATIVE_REFUSED.has(error.code) && w.auto && action.kind === 'attach' && action.mode === 'native' && r.native === 'try') {
-      r.native = error.code === 'EOPNOTSUPP' ? 'unsupported' : 'refused'
-      if (error.code === 'EOPNOTSUPP') {
+    if (NATIVE_REFUSED.has(error.errno) && w.auto && action.kind === 'attach' && action.mode === 'native' && r.native === 'try') {
+      r.native = error.errno === ERRNO.EOPNOTSUPP ? 'unsupported' : 'refused'
+      if (error.errno === ERRNO.EOPNOTSUPP) {
         log.info({ ...ctx, action: 'fallback', mode: 'generic' }, `${r.name}: no native XDP here (${error.extAck ?? error.code}); using generic mode`)
       } else {
         const why = error.extAck ? `${error.code}: ${error.extAck}` : error.code
@@ -572,7 +573,7 @@ export class Reconciler {
     // EBUSY/EEXIST: someone attached (or detached) in between. ENOBUFS: the ack was lost, the request may have been
     // carried out. Either way, read the link again and plan on what is there now, a few rounds deep (a link that
     // keeps changing under us falls back to the backoff below).
-    if ((error.code === 'EBUSY' || error.code === 'EEXIST' || error.code === 'ENOBUFS') && depth < MAX_QUICK_RETRIES) return 'reread'
+    if ((error.errno === ERRNO.EBUSY || error.errno === ERRNO.EEXIST || error.errno === ERRNO.ENOBUFS) && depth < MAX_QUICK_RETRIES) return 'reread'
     this.#fail(r, action, error)
     return 'done'
   }

@@ -8,6 +8,7 @@ import { DumpInterruptedError, NetlinkSocket, type Request, type RequestResult }
 import { RTMGRP_LINK } from '../netlink/constants.js'
 import type { NetlinkMessage } from '../netlink/message.js'
 import { NetlinkError } from '../netlink/errors.js'
+import { ERRNO } from '../ffi/errno.js'
 import type { NetlinkDecodeError } from '../netlink/attributes.js'
 import type { Result } from '../result.js'
 import { AF_BRIDGE, RTM_DELLINK, RTM_GETLINK, RTM_NEWLINK, RTM_SETLINK } from './constants.js'
@@ -114,7 +115,7 @@ export class RtnlClient extends EventEmitter<RtnlClientEvents> implements LinkSo
   async getLink(ifindex: number): Promise<LinkState | null> {
     const r = await this.requests.request({ type: RTM_GETLINK, payload: encodeGetLink(ifindex) })
     if (!r.ok) {
-      if (r.error.code === 'ENODEV') return null
+      if (r.error.errno === ERRNO.ENODEV) return null
       throw r.error
     }
     const m = r.messages.find((x) => x.type === RTM_NEWLINK)
