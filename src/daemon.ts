@@ -17,6 +17,8 @@ import { Reconciler } from './reconcile/reconciler.js'
 import { buildDesire } from './reconcile/desire.js'
 import { DaemonControl, type ProgramUse } from './control/index.js'
 import { SerialJob } from './serial.js'
+import { probeXdpReplace } from './rtnl/features.js'
+import { logOutcome } from './log/outcomes.js'
 
 /** sd_notify STATUS= follows the summary at most this often (it is for `systemctl status`, read by people). */
 const STATUS_INTERVAL_MS = 100
@@ -217,11 +219,14 @@ export class Daemon {
     this.#client.on('error', (e) => this.#log.warn({ err: e }, `netlink: ${e.message}`))
     this.#table = new LinkTable(this.#client)
     this.#table.on('error', (e) => this.#log.error({ err: e }, `link table: ${e.message}`))
+    const replaceSupported = await this.#probeReplace(this.#client)
+    if (this.#stopped) return
     this.#reconciler = new Reconciler({
       table: this.#table,
       setter: this.#client,
       desire: this.#desire(this.#gen),
-      log: this.#log,
+      replaceSupported,
+      report: (e) => logOutcome(this.#log, e),
       settleMs: config.settleMs,
       maxSettleMs: config.maxSettleMs,
       onLatency: (ms) => this.#control.observeLatency(ms),
@@ -251,6 +256,17 @@ export class Daemon {
     const s = this.summary()
     this.#log.info({ ...s }, `started: ${summaryText(s)}`)
     this.#o.hooks?.ready?.(s)
+  }
+
+  /** Whether the kernel has XDP_FLAGS_REPLACE, from its answer (rtnl/features.ts); assumed where it will not say. */
+  async #probeReplace(client: RtnlClient): Promise<boolean> {
+    const r = await probeXdpReplace(client)
+    if (!r.ok) {
+      this.#log.warn({ err: r.error }, `cannot tell whether the kernel has XDP_FLAGS_REPLACE (${r.error.message}); assuming it does`)
+      return true
+    }
+    if (!r.value) this.#log.warn('this kernel has no XDP_FLAGS_REPLACE (Linux < 5.7): program swaps are not atomic')
+    return r.value
   }
 
   #lastSummary = ''

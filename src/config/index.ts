@@ -7,14 +7,12 @@ export { statProblems, type StatLike } from './permissions.js'
 export { KNOWN_KINDS, kindHints, type KindHint } from './kinds.js'
 export { configSchema, SCHEMA_ID } from './schema.js'
 export {
-  ATTACH_MODES,
   DEFAULT_CONFIG_PATH,
   DEFAULTS,
   entryLabel,
   NO_KIND,
   ON_EXIT_VALUES,
   type AttachEntry,
-  type AttachMode,
   type Config,
   type LinkIdentity,
   type MetricsEndpoint,

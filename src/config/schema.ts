@@ -7,6 +7,8 @@
  * `x-expected` is an annotation of ours: the "expected ..." half of the error message for a value that fails the
  * type, pattern, length or range keywords next to it. Validators that do not know it ignore it.
  */
+import { XDP_ENTRY_MODES } from '../rtnl/xdp.js'
+
 export const SCHEMA_ID = 'urn:xdplinkd:config'
 
 /** Longest duration: Node's timers hold at most 2^31-1 ms and fire after 1 ms when given more. */
@@ -128,7 +130,7 @@ export const configSchema = {
           description: 'Optional when the object holds exactly one XDP program.',
         },
         mode: {
-          enum: ['auto', 'native', 'generic', 'offload'],
+          enum: [...XDP_ENTRY_MODES],
           default: 'auto',
           description: 'auto lets the kernel choose (native where the driver supports XDP, else generic).',
         },

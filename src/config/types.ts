@@ -1,15 +1,8 @@
 /** The normalized configuration: every default filled in, every path absolute, every duration in milliseconds. */
+import type { XdpEntryMode } from '../rtnl/xdp.js'
 
 export type OnExit = 'keep' | 'detach'
 
-/**
- * How an entry attaches. `auto` tries native (XDP_FLAGS_DRV_MODE) and falls back to generic (XDP_FLAGS_SKB_MODE) on
- * a link whose driver answers EOPNOTSUPP (reconcile/plan.ts attachMode); the others map to XDP_FLAGS_DRV_MODE,
- * XDP_FLAGS_SKB_MODE and XDP_FLAGS_HW_MODE.
- */
-export type AttachMode = 'auto' | 'native' | 'generic' | 'offload'
-
-export const ATTACH_MODES: readonly AttachMode[] = ['auto', 'native', 'generic', 'offload']
 export const ON_EXIT_VALUES: readonly OnExit[] = ['keep', 'detach']
 
 /**
@@ -37,7 +30,11 @@ export interface AttachEntry {
   object: string
   /** null: the object must hold exactly one XDP program (checked when it is loaded, not here). */
   program: string | null
-  mode: AttachMode
+  /**
+   * How the entry attaches (rtnl/xdp.ts owns the modes). `auto` tries native and uses generic on a link whose driver
+   * has no native XDP or refuses it as the link is set up (reconcile/plan.ts attachMode).
+   */
+  mode: XdpEntryMode
   replaceForeign: boolean
 }
 

@@ -19,7 +19,8 @@ import { configSchema } from './schema.js'
 import { loadSchemaValidator } from './schema-validator.js'
 import { parseYaml, type YamlSource } from './source.js'
 import { suggest } from './suggest.js'
-import { DEFAULTS, type AttachEntry, type AttachMode, type Config, type MetricsEndpoint, type OnExit } from './types.js'
+import type { XdpEntryMode } from '../rtnl/xdp.js'
+import { DEFAULTS, type AttachEntry, type Config, type MetricsEndpoint, type OnExit } from './types.js'
 
 const validateSchema = await loadSchemaValidator()
 
@@ -166,7 +167,7 @@ class Checker {
         kinds: isStringArray(kinds) ? [...new Set(kinds)] : null,
         object: posix.resolve(dir, object),
         program: typeof program === 'string' ? program : null,
-        mode: (mode ?? DEFAULTS.mode) as AttachMode,
+        mode: (mode ?? DEFAULTS.mode) as XdpEntryMode,
         replaceForeign: raw['replace-foreign'] === true,
       })
     })

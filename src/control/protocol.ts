@@ -5,6 +5,7 @@
  * with what it sends.
  */
 import { err, ok, type Result } from '../result.js'
+import type { XdpMode } from '../rtnl/xdp.js'
 
 /** Longest request line (bytes, newline excluded). Requests are a few dozen bytes; this only bounds memory. */
 export const MAX_REQUEST_BYTES = 64 * 1024
@@ -16,12 +17,11 @@ export interface ControlRequest {
   cmd: ControlCommand
 }
 
-export type AttachedMode = 'native' | 'generic' | 'offload'
 
 /** A program the kernel runs on a link. */
 export interface AttachedProgramJson {
   progId: number
-  mode: AttachedMode
+  mode: XdpMode
   /** `ours`: pinned under our bpffs or loaded by this daemon (what the reconciler may replace or detach). */
   owner: 'ours' | 'foreign'
 }

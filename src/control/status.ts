@@ -3,10 +3,11 @@
  * Reads what the daemon already holds; the only I/O is the ownership check (our pins under bpffs), once per call.
  */
 import type { Config } from '../config/index.js'
-import type { LinkRecord, ReconcilerCounters } from '../reconcile/reconciler.js'
+import type { LinkRecord } from '../reconcile/record.js'
+import type { ReconcilerCounters } from '../reconcile/reconciler.js'
 import type { LoadedProgram } from '../programs/registry.js'
 import type { LinkState } from '../rtnl/link.js'
-import type { XdpState } from '../rtnl/xdp.js'
+import { xdpPrograms, type XdpState } from '../rtnl/xdp.js'
 import type { AttachedProgramJson, CountersJson, LinkStatusJson, ProgramStatusJson, StatusJson } from './protocol.js'
 
 /** One config entry and the program loaded for it. */
@@ -26,17 +27,7 @@ export interface StatusSource {
 
 /** Every program on a link, the one the reconciler compares first (native, generic, offload: as plan.observed()). */
 function attachedPrograms(xdp: XdpState | null, isOurs: (id: number) => boolean): AttachedProgramJson[] {
-  if (!xdp) return []
-  const owner = (id: number): AttachedProgramJson['owner'] => (isOurs(id) ? 'ours' : 'foreign')
-  if (xdp.mode !== 'multi') {
-    const id = xdp.progId ?? xdp.drvProgId ?? xdp.skbProgId ?? xdp.hwProgId
-    return id ? [{ progId: id, mode: xdp.mode, owner: owner(id) }] : []
-  }
-  const out: AttachedProgramJson[] = []
-  if (xdp.drvProgId) out.push({ progId: xdp.drvProgId, mode: 'native', owner: owner(xdp.drvProgId) })
-  if (xdp.skbProgId) out.push({ progId: xdp.skbProgId, mode: 'generic', owner: owner(xdp.skbProgId) })
-  if (xdp.hwProgId) out.push({ progId: xdp.hwProgId, mode: 'offload', owner: owner(xdp.hwProgId) })
-  return out
+  return xdpPrograms(xdp).map((p) => ({ ...p, owner: isOurs(p.progId) ? 'ours' : 'foreign' }))
 }
 
 export function counters(c: ReconcilerCounters, stats: { overruns: number; resyncs: number }): CountersJson {

@@ -5,7 +5,8 @@
  * Only the latency histogram is fed as things happen (Reconciler's onLatency).
  */
 import { Counter, Gauge, Histogram, Registry } from 'prom-client'
-import type { LinkRecord, LinkStatus, ReconcilerCounters } from '../reconcile/reconciler.js'
+import type { LinkRecord, LinkStatus } from '../reconcile/record.js'
+import type { ReconcilerCounters } from '../reconcile/reconciler.js'
 import type { LinkState } from '../rtnl/link.js'
 
 export interface MetricsSource {

@@ -6,7 +6,31 @@
 import type { AttachEntry, LinkMatcher } from '../config/index.js'
 import type { LoadedProgram } from '../programs/registry.js'
 import type { LinkState } from '../rtnl/link.js'
-import type { Desire, Target } from './reconciler.js'
+import type { XdpEntryMode } from '../rtnl/xdp.js'
+
+/** A config entry as the reconciler sees it, with its program already loaded. */
+export interface Target {
+  entry: string
+  progId: number
+  /** Descriptor of the loaded program, for IFLA_XDP_FD. */
+  fd: number
+  mode: XdpEntryMode
+  replaceForeign: boolean
+}
+
+/** The programs side: which program a link wants, whether an id is ours, a descriptor for an attached id. */
+export interface Desire {
+  /** The target for a link, or null when no entry matches (the link is unmanaged). */
+  targetFor(link: LinkState): Target | null
+  /** Whether a program id is ours (pinned under our bpffs). */
+  isOurs(progId: number): boolean
+  /**
+   * A descriptor for an attached program, for IFLA_XDP_EXPECTED_FD. Returns it with a function to release it
+   * (descriptors opened by id must be closed after the request). Null when the program is gone. Throws the libbpf
+   * error when it cannot be opened (EPERM for a foreign program without CAP_SYS_ADMIN).
+   */
+  fdForProgId(progId: number): { fd: number; release(): void } | null
+}
 
 export interface DesireParts {
   match: LinkMatcher

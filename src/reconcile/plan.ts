@@ -5,24 +5,15 @@
  *
  * "Ours" is decided by the caller (a program pinned under our bpffs), so ownership survives a daemon restart.
  */
-import type { XdpState } from '../rtnl/xdp.js'
-
-export type Mode = 'auto' | 'native' | 'generic' | 'offload'
-/** A concrete attach mode, as the kernel reports it. */
-export type AttachedMode = 'native' | 'generic' | 'offload'
+import { xdpPrograms, type XdpEntryMode, type XdpMode, type XdpProgram, type XdpState } from '../rtnl/xdp.js'
 
 export interface Desired {
   /** Kernel id of the program that should run. */
   progId: number
-  mode: Mode
+  mode: XdpEntryMode
   replaceForeign: boolean
   /** Entry label, for logs. */
   entry: string
-}
-
-export interface Observed {
-  progId: number
-  mode: AttachedMode
 }
 
 export interface PlanInput {
@@ -36,40 +27,32 @@ export interface PlanInput {
 export type Action =
   | { kind: 'none' }
   /** Nothing attached: attach with XDP_FLAGS_UPDATE_IF_NOEXIST so a program someone attaches meanwhile wins. */
-  | { kind: 'attach'; progId: number; mode: AttachedMode }
+  | { kind: 'attach'; progId: number; mode: XdpMode }
   /** Atomic swap (XDP_FLAGS_REPLACE + IFLA_XDP_EXPECTED_FD): the link is never without a program. */
-  | { kind: 'replace'; progId: number; expectedProgId: number; mode: AttachedMode; foreign: boolean }
+  | { kind: 'replace'; progId: number; expectedProgId: number; mode: XdpMode; foreign: boolean }
   /** Ours attached, none desired: detach only if it is still ours (fd -1 + expected fd + XDP_FLAGS_REPLACE). */
-  | { kind: 'detach'; expectedProgId: number; mode: AttachedMode }
+  | { kind: 'detach'; expectedProgId: number; mode: XdpMode }
   /**
    * The right program in the wrong mode (the config's mode changed). The kernel cannot swap across modes ("Native
    * and generic XDP can't be active at the same time", net/core/dev.c dev_xdp_attach): detach, then attach.
    */
-  | { kind: 'remode'; progId: number; expectedProgId: number; from: AttachedMode; mode: AttachedMode }
+  | { kind: 'remode'; progId: number; expectedProgId: number; from: XdpMode; mode: XdpMode }
   /** A program we do not own is attached where ours should be: leave it and report. */
-  | { kind: 'conflict'; foreignProgId: number; mode: AttachedMode }
+  | { kind: 'conflict'; foreignProgId: number; mode: XdpMode }
 
 /** The program the kernel runs on the link, if any. With several modes at once (MULTI), native counts first. */
-export function observed(xdp: XdpState | null): Observed | null {
-  if (!xdp) return null
-  if (xdp.mode === 'multi') {
-    if (xdp.drvProgId) return { progId: xdp.drvProgId, mode: 'native' }
-    if (xdp.skbProgId) return { progId: xdp.skbProgId, mode: 'generic' }
-    if (xdp.hwProgId) return { progId: xdp.hwProgId, mode: 'offload' }
-    return null
-  }
-  const id = xdp.progId ?? xdp.drvProgId ?? xdp.skbProgId ?? xdp.hwProgId
-  return id ? { progId: id, mode: xdp.mode } : null
+export function observed(xdp: XdpState | null): XdpProgram | null {
+  return xdpPrograms(xdp)[0] ?? null
 }
 
 /** Whether a program attached in `attached` mode satisfies a config's `mode`. */
-export function modeSatisfies(mode: Mode, attached: AttachedMode): boolean {
+export function modeSatisfies(mode: XdpEntryMode, attached: XdpMode): boolean {
   if (mode === 'auto') return attached === 'native' || attached === 'generic'
   return mode === attached
 }
 
 /** The mode to attach in: `auto` tries native first unless this link already refused it. */
-export function attachMode(mode: Mode, nativeUnsupported: boolean): AttachedMode {
+export function attachMode(mode: XdpEntryMode, nativeUnsupported: boolean): XdpMode {
   if (mode === 'auto') return nativeUnsupported ? 'generic' : 'native'
   return mode
 }

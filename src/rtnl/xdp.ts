@@ -26,15 +26,47 @@ import {
   XDP_ATTACHED_MULTI,
   XDP_ATTACHED_NONE,
   XDP_ATTACHED_SKB,
+  XDP_FLAGS_DRV_MODE,
+  XDP_FLAGS_HW_MODE,
   XDP_FLAGS_MASK,
   XDP_FLAGS_MODES,
   XDP_FLAGS_REPLACE,
+  XDP_FLAGS_SKB_MODE,
 } from './constants.js'
+
+// ---- modes -------------------------------------------------------------------------------------------------------
+
+/**
+ * Where a program runs on a link: in the driver (native: XDP_ATTACHED_DRV, attached with XDP_FLAGS_DRV_MODE), in the
+ * generic hook after the skb is built (generic: XDP_ATTACHED_SKB, XDP_FLAGS_SKB_MODE), or on the NIC (offload:
+ * XDP_ATTACHED_HW, XDP_FLAGS_HW_MODE). The one mode vocabulary of xdplinkd: config, plan, status and the requests
+ * all use these names. Listed in the order a link running several at once reports them first.
+ */
+export type XdpMode = 'native' | 'generic' | 'offload'
+export const XDP_MODES: readonly XdpMode[] = ['native', 'generic', 'offload']
+
+/** What a config entry asks for: one mode, or `auto` (native where the driver has it, generic elsewhere). */
+export type XdpEntryMode = 'auto' | XdpMode
+export const XDP_ENTRY_MODES: readonly XdpEntryMode[] = ['auto', ...XDP_MODES]
+
+/** IFLA_XDP_FLAGS bit that attaches in a mode (include/uapi/linux/if_link.h). */
+export const XDP_MODE_FLAG: Readonly<Record<XdpMode, XdpFlags>> = {
+  native: XDP_FLAGS_DRV_MODE,
+  generic: XDP_FLAGS_SKB_MODE,
+  offload: XDP_FLAGS_HW_MODE,
+}
+
+/** The XdpState field holding the program of a mode (IFLA_XDP_DRV/SKB/HW_PROG_ID). */
+const PROG_ID_OF: Readonly<Record<XdpMode, 'drvProgId' | 'skbProgId' | 'hwProgId'>> = {
+  native: 'drvProgId',
+  generic: 'skbProgId',
+  offload: 'hwProgId',
+}
 
 // ---- query side ------------------------------------------------------------------------------------------------
 
-/** IFLA_XDP_ATTACHED by name: XDP_ATTACHED_DRV, _SKB, _HW, and _MULTI (more than one mode at once). */
-export type XdpAttachMode = 'native' | 'generic' | 'offload' | 'multi'
+/** IFLA_XDP_ATTACHED by name: one mode, or `multi` (more than one mode at once, XDP_ATTACHED_MULTI). */
+export type XdpAttachMode = XdpMode | 'multi'
 
 const ATTACH_MODES = new Map<number, XdpAttachMode>([
   [XDP_ATTACHED_DRV, 'native'],
@@ -52,6 +84,38 @@ export interface XdpState {
   drvProgId?: number
   skbProgId?: number
   hwProgId?: number
+}
+
+/** One program the kernel runs on a link, and in which mode. */
+export interface XdpProgram {
+  progId: number
+  mode: XdpMode
+}
+
+/** The program attached in one mode (for 'multi' too), or null. */
+export function xdpProgIdFor(state: XdpState | null, mode: XdpMode): number | null {
+  if (!state) return null
+  return state[PROG_ID_OF[mode]] ?? (state.mode === mode ? state.progId : null) ?? null
+}
+
+/**
+ * Every program the kernel runs on a link, in XDP_MODES order (native first): one for a single mode, up to three
+ * for XDP_ATTACHED_MULTI. The first is the one that sees packets first on receive.
+ */
+export function xdpPrograms(state: XdpState | null): XdpProgram[] {
+  if (!state) return []
+  const out: XdpProgram[] = []
+  for (const mode of XDP_MODES) {
+    if (state.mode !== 'multi' && state.mode !== mode) continue
+    const progId = xdpProgIdFor(state, mode)
+    if (progId) out.push({ progId, mode })
+  }
+  return out
+}
+
+/** The IFLA_XDP the kernel reports once `progId` alone is attached in `mode` (net/core/rtnetlink.c rtnl_xdp_fill). */
+export function xdpStateOf(progId: number, mode: XdpMode): XdpState {
+  return { mode, progId, [PROG_ID_OF[mode]]: progId }
 }
 
 /**
@@ -89,7 +153,7 @@ export function readXdp(d: AttributeDecoder): XdpState | null {
   const mode = ATTACH_MODES.get(attached)
   if (!mode) return fail(d, `unknown IFLA_XDP_ATTACHED value ${attached}`)
   if (mode === 'multi') return { mode, progId: null, ...ids }
-  const key = mode === 'native' ? 'drvProgId' : mode === 'generic' ? 'skbProgId' : 'hwProgId'
+  const key = PROG_ID_OF[mode]
   const id = progId ?? ids[key]
   if (!id) return fail(d, `IFLA_XDP: ${mode} program attached but no program id`)
   return { mode, progId: id, ...ids, [key]: ids[key] ?? id }
@@ -106,13 +170,6 @@ export function decodeXdp(data: Buffer, base = 0): Result<XdpState | null, Netli
   const state = readXdp(d)
   const e = d.err()
   return e ? err(e) : ok(state)
-}
-
-/** The program attached in one concrete mode (for 'multi' too), or null. */
-export function xdpProgIdFor(state: XdpState | null, mode: Exclude<XdpAttachMode, 'multi'>): number | null {
-  if (!state) return null
-  const id = mode === 'native' ? state.drvProgId : mode === 'generic' ? state.skbProgId : state.hwProgId
-  return id ?? null
 }
 
 // ---- request side ----------------------------------------------------------------------------------------------

@@ -6,7 +6,7 @@ import { join } from 'node:path'
 import { pino } from 'pino'
 import { DaemonControl, ControlStartError, type ControlledDaemon } from '../../src/control/index.js'
 import { controlRequest } from '../../src/control/client.js'
-import type { LinkRecord } from '../../src/reconcile/reconciler.js'
+import type { LinkRecord } from '../../src/reconcile/record.js'
 
 /** A daemon stand-in: no links, one reload outcome queued at a time. */
 function fakeDaemon() {

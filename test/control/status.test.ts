@@ -1,7 +1,7 @@
 import t from 'tap'
 import { buildStatus, programRows, type ProgramUse, type StatusSource } from '../../src/control/status.js'
 import { encodeResponse, parseRequest, parseResponse } from '../../src/control/protocol.js'
-import { newLinkRecord, type LinkRecord } from '../../src/reconcile/reconciler.js'
+import { newLinkRecord, type LinkRecord } from '../../src/reconcile/record.js'
 import type { LoadedProgram } from '../../src/programs/registry.js'
 import { link } from '../helpers/link-state.js'
 

@@ -22,8 +22,13 @@ t.test('the bytes sent: IFLA_XDP with signed fds and flags, never ATTACHED or PR
   t.equal(xdpOf(ns, 'va'), null, 'detached on exit')
   const trace = spawnSync('cat', [`${w.dir}/strace.txt`], { encoding: 'utf8' }).stdout
   const setlinks = trace.split('\n').filter((l) => l.includes('RTM_SETLINK'))
-  t.equal(setlinks.length, 2, 'one attach and one detach')
-  const [attach, detach] = setlinks
+  t.equal(setlinks.length, 3, 'the XDP_FLAGS_REPLACE probe, one attach and one detach')
+  const [probe, attach, detach] = setlinks
+  t.match(
+    probe,
+    /ifi_index=if_nametoindex\("lo"\).*\[\[\{nla_len=8, nla_type=IFLA_XDP_FD\}, -1\], \[\{nla_len=8, nla_type=IFLA_XDP_FLAGS\}, XDP_FLAGS_SKB_MODE\|XDP_FLAGS_REPLACE\], \[\{nla_len=8, nla_type=IFLA_XDP_EXPECTED_FD\}, -1\]\]/,
+    'probe (rtnl/features.ts): on lo, detach expecting nothing, which cannot change anything',
+  )
   // strace prints a nested attribute as [{nla_len=8, nla_type=IFLA_XDP_FD}, 21]
   t.match(
     attach,

@@ -32,3 +32,9 @@ t.test('NetlinkError: errno, code and message', async (t) => {
   t.equal(new NetlinkError(-1, 0).extAck, undefined)
   t.equal(new NetlinkError(-1, 0).extAckOffset, undefined)
 })
+
+t.test('an error made locally never carries its text as the kernel\'s', async (t) => {
+  const local = NetlinkError.fromErrno(125, 0, 'netlink socket closed')
+  t.match(local, { origin: 'local', extAck: undefined, extAckOffset: undefined, detail: 'netlink socket closed' })
+  t.match(new NetlinkError(-16, 4, 'XDP program already attached'), { origin: 'kernel', extAck: 'XDP program already attached', detail: undefined })
+})

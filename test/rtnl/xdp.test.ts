@@ -6,7 +6,18 @@ import {
   XDP_FLAGS_SKB_MODE,
   XDP_FLAGS_UPDATE_IF_NOEXIST,
 } from '../../src/rtnl/constants.js'
-import { decodeXdp, encodeSetLinkXdp, xdpProgIdFor, type XdpSetRequest, type XdpState } from '../../src/rtnl/xdp.js'
+import {
+  decodeXdp,
+  encodeSetLinkXdp,
+  XDP_ENTRY_MODES,
+  XDP_MODE_FLAG,
+  XDP_MODES,
+  xdpProgIdFor,
+  xdpPrograms,
+  xdpStateOf,
+  type XdpSetRequest,
+  type XdpState,
+} from '../../src/rtnl/xdp.js'
 import { hex, kernel, requestPayload } from '../fixtures/netlink/kernel.js'
 
 const h = (b: Buffer): string => b.toString('hex')
@@ -175,4 +186,23 @@ t.test('xdpProgIdFor', async (t) => {
   t.equal(xdpProgIdFor(multi, 'generic'), null)
   t.equal(xdpProgIdFor({ mode: 'generic', progId: 5, skbProgId: 5 }, 'generic'), 5)
   t.equal(xdpProgIdFor(null, 'native'), null)
+})
+
+t.test('one mode vocabulary: the attach flag and the program id of each mode', async (t) => {
+  t.same(XDP_MODES, ['native', 'generic', 'offload'], 'in the order a multi-mode link reports them first')
+  t.same(XDP_ENTRY_MODES, ['auto', 'native', 'generic', 'offload'])
+  t.same(XDP_MODE_FLAG, { native: XDP_FLAGS_DRV_MODE, generic: XDP_FLAGS_SKB_MODE, offload: XDP_FLAGS_HW_MODE })
+  const cases: [string, XdpState | null, unknown][] = [
+    ['nothing', null, []],
+    ['one generic program', { mode: 'generic', progId: 5, skbProgId: 5 }, [{ progId: 5, mode: 'generic' }]],
+    ['one native program, only IFLA_XDP_PROG_ID (as a fake may say)', { mode: 'native', progId: 6 }, [{ progId: 6, mode: 'native' }]],
+    ['native and offload at once', { mode: 'multi', progId: null, drvProgId: 10, hwProgId: 11 }, [{ progId: 10, mode: 'native' }, { progId: 11, mode: 'offload' }]],
+    ['all three', { mode: 'multi', progId: null, drvProgId: 1, skbProgId: 2, hwProgId: 3 }, [{ progId: 1, mode: 'native' }, { progId: 2, mode: 'generic' }, { progId: 3, mode: 'offload' }]],
+  ]
+  for (const [name, state, want] of cases) t.same(xdpPrograms(state), want, name)
+  for (const mode of XDP_MODES) {
+    const s = xdpStateOf(9, mode)
+    t.same(xdpPrograms(s), [{ progId: 9, mode }], `xdpStateOf(9, ${mode}) reads back`)
+    t.equal(xdpProgIdFor(s, mode), 9)
+  }
 })

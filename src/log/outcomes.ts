@@ -1,0 +1,87 @@
+/**
+ * The reconciler's outcomes as log lines: the one place that words them. Each line carries the link's context
+ * (`ifindex`, `ifname`, `entry`) and an `action` field, which journald gets as IFINDEX, IFNAME, ENTRY and ACTION
+ * (journal.ts KNOWN_FIELDS), so `journalctl ACTION=conflict` lists every conflict. Pure apart from the logger call:
+ * `outcomeLine` is the table, `logOutcome` writes it.
+ */
+import type { Logger } from 'pino'
+import { failureCode, failureReason } from '../reconcile/failure.js'
+import type { ReconcilerEvent } from '../reconcile/reconciler.js'
+
+export type LineLevel = 'debug' | 'info' | 'warn'
+
+export interface Line {
+  level: LineLevel
+  fields: Record<string, unknown>
+  msg: string
+}
+
+/** The log line for an outcome or reconciler event. */
+export function outcomeLine(e: ReconcilerEvent): Line {
+  switch (e.kind) {
+    case 'cut-off':
+      return { level: 'debug', fields: { links: e.links }, msg: `stopping: the requests for ${e.links} links were cut off` }
+    case 'reread-failed':
+      return { level: 'warn', fields: { links: e.links }, msg: `reading links again failed: ${e.message}; they are retried with backoff` }
+    case 'not-atomic':
+      return {
+        level: 'warn',
+        fields: { ifindex: e.link.ifindex, ifname: e.link.name },
+        msg: 'replacing without XDP_FLAGS_REPLACE (kernel < 5.7): the swap is not atomic',
+      }
+  }
+  const { link } = e
+  const ctx = { ifindex: link.ifindex, ifname: link.name, entry: link.entry }
+  const name = link.name
+  switch (e.kind) {
+    case 'attached':
+      return { level: 'info', fields: { ...ctx, action: 'attach', progId: e.progId, mode: e.mode }, msg: `${name}: attached program ${e.progId} (${e.mode})` }
+    case 'replaced':
+      return {
+        level: 'info',
+        fields: { ...ctx, action: 'replace', progId: e.progId, mode: e.mode, oldProgId: e.oldProgId },
+        msg: `${name}: replaced program ${e.oldProgId} with ${e.progId} (${e.mode}${e.foreign ? ', foreign' : ''})`,
+      }
+    case 'remoded':
+      return {
+        level: 'info',
+        fields: { ...ctx, action: 'attach', progId: e.progId, mode: e.mode, oldProgId: e.oldProgId },
+        msg: `${name}: moved program from ${e.from} to ${e.mode} mode (detach, then attach: not atomic)`,
+      }
+    case 'detached':
+      return { level: 'info', fields: { ...ctx, action: 'detach', progId: e.progId, mode: e.mode }, msg: `${name}: detached program ${e.progId}` }
+    case 'recovered':
+      return { level: 'info', fields: { ...ctx, action: 'recovered' }, msg: `${name}: recovered after ${e.failures} failed attempts` }
+    case 'conflict':
+      return {
+        level: 'warn',
+        fields: { ...ctx, action: 'conflict', progId: e.foreignProgId, mode: e.mode },
+        msg: `${name}: a program xdplinkd does not own (id ${e.foreignProgId}) is attached; leaving it (set replace-foreign to take over)`,
+      }
+    case 'fallback': {
+      if (e.native === 'unsupported') {
+        // The kernel's own words say it best ("Underlying driver does not support XDP in native mode").
+        const why = e.failure.source === 'kernel' && e.failure.extAck ? e.failure.extAck : failureCode(e.failure)
+        return { level: 'info', fields: { ...ctx, action: 'fallback', mode: 'generic' }, msg: `${name}: no native XDP here (${why}); using generic mode` }
+      }
+      return {
+        level: 'warn',
+        fields: { ...ctx, action: 'fallback', mode: 'generic', code: failureCode(e.failure) },
+        msg: `${name}: native XDP refused (${failureReason(e.failure)}); using generic mode`,
+      }
+    }
+    case 'failed':
+      // The first failure and every change of reason are warnings; the same reason again is debug, so a link that
+      // keeps failing does not flood the journal.
+      return {
+        level: e.repeated ? 'debug' : 'warn',
+        fields: { ...ctx, action: 'error', errno: e.failure.errno, code: failureCode(e.failure), source: e.failure.source, kind: e.action, retryMs: e.retryInMs },
+        msg: `${name}: ${e.action} failed: ${failureReason(e.failure)}; retrying in ${e.retryInMs} ms`,
+      }
+  }
+}
+
+export function logOutcome(log: Logger, e: ReconcilerEvent): void {
+  const l = outcomeLine(e)
+  log[l.level](l.fields, l.msg)
+}
