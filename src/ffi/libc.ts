@@ -1,11 +1,12 @@
 /**
- * The libc edge: the few socket calls netlink needs, typed, with errno turned into SyscallError.
- * This folder is the only place that imports koffi.
+ * The libc edge: the socket calls netlink needs, the mount and statfs calls a BPF filesystem needs, typed, with
+ * errno turned into SyscallError. libc is loaded here once; the other files of this folder declare what else they
+ * need of it on `libc`. This folder is the only place that imports koffi.
  */
 import koffi from 'koffi'
 import { SyscallError } from './errno.js'
 
-const libc = koffi.load('libc.so.6')
+export const libc = koffi.load('libc.so.6')
 
 const c = {
   socket: libc.func('int socket(int domain, int type, int protocol)'),
@@ -21,6 +22,11 @@ const c = {
   pipe2: libc.func('int pipe2(_Out_ int *fds, int flags)'),
   write: libc.func('intptr_t write(int fd, const void *buf, size_t len)'),
   read: libc.func('intptr_t read(int fd, void *buf, size_t len)'),
+  mount: libc.func(
+    'int mount(const char *source, const char *target, const char *fstype, unsigned long flags, const char *data)',
+  ),
+  umount2: libc.func('int umount2(const char *target, int flags)'),
+  statfs: libc.func('int statfs(const char *path, void *buf)'),
 }
 
 // <linux/socket.h>, <linux/netlink.h>, <asm-generic/socket.h>, <fcntl.h>, <poll.h>
@@ -39,10 +45,26 @@ export const MSG_DONTWAIT = 0x40
 export const MSG_TRUNC = 0x20
 export const MSG_PEEK = 0x2
 export const POLLIN = 0x1
+// <linux/magic.h>: statfs f_type of a BPF filesystem
+export const BPF_FS_MAGIC = 0xcafe4a11
+// <sys/mount.h>
+export const MS_NOSUID = 0x2
+export const MS_NODEV = 0x4
+export const MS_NOEXEC = 0x8
+export const MNT_DETACH = 0x2
 
-function check(syscall: string, rc: number | bigint): number {
+/**
+ * The error of a libc call that failed: it returned -1 and set errno, which koffi saves as the call returns (before
+ * any other call can change it). `errno` for a caller that has read it already.
+ */
+export function syscallError(syscall: string, detail?: string, errno = koffi.errno()): SyscallError {
+  return new SyscallError(syscall, errno, detail)
+}
+
+/** The result of a libc call, or its SyscallError thrown when it returned -1. */
+export function check(syscall: string, rc: number | bigint, detail?: string): number {
   const n = Number(rc)
-  if (n < 0) throw new SyscallError(syscall, koffi.errno())
+  if (n < 0) throw syscallError(syscall, detail)
   return n
 }
 
@@ -153,4 +175,31 @@ export function watchReadable(fd: number, onReadable: () => void): Watch {
       handle.close()
     },
   }
+}
+
+/**
+ * statfs(2)'s f_type, the filesystem's magic number. `struct statfs` starts with `__fsword_t f_type` (a long) on
+ * every 64-bit Linux ABI; 120 bytes on x86-64, so 256 is room enough.
+ */
+export function statfsType(path: string): number {
+  const buf = Buffer.alloc(256)
+  check('statfs', c.statfs(path, buf), path)
+  return Number(buf.readBigUInt64LE(0) & 0xffffffffn)
+}
+
+/** Whether `path` lies on a BPF filesystem (the only place BPF_OBJ_PIN works: kernel/bpf/inode.c). */
+export function isBpffs(path: string): boolean {
+  return statfsType(path) === BPF_FS_MAGIC
+}
+
+/**
+ * Mounts a new BPF filesystem instance at `target` (`mount -t bpf bpf TARGET`), nosuid,nodev,noexec as systemd
+ * mounts /sys/fs/bpf. `mode` is the root directory's mode (bpffs `mode=` option, Linux 4.7).
+ */
+export function mountBpffs(target: string, mode = 0o700): void {
+  check('mount', c.mount('bpf', target, 'bpf', MS_NOSUID | MS_NODEV | MS_NOEXEC, `mode=${mode.toString(8)}`), target)
+}
+
+export function umount(target: string, flags = 0): void {
+  check('umount2', c.umount2(target, flags), target)
 }

@@ -10,7 +10,7 @@
 import koffi from 'koffi'
 import { SyscallError, ERRNO } from './errno.js'
 import { Fd } from './fd.js'
-import { SOCK_CLOEXEC, SOCK_NONBLOCK, SOL_SOCKET, bind as bindRaw, sendto, socket, write } from './libc.js'
+import { SOCK_CLOEXEC, SOCK_NONBLOCK, SOL_SOCKET, bind as bindRaw, check, libc, sendto, socket, write } from './libc.js'
 
 // <bits/socket.h>, <linux/un.h>, <bits/time.h>, <linux/memfd.h>, <linux/fcntl.h>
 export const AF_UNIX = 1
@@ -44,7 +44,6 @@ const MsghdrT = koffi.struct('xdplinkd_unix_msghdr', {
 })
 const TimespecT = koffi.struct('xdplinkd_unix_timespec', { tv_sec: 'long', tv_nsec: 'long' })
 
-const libc = koffi.load('libc.so.6')
 const c = {
   sendmsg: libc.func('sendmsg', 'intptr_t', ['int', koffi.pointer(MsghdrT), 'int']),
   recvmsg: libc.func('recvmsg', 'intptr_t', ['int', koffi.inout(koffi.pointer(MsghdrT)), 'int']),
@@ -59,10 +58,6 @@ const SIZE_T = koffi.sizeof('size_t')
 const cmsgAlign = (n: number): number => (n + SIZE_T - 1) & ~(SIZE_T - 1)
 const CMSG_HDR = cmsgAlign(SIZE_T + 8)
 const cmsgSpace = (n: number): number => CMSG_HDR + cmsgAlign(n)
-
-function fail(syscall: string, detail?: string): never {
-  throw new SyscallError(syscall, koffi.errno(), detail)
-}
 
 /** Runs a call that throws SyscallError again while it fails with EINTR (a signal arrived before anything was done). */
 function retryEintr<T>(call: () => T): T {
@@ -132,7 +127,7 @@ export function sendDatagramWithFds(fd: Fd, data: Buffer, to: Buffer, fds: reado
     msg_controllen: fds.length > 0 ? control.length : 0,
     msg_flags: 0,
   }
-  retryEintr(() => Number(c.sendmsg(fd.raw, msg, flags | MSG_NOSIGNAL)) >= 0 || fail('sendmsg'))
+  retryEintr(() => check('sendmsg', c.sendmsg(fd.raw, msg, flags | MSG_NOSIGNAL)))
 }
 
 export interface ReceivedDatagram {
@@ -165,7 +160,7 @@ export function receiveDatagram(fd: Fd, maxBytes = 65536, maxFds = 4): ReceivedD
     if (n >= 0) break
     const errno = koffi.errno()
     if (errno === ERRNO.EAGAIN) return null
-    if (errno !== ERRNO.EINTR) fail('recvmsg')
+    if (errno !== ERRNO.EINTR) throw new SyscallError('recvmsg', errno)
   }
   const fds: Fd[] = []
   const controlLen = Number(msg.msg_controllen)
@@ -186,13 +181,11 @@ export function receiveDatagram(fd: Fd, maxBytes = 65536, maxFds = 4): ReceivedD
  * (https://systemd.io/JOURNAL_NATIVE_PROTOCOL/: "The memfd file descriptor should be fully sealed").
  */
 export function sealedMemfd(name: string, data: Buffer): Fd {
-  const raw = Number(c.memfd_create(name, MFD_CLOEXEC | MFD_ALLOW_SEALING))
-  if (raw < 0) fail('memfd_create')
-  const fd = new Fd(raw, `memfd:${name}`)
+  const fd = new Fd(check('memfd_create', c.memfd_create(name, MFD_CLOEXEC | MFD_ALLOW_SEALING)), `memfd:${name}`)
   try {
     for (let off = 0; off < data.length; ) off += retryEintr(() => write(fd.raw, data.subarray(off)))
     const seals = F_SEAL_SEAL | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE
-    if (Number(c.fcntl(fd.raw, F_ADD_SEALS, 'int', seals)) < 0) fail('fcntl', 'F_ADD_SEALS')
+    check('fcntl', c.fcntl(fd.raw, F_ADD_SEALS, 'int', seals), 'F_ADD_SEALS')
     return fd
   } catch (e) {
     fd.close()
@@ -206,6 +199,6 @@ export function sealedMemfd(name: string, data: Buffer): Fd {
  */
 export function clockMonotonicUsec(): bigint {
   const ts: { tv_sec?: number | bigint; tv_nsec?: number | bigint } = {}
-  if (Number(c.clock_gettime(CLOCK_MONOTONIC, ts)) < 0) fail('clock_gettime')
+  check('clock_gettime', c.clock_gettime(CLOCK_MONOTONIC, ts))
   return BigInt(ts.tv_sec ?? 0) * 1_000_000n + BigInt(ts.tv_nsec ?? 0) / 1000n
 }
