@@ -8,10 +8,8 @@ import koffi from 'koffi'
 import { ERRNO } from './errno.js'
 import { Fd } from './fd.js'
 import { libbpf, libbpfCheck, libbpfError } from './libbpf.js'
+import { BPF_OBJ_NAME_LEN, BPF_TAG_SIZE, STRUCTS } from './structs.js'
 
-// <linux/bpf.h>
-export const BPF_OBJ_NAME_LEN = 16
-export const BPF_TAG_SIZE = 8
 // <linux/bpf.h> flags of BPF_MAP_UPDATE_ELEM
 export const BPF_ANY = 0
 export const BPF_NOEXIST = 1
@@ -73,30 +71,22 @@ export interface ProgInfo {
 /** How many map ids progInfo asks for; of a program that uses more, the first ones are listed. */
 const MAX_MAP_IDS = 64
 
-// struct bpf_prog_info offsets (<linux/bpf.h>); fields past `name` are not needed and not requested.
-const PI_TYPE = 0
-const PI_ID = 4
-const PI_TAG = 8
-const PI_NR_MAP_IDS = 52
-const PI_MAP_IDS = 56
-const PI_NAME = 64
-const PI_SIZE = PI_NAME + BPF_OBJ_NAME_LEN
-
 /** What the kernel says about a program (struct bpf_prog_info, through `name`). */
 export function progInfo(fd: Fd): ProgInfo {
-  const info = Buffer.alloc(PI_SIZE)
+  const { size, fields } = STRUCTS.bpf_prog_info
+  const info = Buffer.alloc(size)
   const ids = Buffer.alloc(MAX_MAP_IDS * 4)
-  info.writeUInt32LE(MAX_MAP_IDS, PI_NR_MAP_IDS)
-  info.writeBigUInt64LE(koffi.address(ids), PI_MAP_IDS)
+  info.writeUInt32LE(MAX_MAP_IDS, fields.nr_map_ids)
+  info.writeBigUInt64LE(koffi.address(ids), fields.map_ids)
   objInfo(fd, info)
-  const nr = Math.min(info.readUInt32LE(PI_NR_MAP_IDS), MAX_MAP_IDS)
+  const nr = Math.min(info.readUInt32LE(fields.nr_map_ids), MAX_MAP_IDS)
   const mapIds: number[] = []
   for (let i = 0; i < nr; i++) mapIds.push(ids.readUInt32LE(i * 4))
   return {
-    type: info.readUInt32LE(PI_TYPE),
-    id: info.readUInt32LE(PI_ID),
-    tag: info.subarray(PI_TAG, PI_TAG + BPF_TAG_SIZE).toString('hex'),
-    name: cString(info.subarray(PI_NAME, PI_NAME + BPF_OBJ_NAME_LEN)),
+    type: info.readUInt32LE(fields.type),
+    id: info.readUInt32LE(fields.id),
+    tag: info.subarray(fields.tag, fields.tag + BPF_TAG_SIZE).toString('hex'),
+    name: cString(info.subarray(fields.name, fields.name + BPF_OBJ_NAME_LEN)),
     mapIds,
   }
 }
@@ -114,16 +104,17 @@ export interface MapInfo {
 
 /** What the kernel says about a map (struct bpf_map_info, through `name`). */
 export function mapInfo(fd: Fd): MapInfo {
-  const info = Buffer.alloc(24 + BPF_OBJ_NAME_LEN)
+  const { size, fields } = STRUCTS.bpf_map_info
+  const info = Buffer.alloc(size)
   objInfo(fd, info)
   return {
-    type: info.readUInt32LE(0),
-    id: info.readUInt32LE(4),
-    keySize: info.readUInt32LE(8),
-    valueSize: info.readUInt32LE(12),
-    maxEntries: info.readUInt32LE(16),
-    flags: info.readUInt32LE(20),
-    name: cString(info.subarray(24, 24 + BPF_OBJ_NAME_LEN)),
+    type: info.readUInt32LE(fields.type),
+    id: info.readUInt32LE(fields.id),
+    keySize: info.readUInt32LE(fields.key_size),
+    valueSize: info.readUInt32LE(fields.value_size),
+    maxEntries: info.readUInt32LE(fields.max_entries),
+    flags: info.readUInt32LE(fields.map_flags),
+    name: cString(info.subarray(fields.name, fields.name + BPF_OBJ_NAME_LEN)),
   }
 }
 
@@ -165,31 +156,21 @@ const TEST_RUN_HEADROOM = 256
  * `data` in the kernel, with its real maps, without any interface. Since Linux 5.x the frame must hold at least an
  * Ethernet header (net/bpf/test_run.c, bpf_prog_test_run_xdp).
  */
-// struct bpf_test_run_opts (<bpf/bpf.h>), the fields up to `duration`; a shorter `sz` is valid (libbpf_validate_opts).
-const TR_SZ = 0
-const TR_DATA_IN = 8
-const TR_DATA_OUT = 16
-const TR_DATA_SIZE_IN = 24
-const TR_DATA_SIZE_OUT = 28
-const TR_RETVAL = 56
-const TR_REPEAT = 60
-const TR_DURATION = 64
-const TR_SIZE = 72
-
 export function progTestRun(fd: Fd, data: Buffer, repeat = 1): TestRunResult {
+  const { size, fields } = STRUCTS.bpf_test_run_opts
   const out = Buffer.alloc(data.length + TEST_RUN_HEADROOM)
-  const opts = Buffer.alloc(TR_SIZE)
-  opts.writeBigUInt64LE(BigInt(TR_SIZE), TR_SZ)
-  opts.writeBigUInt64LE(koffi.address(data), TR_DATA_IN)
-  opts.writeBigUInt64LE(koffi.address(out), TR_DATA_OUT)
-  opts.writeUInt32LE(data.length, TR_DATA_SIZE_IN)
-  opts.writeUInt32LE(out.length, TR_DATA_SIZE_OUT)
-  opts.writeInt32LE(repeat, TR_REPEAT)
+  const opts = Buffer.alloc(size)
+  opts.writeBigUInt64LE(BigInt(size), fields.sz)
+  opts.writeBigUInt64LE(koffi.address(data), fields.data_in)
+  opts.writeBigUInt64LE(koffi.address(out), fields.data_out)
+  opts.writeUInt32LE(data.length, fields.data_size_in)
+  opts.writeUInt32LE(out.length, fields.data_size_out)
+  opts.writeInt32LE(repeat, fields.repeat)
   libbpfCheck('bpf_prog_test_run_opts', libbpf().bpf_prog_test_run_opts(fd.raw, opts) as number, fd.label)
   return {
-    retval: opts.readUInt32LE(TR_RETVAL),
-    durationNs: opts.readUInt32LE(TR_DURATION),
-    dataOut: out.subarray(0, opts.readUInt32LE(TR_DATA_SIZE_OUT)),
+    retval: opts.readUInt32LE(fields.retval),
+    durationNs: opts.readUInt32LE(fields.duration),
+    dataOut: out.subarray(0, opts.readUInt32LE(fields.data_size_out)),
   }
 }
 

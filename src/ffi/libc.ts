@@ -5,6 +5,7 @@
  */
 import koffi from 'koffi'
 import { SyscallError } from './errno.js'
+import { STRUCTS } from './structs.js'
 
 export const libc = koffi.load('libc.so.6')
 
@@ -70,10 +71,11 @@ export function check(syscall: string, rc: number | bigint, detail?: string): nu
 
 /** `struct sockaddr_nl` (<linux/netlink.h>): family, pad, pid, groups. */
 export function sockaddrNl(pid: number, groups: number): Buffer {
-  const b = Buffer.alloc(12)
-  b.writeUInt16LE(AF_NETLINK, 0)
-  b.writeUInt32LE(pid >>> 0, 4)
-  b.writeUInt32LE(groups >>> 0, 8)
+  const { size, fields } = STRUCTS.sockaddr_nl
+  const b = Buffer.alloc(size)
+  b.writeUInt16LE(AF_NETLINK, fields.nl_family)
+  b.writeUInt32LE(pid >>> 0, fields.nl_pid)
+  b.writeUInt32LE(groups >>> 0, fields.nl_groups)
   return b
 }
 
@@ -124,11 +126,12 @@ export function getsockoptInt(fd: number, level: number, name: number): number {
 
 /** `poll(2)` on one descriptor; returns the revents. Blocking: call it only off the event loop or with timeout 0. */
 export function pollOne(fd: number, events: number, timeoutMs: number): number {
-  const b = Buffer.alloc(8)
-  b.writeInt32LE(fd, 0)
-  b.writeInt16LE(events, 4)
+  const { size, fields } = STRUCTS.pollfd
+  const b = Buffer.alloc(size)
+  b.writeInt32LE(fd, fields.fd)
+  b.writeInt16LE(events, fields.events)
   const n = check('poll', c.poll(b, 1, timeoutMs))
-  return n === 0 ? 0 : b.readInt16LE(6)
+  return n === 0 ? 0 : b.readInt16LE(fields.revents)
 }
 
 export function pipe(flags = O_CLOEXEC | O_NONBLOCK): [number, number] {
@@ -178,13 +181,14 @@ export function watchReadable(fd: number, onReadable: () => void): Watch {
 }
 
 /**
- * statfs(2)'s f_type, the filesystem's magic number. `struct statfs` starts with `__fsword_t f_type` (a long) on
- * every 64-bit Linux ABI; 120 bytes on x86-64, so 256 is room enough.
+ * statfs(2)'s f_type, the filesystem's magic number. f_type is a `long` (`__fsword_t`); the magic numbers of
+ * <linux/magic.h> are 32-bit, so the low half is compared.
  */
 export function statfsType(path: string): number {
-  const buf = Buffer.alloc(256)
+  const { size, fields } = STRUCTS.statfs
+  const buf = Buffer.alloc(size)
   check('statfs', c.statfs(path, buf), path)
-  return Number(buf.readBigUInt64LE(0) & 0xffffffffn)
+  return Number(buf.readBigUInt64LE(fields.f_type) & 0xffffffffn)
 }
 
 /** Whether `path` lies on a BPF filesystem (the only place BPF_OBJ_PIN works: kernel/bpf/inode.c). */
