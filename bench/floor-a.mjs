@@ -6,7 +6,7 @@
  *
  *   node dist/bench/floor-a.mjs PIN PREFIX   ->  prints {"attached": N, "errors": N}
  */
-import { objGet } from '../dist/ffi/libbpf.js'
+import { objGet } from '../dist/ffi/bpf-fd.js'
 import { RtnlClient } from '../dist/rtnl/client.js'
 import { XDP_FLAGS_SKB_MODE, XDP_FLAGS_UPDATE_IF_NOEXIST } from '../dist/rtnl/constants.js'
 

@@ -1,11 +1,13 @@
 /**
- * The libc edge: the few socket calls netlink needs, typed, with errno turned into SyscallError.
- * This folder is the only place that imports koffi.
+ * The libc edge: the socket calls netlink needs, the mount and statfs calls a BPF filesystem needs, typed, with
+ * errno turned into SyscallError. libc is loaded here once; the other files of this folder declare what else they
+ * need of it on `libc`. This folder is the only place that imports koffi.
  */
 import koffi from 'koffi'
 import { SyscallError } from './errno.js'
+import { STRUCTS } from './structs.js'
 
-const libc = koffi.load('libc.so.6')
+export const libc = koffi.load('libc.so.6')
 
 const c = {
   socket: libc.func('int socket(int domain, int type, int protocol)'),
@@ -21,6 +23,11 @@ const c = {
   pipe2: libc.func('int pipe2(_Out_ int *fds, int flags)'),
   write: libc.func('intptr_t write(int fd, const void *buf, size_t len)'),
   read: libc.func('intptr_t read(int fd, void *buf, size_t len)'),
+  mount: libc.func(
+    'int mount(const char *source, const char *target, const char *fstype, unsigned long flags, const char *data)',
+  ),
+  umount2: libc.func('int umount2(const char *target, int flags)'),
+  statfs: libc.func('int statfs(const char *path, void *buf)'),
 }
 
 // <linux/socket.h>, <linux/netlink.h>, <asm-generic/socket.h>, <fcntl.h>, <poll.h>
@@ -39,19 +46,36 @@ export const MSG_DONTWAIT = 0x40
 export const MSG_TRUNC = 0x20
 export const MSG_PEEK = 0x2
 export const POLLIN = 0x1
+// <linux/magic.h>: statfs f_type of a BPF filesystem
+export const BPF_FS_MAGIC = 0xcafe4a11
+// <sys/mount.h>
+export const MS_NOSUID = 0x2
+export const MS_NODEV = 0x4
+export const MS_NOEXEC = 0x8
+export const MNT_DETACH = 0x2
 
-function check(syscall: string, rc: number | bigint): number {
+/**
+ * The error of a libc call that failed: it returned -1 and set errno, which koffi saves as the call returns (before
+ * any other call can change it). `errno` for a caller that has read it already.
+ */
+export function syscallError(syscall: string, detail?: string, errno = koffi.errno()): SyscallError {
+  return new SyscallError(syscall, errno, detail)
+}
+
+/** The result of a libc call, or its SyscallError thrown when it returned -1. */
+export function check(syscall: string, rc: number | bigint, detail?: string): number {
   const n = Number(rc)
-  if (n < 0) throw new SyscallError(syscall, koffi.errno())
+  if (n < 0) throw syscallError(syscall, detail)
   return n
 }
 
 /** `struct sockaddr_nl` (<linux/netlink.h>): family, pad, pid, groups. */
 export function sockaddrNl(pid: number, groups: number): Buffer {
-  const b = Buffer.alloc(12)
-  b.writeUInt16LE(AF_NETLINK, 0)
-  b.writeUInt32LE(pid >>> 0, 4)
-  b.writeUInt32LE(groups >>> 0, 8)
+  const { size, fields } = STRUCTS.sockaddr_nl
+  const b = Buffer.alloc(size)
+  b.writeUInt16LE(AF_NETLINK, fields.nl_family)
+  b.writeUInt32LE(pid >>> 0, fields.nl_pid)
+  b.writeUInt32LE(groups >>> 0, fields.nl_groups)
   return b
 }
 
@@ -102,11 +126,12 @@ export function getsockoptInt(fd: number, level: number, name: number): number {
 
 /** `poll(2)` on one descriptor; returns the revents. Blocking: call it only off the event loop or with timeout 0. */
 export function pollOne(fd: number, events: number, timeoutMs: number): number {
-  const b = Buffer.alloc(8)
-  b.writeInt32LE(fd, 0)
-  b.writeInt16LE(events, 4)
+  const { size, fields } = STRUCTS.pollfd
+  const b = Buffer.alloc(size)
+  b.writeInt32LE(fd, fields.fd)
+  b.writeInt16LE(events, fields.events)
   const n = check('poll', c.poll(b, 1, timeoutMs))
-  return n === 0 ? 0 : b.readInt16LE(6)
+  return n === 0 ? 0 : b.readInt16LE(fields.revents)
 }
 
 export function pipe(flags = O_CLOEXEC | O_NONBLOCK): [number, number] {
@@ -153,4 +178,32 @@ export function watchReadable(fd: number, onReadable: () => void): Watch {
       handle.close()
     },
   }
+}
+
+/**
+ * statfs(2)'s f_type, the filesystem's magic number. f_type is a `long` (`__fsword_t`); the magic numbers of
+ * <linux/magic.h> are 32-bit, so the low half is compared.
+ */
+export function statfsType(path: string): number {
+  const { size, fields } = STRUCTS.statfs
+  const buf = Buffer.alloc(size)
+  check('statfs', c.statfs(path, buf), path)
+  return Number(buf.readBigUInt64LE(fields.f_type) & 0xffffffffn)
+}
+
+/** Whether `path` lies on a BPF filesystem (the only place BPF_OBJ_PIN works: kernel/bpf/inode.c). */
+export function isBpffs(path: string): boolean {
+  return statfsType(path) === BPF_FS_MAGIC
+}
+
+/**
+ * Mounts a new BPF filesystem instance at `target` (`mount -t bpf bpf TARGET`), nosuid,nodev,noexec as systemd
+ * mounts /sys/fs/bpf. `mode` is the root directory's mode (bpffs `mode=` option, Linux 4.7).
+ */
+export function mountBpffs(target: string, mode = 0o700): void {
+  check('mount', c.mount('bpf', target, 'bpf', MS_NOSUID | MS_NODEV | MS_NOEXEC, `mode=${mode.toString(8)}`), target)
+}
+
+export function umount(target: string, flags = 0): void {
+  check('umount2', c.umount2(target, flags), target)
 }

@@ -10,7 +10,8 @@
 import koffi from 'koffi'
 import { SyscallError, ERRNO } from './errno.js'
 import { Fd } from './fd.js'
-import { SOCK_CLOEXEC, SOCK_NONBLOCK, SOL_SOCKET, bind as bindRaw, sendto, socket, write } from './libc.js'
+import { SOCK_CLOEXEC, SOCK_NONBLOCK, SOL_SOCKET, bind as bindRaw, check, libc, sendto, socket, write } from './libc.js'
+import { STRUCTS } from './structs.js'
 
 // <bits/socket.h>, <linux/un.h>, <bits/time.h>, <linux/memfd.h>, <linux/fcntl.h>
 export const AF_UNIX = 1
@@ -21,7 +22,7 @@ export const MSG_NOSIGNAL = 0x4000
 export const MSG_CTRUNC = 0x8
 export const MSG_TRUNC = 0x20
 /** sizeof(((struct sockaddr_un *)0)->sun_path) on Linux. */
-export const UNIX_PATH_MAX = 108
+export const UNIX_PATH_MAX = STRUCTS.sockaddr_un.size - STRUCTS.sockaddr_un.fields.sun_path
 export const CLOCK_MONOTONIC = 1
 export const MFD_CLOEXEC = 0x1
 export const MFD_ALLOW_SEALING = 0x2
@@ -44,7 +45,6 @@ const MsghdrT = koffi.struct('xdplinkd_unix_msghdr', {
 })
 const TimespecT = koffi.struct('xdplinkd_unix_timespec', { tv_sec: 'long', tv_nsec: 'long' })
 
-const libc = koffi.load('libc.so.6')
 const c = {
   sendmsg: libc.func('sendmsg', 'intptr_t', ['int', koffi.pointer(MsghdrT), 'int']),
   recvmsg: libc.func('recvmsg', 'intptr_t', ['int', koffi.inout(koffi.pointer(MsghdrT)), 'int']),
@@ -53,16 +53,14 @@ const c = {
   fcntl: libc.func('int fcntl(int fd, int cmd, ...)'),
 }
 
-// struct cmsghdr (<bits/socket.h>): size_t cmsg_len; int cmsg_level; int cmsg_type; then the data, each part
-// aligned to sizeof(size_t) (CMSG_ALIGN).
+// struct cmsghdr (<sys/socket.h>): size_t cmsg_len; int cmsg_level; int cmsg_type; then the data. Each control
+// message and its data start at a multiple of sizeof(size_t) (CMSG_ALIGN).
+const CMSG = STRUCTS.cmsghdr.fields
 const SIZE_T = koffi.sizeof('size_t')
 const cmsgAlign = (n: number): number => (n + SIZE_T - 1) & ~(SIZE_T - 1)
-const CMSG_HDR = cmsgAlign(SIZE_T + 8)
+/** CMSG_LEN(0): where the data starts. */
+const CMSG_HDR = cmsgAlign(STRUCTS.cmsghdr.size)
 const cmsgSpace = (n: number): number => CMSG_HDR + cmsgAlign(n)
-
-function fail(syscall: string, detail?: string): never {
-  throw new SyscallError(syscall, koffi.errno(), detail)
-}
 
 /** Runs a call that throws SyscallError again while it fails with EINTR (a signal arrived before anything was done). */
 function retryEintr<T>(call: () => T): T {
@@ -87,9 +85,10 @@ export function sockaddrUn(address: string): Buffer {
   if (abstract ? name.length === 0 : name.includes(0)) throw new RangeError(`AF_UNIX address ${JSON.stringify(address)}: empty or has a NUL`)
   // A path needs room for its NUL inside sun_path; an abstract name has the leading NUL instead.
   if (name.length + 1 > UNIX_PATH_MAX) throw new RangeError(`AF_UNIX address ${JSON.stringify(address)}: longer than ${UNIX_PATH_MAX - 1} bytes`)
-  const b = Buffer.alloc(2 + 1 + name.length)
-  b.writeUInt16LE(AF_UNIX, 0)
-  name.copy(b, abstract ? 3 : 2)
+  const { sun_family, sun_path } = STRUCTS.sockaddr_un.fields
+  const b = Buffer.alloc(sun_path + 1 + name.length)
+  b.writeUInt16LE(AF_UNIX, sun_family)
+  name.copy(b, abstract ? sun_path + 1 : sun_path)
   return b
 }
 
@@ -117,11 +116,9 @@ export function sendDatagram(fd: Fd, data: Buffer, to: Buffer, flags = 0): void 
 /** Like sendDatagram, with descriptors attached as one SCM_RIGHTS control message (unix(7)). */
 export function sendDatagramWithFds(fd: Fd, data: Buffer, to: Buffer, fds: readonly Fd[], flags = 0): void {
   const control = Buffer.alloc(cmsgSpace(4 * fds.length))
-  const len = CMSG_HDR + 4 * fds.length
-  if (SIZE_T === 8) control.writeBigUInt64LE(BigInt(len), 0)
-  else control.writeUInt32LE(len, 0)
-  control.writeInt32LE(SOL_SOCKET, SIZE_T)
-  control.writeInt32LE(SCM_RIGHTS, SIZE_T + 4)
+  control.writeBigUInt64LE(BigInt(CMSG_HDR + 4 * fds.length), CMSG.cmsg_len)
+  control.writeInt32LE(SOL_SOCKET, CMSG.cmsg_level)
+  control.writeInt32LE(SCM_RIGHTS, CMSG.cmsg_type)
   fds.forEach((f, i) => control.writeInt32LE(f.raw, CMSG_HDR + 4 * i))
   const msg = {
     msg_name: to,
@@ -132,7 +129,7 @@ export function sendDatagramWithFds(fd: Fd, data: Buffer, to: Buffer, fds: reado
     msg_controllen: fds.length > 0 ? control.length : 0,
     msg_flags: 0,
   }
-  retryEintr(() => Number(c.sendmsg(fd.raw, msg, flags | MSG_NOSIGNAL)) >= 0 || fail('sendmsg'))
+  retryEintr(() => check('sendmsg', c.sendmsg(fd.raw, msg, flags | MSG_NOSIGNAL)))
 }
 
 export interface ReceivedDatagram {
@@ -165,14 +162,15 @@ export function receiveDatagram(fd: Fd, maxBytes = 65536, maxFds = 4): ReceivedD
     if (n >= 0) break
     const errno = koffi.errno()
     if (errno === ERRNO.EAGAIN) return null
-    if (errno !== ERRNO.EINTR) fail('recvmsg')
+    if (errno !== ERRNO.EINTR) throw new SyscallError('recvmsg', errno)
   }
   const fds: Fd[] = []
   const controlLen = Number(msg.msg_controllen)
   for (let off = 0; off + CMSG_HDR <= controlLen; ) {
-    const len = SIZE_T === 8 ? Number(control.readBigUInt64LE(off)) : control.readUInt32LE(off)
+    const len = Number(control.readBigUInt64LE(off + CMSG.cmsg_len))
     if (len < CMSG_HDR || off + len > controlLen) break
-    if (control.readInt32LE(off + SIZE_T) === SOL_SOCKET && control.readInt32LE(off + SIZE_T + 4) === SCM_RIGHTS) {
+    const level = control.readInt32LE(off + CMSG.cmsg_level)
+    if (level === SOL_SOCKET && control.readInt32LE(off + CMSG.cmsg_type) === SCM_RIGHTS) {
       for (let p = off + CMSG_HDR; p + 4 <= off + len; p += 4) fds.push(new Fd(control.readInt32LE(p), 'scm-rights'))
     }
     off += cmsgAlign(len)
@@ -186,13 +184,11 @@ export function receiveDatagram(fd: Fd, maxBytes = 65536, maxFds = 4): ReceivedD
  * (https://systemd.io/JOURNAL_NATIVE_PROTOCOL/: "The memfd file descriptor should be fully sealed").
  */
 export function sealedMemfd(name: string, data: Buffer): Fd {
-  const raw = Number(c.memfd_create(name, MFD_CLOEXEC | MFD_ALLOW_SEALING))
-  if (raw < 0) fail('memfd_create')
-  const fd = new Fd(raw, `memfd:${name}`)
+  const fd = new Fd(check('memfd_create', c.memfd_create(name, MFD_CLOEXEC | MFD_ALLOW_SEALING)), `memfd:${name}`)
   try {
     for (let off = 0; off < data.length; ) off += retryEintr(() => write(fd.raw, data.subarray(off)))
     const seals = F_SEAL_SEAL | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE
-    if (Number(c.fcntl(fd.raw, F_ADD_SEALS, 'int', seals)) < 0) fail('fcntl', 'F_ADD_SEALS')
+    check('fcntl', c.fcntl(fd.raw, F_ADD_SEALS, 'int', seals), 'F_ADD_SEALS')
     return fd
   } catch (e) {
     fd.close()
@@ -206,6 +202,6 @@ export function sealedMemfd(name: string, data: Buffer): Fd {
  */
 export function clockMonotonicUsec(): bigint {
   const ts: { tv_sec?: number | bigint; tv_nsec?: number | bigint } = {}
-  if (Number(c.clock_gettime(CLOCK_MONOTONIC, ts)) < 0) fail('clock_gettime')
+  check('clock_gettime', c.clock_gettime(CLOCK_MONOTONIC, ts))
   return BigInt(ts.tv_sec ?? 0) * 1_000_000n + BigInt(ts.tv_nsec ?? 0) / 1000n
 }

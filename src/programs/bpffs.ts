@@ -1,10 +1,10 @@
 /**
  * The BPF filesystem side of the registry: make sure the pin directory is on a bpffs, list and remove our pin
- * directories. Thin I/O over node:fs and src/ffi/libbpf.ts.
+ * directories. Thin I/O over node:fs and src/ffi/libc.ts.
  */
 import { existsSync, lstatSync, mkdirSync, readdirSync, rmdirSync, unlinkSync } from 'node:fs'
 import { dirname, resolve } from 'node:path'
-import { isBpffs, mountBpffs, statfsType } from '../ffi/libbpf.js'
+import { isBpffs, mountBpffs, statfsType } from '../ffi/libc.js'
 import { PIN_DIR_RE, pinLayout, type PinLayout } from './naming.js'
 
 // <linux/magic.h>

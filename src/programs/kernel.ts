@@ -1,23 +1,15 @@
 /**
- * Loading a program with libbpf and opening a pinned one. Thin I/O over src/ffi/libbpf.ts; every failure becomes a
- * ProgramLoadError carrying libbpf's and the verifier's last lines.
+ * Loading a program with libbpf and opening a pinned one. Thin I/O over src/ffi/bpf-object.ts and bpf-fd.ts; every
+ * failure becomes a ProgramLoadError carrying libbpf's and the verifier's last lines.
  */
 import { mkdirSync, readFileSync } from 'node:fs'
 import { basename } from 'node:path'
 import { ERRNO, SyscallError } from '../ffi/errno.js'
 import { Fd } from '../ffi/fd.js'
-import {
-  BPF_OBJ_NAME_LEN,
-  BPF_PROG_TYPE_XDP,
-  BpfObject,
-  bpfFdKind,
-  captureLibbpfLog,
-  objGet,
-  type BpfProgram,
-  progInfo,
-  type LibbpfSink,
-  type ProgramSpec,
-} from '../ffi/libbpf.js'
+import { captureLibbpfLog, type LibbpfSink } from '../ffi/libbpf-log.js'
+import { BPF_PROG_TYPE_XDP, BpfObject, type BpfProgram, type ProgramSpec } from '../ffi/bpf-object.js'
+import { bpfFdKind, objGet, progInfo } from '../ffi/bpf-fd.js'
+import { BPF_OBJ_NAME_LEN } from '../ffi/structs.js'
 import { listMapPins, pinExists, removeEmptyPinDir } from './bpffs.js'
 import { ProgramLoadError, hintFor, type ProgramLoadStage } from './errors.js'
 import { DEFAULT_LOG_LINES, LogTail } from './log.js'

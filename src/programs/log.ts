@@ -7,7 +7,7 @@
  * only the last lines (the verifier stops at the first instruction it rejects, so the reason is at the end) and
  * the verifier's reason picked out of the full text.
  */
-import type { LibbpfMessage } from '../ffi/libbpf.js'
+import type { LibbpfMessage } from '../ffi/libbpf-log.js'
 
 export const DEFAULT_LOG_LINES = 50
 /** A line longer than this is cut: register state dumps of wide programs can run to kilobytes. */

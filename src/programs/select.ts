@@ -5,7 +5,7 @@
  * BPF_XDP_DEVMAP / BPF_XDP_CPUMAP (SEC("xdp/devmap"), SEC("xdp/cpumap"): run by a map entry after a redirect,
  * rejected by dev_xdp_attach with EINVAL: net/core/dev.c).
  */
-import { BPF_PROG_TYPE_XDP, BPF_XDP_CPUMAP, BPF_XDP_DEVMAP, type ProgramSpec } from '../ffi/libbpf.js'
+import { BPF_PROG_TYPE_XDP, BPF_XDP_CPUMAP, BPF_XDP_DEVMAP, type ProgramSpec } from '../ffi/bpf-object.js'
 import { err, ok, type Result } from '../result.js'
 
 export type SelectError =

@@ -4,7 +4,7 @@
 import { existsSync, mkdirSync } from 'node:fs'
 import { join } from 'node:path'
 import t from 'tap'
-import { BPF_FS_MAGIC, isBpffs, statfsType } from '../../src/ffi/libbpf.js'
+import { BPF_FS_MAGIC, isBpffs, statfsType } from '../../src/ffi/libc.js'
 import { SYSFS_MAGIC, ensureBpffs, listPinDirs, removePinDir } from '../../src/programs/bpffs.js'
 import { makeNetns, needsRoot } from '../helpers/netns.js'
 import { FIXTURES, buildObjects, nodeCommand, tempBpffs, tempPlainDir } from '../helpers/bpf.js'

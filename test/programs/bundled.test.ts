@@ -4,7 +4,7 @@
  */
 import t from 'tap'
 import type { Fd } from '../../src/ffi/fd.js'
-import { mapLookupElem, mapUpdateElem, numPossibleCpus, objGet, progTestRun } from '../../src/ffi/libbpf.js'
+import { mapLookupElem, mapUpdateElem, numPossibleCpus, objGet, progTestRun } from '../../src/ffi/bpf-fd.js'
 import { ProgramRegistry } from '../../src/programs/registry.js'
 import { needsRoot } from '../helpers/netns.js'
 import { buildObjects, tempBpffs } from '../helpers/bpf.js'

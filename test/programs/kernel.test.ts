@@ -6,7 +6,7 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import t from 'tap'
-import { bpfFdKind, objGet, objPin, progInfo } from '../../src/ffi/libbpf.js'
+import { bpfFdKind, objGet, objPin, progInfo } from '../../src/ffi/bpf-fd.js'
 import { ProgramRegistry } from '../../src/programs/registry.js'
 import { needsRoot, makeNetns } from '../helpers/netns.js'
 import { BUNDLED, bpftoolJson, buildObjects, tempBpffs, catchLoad } from '../helpers/bpf.js'

@@ -8,7 +8,7 @@ import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t from 'tap'
-import { isBpffs } from '../../src/ffi/libbpf.js'
+import { isBpffs } from '../../src/ffi/libc.js'
 import { loadForCheck } from '../../src/programs/kernel.js'
 import { ProgramRegistry } from '../../src/programs/registry.js'
 import { needsRoot, waitFor } from '../helpers/netns.js'

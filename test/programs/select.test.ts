@@ -1,5 +1,5 @@
 import t from 'tap'
-import { BPF_PROG_TYPE_XDP, BPF_XDP, BPF_XDP_DEVMAP, type ProgramSpec } from '../../src/ffi/libbpf.js'
+import { BPF_PROG_TYPE_XDP, BPF_XDP, BPF_XDP_DEVMAP, type ProgramSpec } from '../../src/ffi/bpf-object.js'
 import { describeSelectError, selectProgram } from '../../src/programs/select.js'
 
 const xdp = (name: string, sectionName = 'xdp'): ProgramSpec => ({

@@ -1,0 +1,119 @@
+/**
+ * The C structs this folder fills or reads byte by byte, in one table: each with its C name, the header that
+ * defines it, the byte offset of every member we touch (from the header, as `offsetof` gives it) and the bytes we
+ * hand over. Structs that koffi lays out itself (msghdr, iovec, timespec, bpf_object_open_opts) are declared with
+ * koffi.struct where they are used and are not here.
+ *
+ * The offsets are those of the 64-bit Linux ABIs (x86-64, arm64: LP64, little-endian), the only ones this folder
+ * supports (pointers are written as 64-bit values). test/ffi/structs.test.ts checks every entry against the C
+ * compiler reading the headers and, for the kernel's own structs, against the running kernel's BTF.
+ */
+
+export interface StructLayout {
+  /** The struct's C name, as in its header and in the kernel's BTF. */
+  readonly struct: string
+  /** The header that defines it, as an #include names it. */
+  readonly header: string
+  /** Whether the kernel defines it (a uapi struct, in /sys/kernel/btf/vmlinux), not only libc or libbpf. */
+  readonly kernel: boolean
+  /** The byte offset of each member we read or write, by its C name. */
+  readonly fields: Readonly<Record<string, number>>
+  /**
+   * The bytes we pass: the whole struct, or the prefix that ends at the last member we use where the callee accepts a
+   * prefix (the kernel for BPF_OBJ_GET_INFO_BY_FD, libbpf for an opts struct with its `sz`).
+   */
+  readonly size: number
+}
+
+// <linux/bpf.h>: the lengths of two array members (`name`, `tag`).
+export const BPF_OBJ_NAME_LEN = 16
+export const BPF_TAG_SIZE = 8
+
+export const STRUCTS = {
+  /**
+   * What BPF_OBJ_GET_INFO_BY_FD tells about a program. The kernel fills the prefix it is given and writes back its
+   * length (kernel/bpf/syscall.c, bpf_prog_get_info_by_fd): ours ends with `name` (Linux 4.15).
+   */
+  bpf_prog_info: {
+    struct: 'bpf_prog_info',
+    header: 'linux/bpf.h',
+    kernel: true,
+    fields: { type: 0, id: 4, tag: 8, nr_map_ids: 52, map_ids: 56, name: 64 },
+    size: 80,
+  },
+  /** The same for a map (kernel/bpf/syscall.c, bpf_map_get_info_by_fd), up to `name`. */
+  bpf_map_info: {
+    struct: 'bpf_map_info',
+    header: 'linux/bpf.h',
+    kernel: true,
+    fields: { type: 0, id: 4, key_size: 8, value_size: 12, max_entries: 16, map_flags: 20, name: 24 },
+    size: 40,
+  },
+  /**
+   * libbpf's options for BPF_PROG_TEST_RUN. libbpf reads only the `sz` bytes we say we have and treats later members
+   * as zero (libbpf_validate_opts), so the prefix through `flags` (left 0: no BPF_F_TEST_RUN_ON_CPU) is whole.
+   */
+  bpf_test_run_opts: {
+    struct: 'bpf_test_run_opts',
+    header: 'bpf/bpf.h',
+    kernel: false,
+    fields: {
+      sz: 0,
+      data_in: 8,
+      data_out: 16,
+      data_size_in: 24,
+      data_size_out: 28,
+      retval: 56,
+      repeat: 60,
+      duration: 64,
+      flags: 68,
+    },
+    size: 72,
+  },
+  /** The address of a netlink socket: family, pad, port id, multicast groups. */
+  sockaddr_nl: {
+    struct: 'sockaddr_nl',
+    header: 'linux/netlink.h',
+    kernel: true,
+    fields: { nl_family: 0, nl_pad: 2, nl_pid: 4, nl_groups: 8 },
+    size: 12,
+  },
+  /** An AF_UNIX address: the family, then up to 108 bytes of path (the address length says how many count). */
+  sockaddr_un: {
+    struct: 'sockaddr_un',
+    header: 'sys/un.h',
+    kernel: true,
+    fields: { sun_family: 0, sun_path: 2 },
+    size: 110,
+  },
+  /** One entry of poll(2)'s array. */
+  pollfd: {
+    struct: 'pollfd',
+    header: 'poll.h',
+    kernel: true,
+    fields: { fd: 0, events: 4, revents: 6 },
+    size: 8,
+  },
+  /**
+   * The header of a control message (unix(7), cmsg(3)); its data starts at CMSG_ALIGN(sizeof(struct cmsghdr)), and
+   * `size` is that sizeof (already aligned on LP64).
+   */
+  cmsghdr: {
+    struct: 'cmsghdr',
+    header: 'sys/socket.h',
+    kernel: true,
+    fields: { cmsg_len: 0, cmsg_level: 8, cmsg_type: 12 },
+    size: 16,
+  },
+  /**
+   * statfs(2)'s answer; only f_type (the filesystem's magic number, a `long`) is read. glibc's struct is the
+   * kernel's (include/uapi/asm-generic/statfs.h) on LP64.
+   */
+  statfs: {
+    struct: 'statfs',
+    header: 'sys/statfs.h',
+    kernel: true,
+    fields: { f_type: 0 },
+    size: 120,
+  },
+} as const satisfies Record<string, StructLayout>
