@@ -15,7 +15,6 @@ import {
   NETLINK_ROUTE,
   NLM_F_ACK,
   NLM_F_DUMP,
-  NLM_F_MULTI,
   NLM_F_REQUEST,
   NLMSG_DONE,
   NLMSG_ERROR,
@@ -378,18 +377,10 @@ export class NetlinkSocket extends EventEmitter<NetlinkSocketEvents> {
     // Payloads are views into the reused receive buffer: what is kept past this loop is copied or decoded first.
     for (const m of parsed.value) {
       this.stats.messages++
-      const pending = m.seq !== 0 && m.pid === this.portId ? this.#pending.get(m.seq) : undefined
-      if (pending && this.#isAnswer(m, pending)) this.#answer(m, pending)
+      const pending = isOurs(m, this.portId) ? this.#pending.get(m.seq) : undefined
+      if (pending) this.#answer(m, pending)
       else this.emit('notification', m)
     }
-  }
-
-  // Since Linux 6.x a notification caused by our own request carries our port id and sequence number
-  // (net/core/rtnetlink.c rtmsg_ifinfo_event passes the request's nlh): only NLMSG_ERROR, NLMSG_DONE and NLM_F_MULTI
-  // parts of a dump are answers; a plain RTM_NEWLINK with our seq is still a notification.
-  #isAnswer(m: NetlinkMessage, p: Pending): boolean {
-    if (m.type === NLMSG_ERROR || m.type === NLMSG_DONE) return true
-    return p.dump && (m.flags & NLM_F_MULTI) !== 0
   }
 
   #answer(m: NetlinkMessage, p: Pending): void {
@@ -430,6 +421,19 @@ export class NetlinkSocket extends EventEmitter<NetlinkSocketEvents> {
     this.#failAll(NetlinkError.fromErrno(ERRNO.ECANCELED, 0, 'netlink socket closed'))
     this.emit('close')
   }
+}
+
+/**
+ * Whether a message answers one of our requests: it carries our port id and a sequence number of ours, whatever its
+ * type. The answer to a single RTM_GETLINK is a plain RTM_NEWLINK (no NLM_F_MULTI) before the ack, a dump's parts
+ * are NLM_F_MULTI, then NLMSG_DONE or NLMSG_ERROR. A notification never looks like that: rtmsg_ifinfo_build_skb()
+ * (net/core/rtnetlink.c) zeroes its port id and sequence number unless the request that caused it set NLM_F_ECHO
+ * (nlmsg_report), which we never do; even then nlmsg_notify() multicasts it to everyone but the requester, whose own
+ * copy is the echo it asked for. Seen on 6.18: an RTM_NEWLINK created from one socket reaches a subscribed socket
+ * with port id 0 and sequence 0, or with NLM_F_ECHO the requester's port id (not the subscriber's) and sequence.
+ */
+function isOurs(m: NetlinkMessage, portId: number): boolean {
+  return m.seq !== 0 && m.pid === portId
 }
 
 function setReceiveBuffer(fd: number, bytes: number): void {
