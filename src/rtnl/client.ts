@@ -111,9 +111,11 @@ export class RtnlClient extends EventEmitter<RtnlClientEvents> implements LinkSo
     return links
   }
 
-  /** One link's current state, or null when it does not exist (ENODEV). */
+  /** One link's current state, or null when it does not exist (ENODEV). Throws RangeError for an index no link has. */
   async getLink(ifindex: number): Promise<LinkState | null> {
-    const r = await this.requests.request({ type: RTM_GETLINK, payload: encodeGetLink(ifindex) })
+    const payload = encodeGetLink(ifindex)
+    if (!payload.ok) throw payload.error
+    const r = await this.requests.request({ type: RTM_GETLINK, payload: payload.value })
     if (!r.ok) {
       if (r.error.errno === ERRNO.ENODEV) return null
       throw r.error
