@@ -8,7 +8,7 @@ import { join } from 'node:path'
 import type { LinkStatusJson, StatusJson } from '../../src/control/protocol.js'
 import { tempBpffs } from '../helpers/bpf.js'
 import { actions, startDaemon, statusOf, workdir, xdpOf, type Running } from '../helpers/daemon.js'
-import { makeNetns, needsRoot, waitFor, type Netns } from '../helpers/netns.js'
+import { makeNetns, needsRoot, waitFor } from '../helpers/netns.js'
 
 const entry = (bpffs: string, obj: string, settle: string, extra = '') =>
   `settle: ${settle}\nbpffs: ${bpffs}\n${extra}attach:\n  - interfaces: ["r*", "x*"]\n    object: ${obj}\n    mode: generic\n`
