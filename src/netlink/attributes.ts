@@ -43,43 +43,35 @@ export interface Attribute {
 }
 
 /**
- * Splits a buffer into attributes. nla_len < NLA_HDRLEN, an attribute running past the buffer and a leftover
- * of 1-3 bytes (a truncated header) are errors; a missing final pad is not, since only nla_len counts and the
- * kernel's own walker (nla_next/nla_ok in include/net/netlink.h) lets the last aligned step overshoot too.
- * `base` is added to every offset, so errors point into the enclosing message.
+ * Splits a buffer into attributes (the AttributeDecoder's walk, kept as values). `base` is added to every offset,
+ * so errors point into the enclosing message.
  */
 export function parseAttributes(buf: Buffer, base = 0): Result<Attribute[], NetlinkDecodeError> {
   const out: Attribute[] = []
-  let off = 0
-  while (off < buf.length) {
-    const left = buf.length - off
-    if (left < NLA_HDRLEN) return err(new NetlinkDecodeError(`truncated attribute header: ${left} bytes`, base + off))
-    const len = getU16(buf, off)
-    const rawType = getU16(buf, off + 2)
-    // A zero nla_len would make the walk stand still; the kernel's nla_ok() rejects anything below the header too.
-    if (len < NLA_HDRLEN) return err(new NetlinkDecodeError(`attribute length ${len} is below ${NLA_HDRLEN}`, base + off))
-    if (len > left) return err(new NetlinkDecodeError(`attribute length ${len} exceeds the ${left} bytes left`, base + off))
-    out.push({
-      type: rawType & NLA_TYPE_MASK,
-      nested: (rawType & NLA_F_NESTED) !== 0,
-      data: buf.subarray(off + NLA_HDRLEN, off + len),
-      offset: base + off,
-    })
-    off += Math.min(nlaAlign(len), left)
-  }
-  return ok(out)
+  const d = new AttributeDecoder(buf, base)
+  while (d.next()) out.push({ type: d.type(), nested: d.isNested(), data: d.bytes(), offset: d.offset() })
+  const e = d.err()
+  return e ? err(e) : ok(out)
 }
 
-/** The first structural problem of a run of attributes (as parseAttributes reports it), found without allocating. */
+/** Where the attribute after the one at `off` (of nla_len `len`) starts, in a run that ends at `end`. */
+const nextAt = (off: number, len: number, end: number): number => off + Math.min(nlaAlign(len), end - off)
+
+/**
+ * The first structural problem of the run of attributes buf[start, end), found without allocating. nla_len <
+ * NLA_HDRLEN, an attribute running past the end and a leftover of 1-3 bytes (a truncated header) are errors; a
+ * missing final pad is not, since only nla_len counts and the kernel's own walker (nla_next/nla_ok in
+ * include/net/netlink.h) lets the last aligned step overshoot too. Offsets are counted from `base`.
+ */
 function checkAttributes(buf: Buffer, start: number, end: number, base: number): NetlinkDecodeError | undefined {
-  let off = start
-  while (off < end) {
+  for (let off = start; off < end; ) {
     const left = end - off
     if (left < NLA_HDRLEN) return new NetlinkDecodeError(`truncated attribute header: ${left} bytes`, base + off - start)
     const len = getU16(buf, off)
+    // A zero nla_len would make the walk stand still; the kernel's nla_ok() rejects anything below the header too.
     if (len < NLA_HDRLEN) return new NetlinkDecodeError(`attribute length ${len} is below ${NLA_HDRLEN}`, base + off - start)
     if (len > left) return new NetlinkDecodeError(`attribute length ${len} exceeds the ${left} bytes left`, base + off - start)
-    off += Math.min(nlaAlign(len), left)
+    off = nextAt(off, len, end)
   }
   return undefined
 }
@@ -142,7 +134,7 @@ export class AttributeDecoder {
     this.#at = off
     this.#len = getU16(this.#buf, off)
     this.#rawType = getU16(this.#buf, off + 2)
-    this.#nextAt = off + Math.min(nlaAlign(this.#len), this.#end - off)
+    this.#nextAt = nextAt(off, this.#len, this.#end)
     return true
   }
 
@@ -166,7 +158,7 @@ export class AttributeDecoder {
    * an unknown enum value) inside nested() callbacks. It points at the current attribute, else at the buffer.
    */
   fail(message: string): void {
-    this.#err ??= new NetlinkDecodeError(message, this.#at < 0 ? this.#base : this.#offset())
+    this.#err ??= new NetlinkDecodeError(message, this.offset())
   }
 
   u8(): number {
@@ -219,7 +211,7 @@ export class AttributeDecoder {
    */
   nested<T>(fn: (d: AttributeDecoder) => T): T | undefined {
     if (!this.#data()) return undefined
-    const inner = AttributeDecoder.#range(this.#buf, this.#at + NLA_HDRLEN, this.#at + this.#len, this.#offset() + NLA_HDRLEN)
+    const inner = AttributeDecoder.#range(this.#buf, this.#at + NLA_HDRLEN, this.#at + this.#len, this.offset() + NLA_HDRLEN)
     const value = inner.#err ? undefined : fn(inner)
     if (inner.#err) {
       this.#err = inner.#err
@@ -228,9 +220,12 @@ export class AttributeDecoder {
     return value
   }
 
-  /** The current attribute's offset in the message. */
-  #offset(): number {
-    return this.#base + this.#at - this.#start
+  /**
+   * Where the current attribute's header is, counted from `base` (in the message, as NLMSGERR_ATTR_OFFS counts);
+   * where the run starts when there is no current attribute.
+   */
+  offset(): number {
+    return this.#at < 0 ? this.#base : this.#base + this.#at - this.#start
   }
 
   /** Whether there is a current attribute to read (recording the misuse as the error when there is none). */
@@ -248,7 +243,7 @@ export class AttributeDecoder {
     if (!this.#data()) return -1
     const got = this.#len - NLA_HDRLEN
     if (got !== size) {
-      this.#err = new NetlinkDecodeError(`attribute type ${this.type()}: ${what} needs ${size} bytes, got ${got}`, this.#offset())
+      this.#err = new NetlinkDecodeError(`attribute type ${this.type()}: ${what} needs ${size} bytes, got ${got}`, this.offset())
       return -1
     }
     return this.#at + NLA_HDRLEN

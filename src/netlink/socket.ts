@@ -4,6 +4,10 @@
  *
  * Receiving never blocks the event loop and uses no timer: libuv watches the non-blocking descriptor (ffi/libc
  * watchReadable) and each wake-up drains it until EAGAIN.
+ *
+ * The datagrams themselves go through a NetlinkEndpoint: the kernel's socket (NetlinkSocket.open) or a test's fake
+ * kernel (test/helpers/nltest.ts), so that everything above the bytes runs the same code in a test without root,
+ * as mdlayher/netlink's nltest puts a fake Socket under its real Conn.
  */
 import { EventEmitter } from 'node:events'
 import { Fd } from '../ffi/fd.js'
@@ -15,7 +19,6 @@ import {
   NETLINK_ROUTE,
   NLM_F_ACK,
   NLM_F_DUMP,
-  NLM_F_MULTI,
   NLM_F_REQUEST,
   NLMSG_DONE,
   NLMSG_ERROR,
@@ -55,16 +58,26 @@ export interface Request {
   withPrevious?: boolean
 }
 
-export type RequestResult = { ok: true; messages: NetlinkMessage[] } | { ok: false; error: NetlinkError }
+type Failed = { ok: false; error: NetlinkError }
 
+/** The answer to one request: the messages before its ack (copied), or the kernel's error. */
+export type RequestResult = { ok: true; messages: NetlinkMessage[] } | Failed
+
+/**
+ * One attempt at a dump: what `decode` made of each message, and whether the kernel marked the walk inconsistent
+ * (NLM_F_DUMP_INTR on any message of it), or the error it ended with.
+ */
+export type DumpResult<T> = { ok: true; items: T[]; interrupted: boolean } | Failed
+
+/** What waits for the answer to one sequence number; each kind of request keeps its own typed result. */
 interface Pending {
-  dump: boolean
-  /** The answer's messages, copied, or what `decode` made of them. */
-  messages: unknown[]
-  /** For a dump: turns each message into what is kept, while its bytes are still in the receive buffer. */
-  decode: ((m: NetlinkMessage) => unknown) | null
-  interrupted: boolean
-  resolve: (r: RequestResult) => void
+  /** A message of the answer before its end; its payload is valid only during the call. */
+  part(m: NetlinkMessage): void
+  /**
+   * The answer ended: an NLMSG_ERROR or NLMSG_DONE (`intr`: it carried NLM_F_DUMP_INTR), or the socket failed.
+   * `error` is null for success.
+   */
+  end(error: NetlinkError | null, intr: boolean): void
 }
 
 /**
@@ -122,55 +135,129 @@ export interface NetlinkSocketEvents {
   close: []
 }
 
-export class NetlinkSocket extends EventEmitter<NetlinkSocketEvents> {
-  readonly fd: Fd
+/**
+ * Where a NetlinkSocket's datagrams come from and go to. The socket expects the kernel's behaviour of each call;
+ * a fake must keep it (test/helpers/nltest.ts does).
+ */
+export interface NetlinkEndpoint {
+  /** The port id the socket is bound to (nl_pid): answers to our requests carry it. */
   readonly portId: number
-  #seq: number
-  #pending = new Map<number, Pending>()
-  #buf = Buffer.allocUnsafe(RECV_BUFFER)
-  #watch: libc.Watch | null = null
-  #draining = false
-  /** Datagrams and bytes received; overruns seen. Read by status and benchmarks. */
-  readonly stats = { datagrams: 0, messages: 0, overruns: 0, discarded: 0, decodeErrors: 0 }
+  readonly closed: boolean
+  /** Sends one datagram; throws SyscallError when the send fails. */
+  send(datagram: Buffer): void
+  /**
+   * recv(MSG_DONTWAIT | MSG_TRUNC) into `buf`: the datagram's full length (above buf.length: the rest is lost), or
+   * -errno: -EAGAIN when nothing is queued, -ENOBUFS once after messages were dropped for want of room.
+   */
+  recv(buf: Buffer): number
+  /** Calls `onReadable` from the event loop whenever datagrams may be waiting, until close(). */
+  watch(onReadable: () => void): void
+  /** The receive buffer granted, bytes. */
+  receiveBufferSize(): number
+  close(): void
+}
 
-  static open(opts: NetlinkSocketOptions = {}): NetlinkSocket {
-    const raw = libc.socket(
-      libc.AF_NETLINK,
-      libc.SOCK_RAW | libc.SOCK_NONBLOCK | libc.SOCK_CLOEXEC,
-      opts.protocol ?? NETLINK_ROUTE,
-    )
-    const fd = new Fd(raw, 'netlink socket')
+/** A netlink socket in the kernel. */
+class KernelEndpoint implements NetlinkEndpoint {
+  readonly #fd: Fd
+  readonly portId: number
+  #watch: libc.Watch | null = null
+
+  constructor(opts: NetlinkSocketOptions) {
+    const raw = libc.socket(libc.AF_NETLINK, libc.SOCK_RAW | libc.SOCK_NONBLOCK | libc.SOCK_CLOEXEC, opts.protocol ?? NETLINK_ROUTE)
+    this.#fd = new Fd(raw, 'netlink socket')
     try {
       if (opts.rcvbuf !== undefined) setReceiveBuffer(raw, opts.rcvbuf)
-      // Extended acks carry the kernel's reason ("Native and generic XDP can't be active at the same time.");
+      // Extended acks carry the kernel's reason ("Native and generic XDP can't be active at the same time");
       // capped acks echo only the header of a failed request instead of the whole message.
       libc.setsockoptInt(raw, SOL_NETLINK, NETLINK_EXT_ACK, 1)
       libc.setsockoptInt(raw, SOL_NETLINK, NETLINK_CAP_ACK, 1)
       libc.bind(raw, libc.sockaddrNl(0, opts.groups ?? 0))
-      const addr = libc.getsockname(raw, 12)
-      return new NetlinkSocket(fd, addr.readUInt32LE(4))
+      this.portId = libc.getsockname(raw, 12).readUInt32LE(4)
     } catch (e) {
-      fd.close()
+      this.#fd.close()
       throw e
     }
   }
 
-  private constructor(fd: Fd, portId: number) {
+  get closed(): boolean {
+    return this.#fd.closed
+  }
+
+  send(datagram: Buffer): void {
+    libc.sendto(this.#fd.raw, datagram, 0, libc.sockaddrNl(0, 0))
+  }
+
+  recv(buf: Buffer): number {
+    return libc.recv(this.#fd.raw, buf, libc.MSG_DONTWAIT | libc.MSG_TRUNC)
+  }
+
+  watch(onReadable: () => void): void {
+    this.#watch = libc.watchReadable(this.#fd.raw, onReadable)
+  }
+
+  /** What the kernel granted: twice the requested size (socket(7)). */
+  receiveBufferSize(): number {
+    return libc.getsockoptInt(this.#fd.raw, libc.SOL_SOCKET, libc.SO_RCVBUF)
+  }
+
+  close(): void {
+    this.#watch?.close()
+    this.#watch = null
+    this.#fd.close()
+  }
+}
+
+/**
+ * What RtnlClient uses of a netlink socket. NetlinkSocket is the implementation, over the kernel or over a test's
+ * endpoint; the interface lets a client be handed either (RtnlClientOptions.open).
+ */
+export interface NetlinkConn {
+  readonly closed: boolean
+  request(req: Request): Promise<RequestResult>
+  requestBatch(reqs: Request[]): Promise<RequestResult[]>
+  dumpDecoded<T>(type: number, payload: Buffer, decode: (m: NetlinkMessage) => T, attempts?: number): Promise<T[]>
+  drainNow(): void
+  close(): void
+  on<K extends keyof NetlinkSocketEvents>(event: K, listener: (...args: NetlinkSocketEvents[K]) => void): unknown
+}
+
+/** Opens one netlink connection (RtnlClient opens two: one subscribed, one for requests). */
+export type OpenNetlink = (opts: NetlinkSocketOptions) => NetlinkConn
+
+export class NetlinkSocket extends EventEmitter<NetlinkSocketEvents> implements NetlinkConn {
+  readonly #io: NetlinkEndpoint
+  #seq: number
+  #pending = new Map<number, Pending>()
+  #buf = Buffer.allocUnsafe(RECV_BUFFER)
+  #draining = false
+  /** Datagrams and bytes received; overruns seen. Read by status and benchmarks. */
+  readonly stats = { datagrams: 0, messages: 0, overruns: 0, discarded: 0, decodeErrors: 0 }
+
+  /** A socket in the kernel. */
+  static open(opts: NetlinkSocketOptions = {}): NetlinkSocket {
+    return new NetlinkSocket(new KernelEndpoint(opts))
+  }
+
+  constructor(endpoint: NetlinkEndpoint) {
     super()
-    this.fd = fd
-    this.portId = portId
+    this.#io = endpoint
     // Start sequence numbers away from 0: notifications carry seq 0.
     this.#seq = 1 + Math.floor(Math.random() * 0x7fff_0000)
-    this.#watch = libc.watchReadable(fd.raw, () => this.#drain())
+    endpoint.watch(() => this.#drain())
+  }
+
+  get portId(): number {
+    return this.#io.portId
   }
 
   get closed(): boolean {
-    return this.fd.closed
+    return this.#io.closed
   }
 
   /** The receive buffer the kernel actually granted (it reports twice the requested size, see socket(7)). */
   receiveBufferSize(): number {
-    return libc.getsockoptInt(this.fd.raw, libc.SOL_SOCKET, libc.SO_RCVBUF)
+    return this.#io.receiveBufferSize()
   }
 
   #nextSeq(): number {
@@ -229,9 +316,13 @@ export class NetlinkSocket extends EventEmitter<NetlinkSocketEvents> {
       const seq = this.#nextSeq()
       const flags = NLM_F_REQUEST | NLM_F_ACK | (r.flags ?? 0)
       off += encodeMessageInto(datagrams[d]!, off, { type: r.type, flags, seq, pid: 0 }, r.payload)
-      this.#register(seq, (flags & NLM_F_DUMP) === NLM_F_DUMP, null, (res) => {
-        results[i] = res
-        if (--left === 0) resolveAll(results)
+      const messages: NetlinkMessage[] = []
+      this.#pending.set(seq, {
+        part: (m) => messages.push(copyMessage(m)),
+        end: (error) => {
+          results[i] = error ? { ok: false, error } : { ok: true, messages }
+          if (--left === 0) resolveAll(results)
+        },
       })
     })
     try {
@@ -260,44 +351,42 @@ export class NetlinkSocket extends EventEmitter<NetlinkSocketEvents> {
   async dumpDecoded<T>(type: number, payload: Buffer, decode: (m: NetlinkMessage) => T, attempts = 10): Promise<T[]> {
     let partial: T[] = []
     for (let i = 1; i <= attempts; i++) {
+      const r = await this.#dumpOnce(type, payload, decode)
+      if (!r.ok) {
+        // A dump answered with ENOBUFS lost datagrams on the way: redo it like an interrupted one.
+        if (r.error.errno === ERRNO.ENOBUFS || r.error.errno === ERRNO.EINTR || r.error.errno === ERRNO.EBUSY) continue
+        throw r.error
+      }
+      if (!r.interrupted) return r.items
+      partial = r.items
+    }
+    throw new DumpInterruptedError(attempts, partial)
+  }
+
+  /** Sends one dump request and waits for its end. Rejects only when the send fails. */
+  #dumpOnce<T>(type: number, payload: Buffer, decode: (m: NetlinkMessage) => T): Promise<DumpResult<T>> {
+    return new Promise((settle) => {
       const seq = this.#nextSeq()
-      const p = this.#expect(seq, true, decode)
+      const items: T[] = []
+      let interrupted = false
+      this.#pending.set(seq, {
+        part: (m) => {
+          if (isDumpInterrupted(m)) interrupted = true
+          items.push(decode(m))
+        },
+        end: (error, intr) => settle(error ? { ok: false, error } : { ok: true, items, interrupted: interrupted || intr }),
+      })
       try {
         this.#send(encodeMessage({ type, flags: NLM_F_REQUEST | NLM_F_DUMP, seq, pid: 0 }, payload))
       } catch (e) {
         this.#pending.delete(seq)
         throw e
       }
-      const r = await p
-      if (!r.ok) {
-        // A dump answered with ENOBUFS lost datagrams on the way: redo it like an interrupted one.
-        if (r.error.errno === ERRNO.ENOBUFS || r.error.errno === ERRNO.EINTR || r.error.errno === ERRNO.EBUSY) continue
-        throw r.error
-      }
-      if (!(r as { interrupted?: boolean }).interrupted) return r.messages as unknown[] as T[]
-      partial = r.messages as unknown[] as T[]
-    }
-    throw new DumpInterruptedError(attempts, partial)
-  }
-
-  #expect(seq: number, dump: boolean, decode: ((m: NetlinkMessage) => unknown) | null = null): Promise<RequestResult> {
-    return new Promise((resolve) => this.#register(seq, dump, decode, resolve))
-  }
-
-  /** Records what answers `seq` will complete; `done` gets the result (a dump's with its `interrupted` flag). */
-  #register(seq: number, dump: boolean, decode: ((m: NetlinkMessage) => unknown) | null, done: (r: RequestResult) => void): void {
-    const pending: Pending = {
-      dump,
-      messages: [],
-      decode,
-      interrupted: false,
-      resolve: (r) => done(dump && r.ok ? Object.assign(r, { interrupted: pending.interrupted }) : r),
-    }
-    this.#pending.set(seq, pending)
+    })
   }
 
   #send(buf: Buffer): void {
-    libc.sendto(this.fd.raw, buf, 0, libc.sockaddrNl(0, 0))
+    this.#io.send(buf)
   }
 
   /**
@@ -314,7 +403,7 @@ export class NetlinkSocket extends EventEmitter<NetlinkSocketEvents> {
     try {
       for (let i = 0; i < limit; i++) {
         if (this.closed) return
-        const n = libc.recv(this.fd.raw, this.#buf, libc.MSG_DONTWAIT | libc.MSG_TRUNC)
+        const n = this.#io.recv(this.#buf)
         if (n === -ERRNO.EAGAIN || n === -ERRNO.EINTR) return
         if (n === -ERRNO.ENOBUFS) {
           // The receive queue overflowed: the kernel dropped messages (net/netlink/af_netlink.c netlink_overrun).
@@ -358,7 +447,7 @@ export class NetlinkSocket extends EventEmitter<NetlinkSocketEvents> {
    */
   #discardQueued(): void {
     for (;;) {
-      const n = libc.recv(this.fd.raw, this.#buf, libc.MSG_DONTWAIT | libc.MSG_TRUNC)
+      const n = this.#io.recv(this.#buf)
       if (n === -ERRNO.ENOBUFS) {
         this.stats.overruns++
         continue
@@ -378,44 +467,25 @@ export class NetlinkSocket extends EventEmitter<NetlinkSocketEvents> {
     // Payloads are views into the reused receive buffer: what is kept past this loop is copied or decoded first.
     for (const m of parsed.value) {
       this.stats.messages++
-      const pending = m.seq !== 0 && m.pid === this.portId ? this.#pending.get(m.seq) : undefined
-      if (pending && this.#isAnswer(m, pending)) this.#answer(m, pending)
+      const pending = isOurs(m, this.portId) ? this.#pending.get(m.seq) : undefined
+      if (pending) this.#answer(m, pending)
       else this.emit('notification', m)
     }
   }
 
-  // Since Linux 6.x a notification caused by our own request carries our port id and sequence number
-  // (net/core/rtnetlink.c rtmsg_ifinfo_event passes the request's nlh): only NLMSG_ERROR, NLMSG_DONE and NLM_F_MULTI
-  // parts of a dump are answers; a plain RTM_NEWLINK with our seq is still a notification.
-  #isAnswer(m: NetlinkMessage, p: Pending): boolean {
-    if (m.type === NLMSG_ERROR || m.type === NLMSG_DONE) return true
-    return p.dump && (m.flags & NLM_F_MULTI) !== 0
-  }
-
   #answer(m: NetlinkMessage, p: Pending): void {
-    if (isDumpInterrupted(m)) p.interrupted = true
-    if (m.type === NLMSG_ERROR) {
-      const e = parseErrorMessage(m)
-      this.#pending.delete(m.seq)
-      if (!e.ok) p.resolve({ ok: false, error: NetlinkError.fromErrno(ERRNO.EPROTO, m.seq, e.error.message) })
-      else if (e.value) p.resolve({ ok: false, error: e.value })
-      else p.resolve({ ok: true, messages: p.messages as NetlinkMessage[] })
+    if (m.type !== NLMSG_ERROR && m.type !== NLMSG_DONE) {
+      p.part(m)
       return
     }
-    if (m.type === NLMSG_DONE) {
-      this.#pending.delete(m.seq)
-      const e = parseDoneError(m)
-      if (e) p.resolve({ ok: false, error: e })
-      else p.resolve({ ok: true, messages: p.messages as NetlinkMessage[] })
-      return
-    }
-    p.messages.push(p.decode ? p.decode(m) : copyMessage(m))
+    this.#pending.delete(m.seq)
+    p.end(m.type === NLMSG_ERROR ? ackError(m) : parseDoneError(m), isDumpInterrupted(m))
   }
 
   #failAll(error: NetlinkError): void {
     const all = [...this.#pending.values()]
     this.#pending.clear()
-    for (const p of all) p.resolve({ ok: false, error })
+    for (const p of all) p.end(error, false)
   }
 
   /** Stops watching, closes the descriptor and fails whatever is still pending. Idempotent. */
@@ -424,12 +494,23 @@ export class NetlinkSocket extends EventEmitter<NetlinkSocketEvents> {
     // Acks already queued answer requests the kernel has carried out (rtnetlink handles them inside our sendmsg):
     // read them first, so that what was done is reported as done. Only what has no answer yet is cancelled.
     if (this.#pending.size > 0) this.#drain(Infinity)
-    this.#watch?.close()
-    this.#watch = null
-    this.fd.close()
+    this.#io.close()
     this.#failAll(NetlinkError.fromErrno(ERRNO.ECANCELED, 0, 'netlink socket closed'))
     this.emit('close')
   }
+}
+
+/**
+ * Whether a message answers one of our requests: it carries our port id and a sequence number of ours, whatever its
+ * type. The answer to a single RTM_GETLINK is a plain RTM_NEWLINK (no NLM_F_MULTI) before the ack, a dump's parts
+ * are NLM_F_MULTI, then NLMSG_DONE or NLMSG_ERROR. A notification never looks like that: rtmsg_ifinfo_build_skb()
+ * (net/core/rtnetlink.c) zeroes its port id and sequence number unless the request that caused it set NLM_F_ECHO
+ * (nlmsg_report), which we never do; even then nlmsg_notify() multicasts it to everyone but the requester, whose own
+ * copy is the echo it asked for. Seen on 6.18: an RTM_NEWLINK created from one socket reaches a subscribed socket
+ * with port id 0 and sequence 0, or with NLM_F_ECHO the requester's port id (not the subscriber's) and sequence.
+ */
+function isOurs(m: NetlinkMessage, portId: number): boolean {
+  return m.seq !== 0 && m.pid === portId
 }
 
 function setReceiveBuffer(fd: number, bytes: number): void {
@@ -440,6 +521,12 @@ function setReceiveBuffer(fd: number, bytes: number): void {
     // Without CAP_NET_ADMIN the kernel caps SO_RCVBUF at net.core.rmem_max.
     libc.setsockoptInt(fd, libc.SOL_SOCKET, libc.SO_RCVBUF, bytes)
   }
+}
+
+/** The error an NLMSG_ERROR carries, null for an ack; one that cannot be read is EPROTO. */
+function ackError(m: NetlinkMessage): NetlinkError | null {
+  const e = parseErrorMessage(m)
+  return e.ok ? e.value : NetlinkError.fromErrno(ERRNO.EPROTO, m.seq, e.error.message)
 }
 
 /** A message with its own copy of the payload (the receive buffer is reused). */

@@ -4,7 +4,7 @@
  * drop the answer to a dump or an RTM_SETLINK, and the request socket never has to skip multicast traffic.
  */
 import { EventEmitter } from 'node:events'
-import { DumpInterruptedError, NetlinkSocket, type Request, type RequestResult } from '../netlink/socket.js'
+import { DumpInterruptedError, NetlinkSocket, type NetlinkConn, type OpenNetlink, type Request, type RequestResult } from '../netlink/socket.js'
 import { RTMGRP_LINK } from '../netlink/constants.js'
 import type { NetlinkMessage } from '../netlink/message.js'
 import { NetlinkError } from '../netlink/errors.js'
@@ -23,6 +23,8 @@ export interface RtnlClientOptions {
   rcvbuf?: number
   /** Open the subscribed socket (false for a command that only dumps). Default true. */
   subscribe?: boolean
+  /** Opens each of the two connections: sockets in the kernel by default; a fake kernel in tests (test/helpers/nltest.ts). */
+  open?: OpenNetlink
 }
 
 export interface RtnlClientEvents {
@@ -40,8 +42,8 @@ export interface LinkSource extends EventEmitter<RtnlClientEvents> {
 }
 
 export class RtnlClient extends EventEmitter<RtnlClientEvents> implements LinkSource {
-  readonly events: NetlinkSocket | null
-  readonly requests: NetlinkSocket
+  readonly events: NetlinkConn | null
+  readonly requests: NetlinkConn
   /** Messages that could not be decoded (counted and reported, never thrown). */
   decodeErrors = 0
 
@@ -49,12 +51,10 @@ export class RtnlClient extends EventEmitter<RtnlClientEvents> implements LinkSo
     super()
     // Dump datagrams and ack bursts land here; a bigger buffer than the default only adds headroom, since requests
     // are windowed (NetlinkSocket.requestBatch) and dumps advance only as we read.
-    this.requests = NetlinkSocket.open({ groups: 0, rcvbuf: REQUEST_RCVBUF })
+    const open = opts.open ?? NetlinkSocket.open
+    this.requests = open({ groups: 0, rcvbuf: REQUEST_RCVBUF })
     try {
-      this.events =
-        opts.subscribe === false
-          ? null
-          : NetlinkSocket.open({ groups: RTMGRP_LINK, rcvbuf: opts.rcvbuf ?? DEFAULT_RCVBUF })
+      this.events = opts.subscribe === false ? null : open({ groups: RTMGRP_LINK, rcvbuf: opts.rcvbuf ?? DEFAULT_RCVBUF })
     } catch (e) {
       this.requests.close()
       throw e
@@ -111,9 +111,11 @@ export class RtnlClient extends EventEmitter<RtnlClientEvents> implements LinkSo
     return links
   }
 
-  /** One link's current state, or null when it does not exist (ENODEV). */
+  /** One link's current state, or null when it does not exist (ENODEV). Throws RangeError for an index no link has. */
   async getLink(ifindex: number): Promise<LinkState | null> {
-    const r = await this.requests.request({ type: RTM_GETLINK, payload: encodeGetLink(ifindex) })
+    const payload = encodeGetLink(ifindex)
+    if (!payload.ok) throw payload.error
+    const r = await this.requests.request({ type: RTM_GETLINK, payload: payload.value })
     if (!r.ok) {
       if (r.error.errno === ERRNO.ENODEV) return null
       throw r.error

@@ -26,7 +26,7 @@ import {
   RTM_DELLINK,
   RTM_NEWLINK,
 } from './constants.js'
-import { encodeIfinfomsg, readXdp, type XdpState } from './xdp.js'
+import { encodeIfinfomsg, ifindexProblem, readXdp, type XdpState } from './xdp.js'
 
 /** RFC 2863 operational state (IFLA_OPERSTATE, IF_OPER_* in include/uapi/linux/if.h), by name. */
 export type OperState = 'unknown' | 'notpresent' | 'down' | 'lowerlayerdown' | 'testing' | 'dormant' | 'up'
@@ -177,8 +177,9 @@ export function encodeGetLinkDump(): Buffer {
   return Buffer.concat([encodeIfinfomsg(0), extMask().encode()])
 }
 
-/** Payload of an RTM_GETLINK for one link, answered by one RTM_NEWLINK or ENODEV. Throws RangeError for a bad index. */
-export function encodeGetLink(ifindex: number): Buffer {
-  if (!Number.isInteger(ifindex) || ifindex <= 0 || ifindex > 0x7fffffff) throw new RangeError(`invalid ifindex ${ifindex}`)
-  return Buffer.concat([encodeIfinfomsg(ifindex), extMask().encode()])
+/** Payload of an RTM_GETLINK for one link, answered by one RTM_NEWLINK or ENODEV; an error for an index no link has. */
+export function encodeGetLink(ifindex: number): Result<Buffer, RangeError> {
+  const bad = ifindexProblem(ifindex)
+  if (bad) return err(new RangeError(`RTM_GETLINK: ${bad}`))
+  return ok(Buffer.concat([encodeIfinfomsg(ifindex), extMask().encode()]))
 }

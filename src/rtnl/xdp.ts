@@ -4,7 +4,10 @@
  *   IFLA_XDP_ATTACHED and program ids;
  * - the request side, XdpSetRequest, encoded for RTM_SETLINK as do_setlink() reads it: IFLA_XDP_FD,
  *   IFLA_XDP_FLAGS and IFLA_XDP_EXPECTED_FD.
- * As in jsimonetti/rtnetlink (LinkXDP), neither can be mistaken for the other.
+ * Neither can be mistaken for the other. jsimonetti/rtnetlink (link.go) has one struct for both, LinkXDP (FD,
+ * ExpectedFD, Attached, Flags, ProgID): its encoder leaves Attached and ProgID out with a comment saying they are
+ * query-only, and always sends EXPECTED_FD and FLAGS; its decoder reads IFLA_XDP_PROG_ID but no per-mode id. Here
+ * the type says what each direction carries instead of a comment.
  */
 import { err, ok, type Result } from '../result.js'
 import { AttributeDecoder, NetlinkDecodeError, putS32, putU16, putU32 } from '../netlink/attributes.js'
@@ -193,9 +196,19 @@ export type XdpSetRequest =
 const S32_MAX = 0x7fffffff
 const isFd = (v: number): boolean => Number.isInteger(v) && v >= -1 && v <= S32_MAX
 
+/**
+ * Why `ifindex` cannot name a link in an ifinfomsg, or null: ifi_index is an int, and the kernel numbers links from 1
+ * (net/core/dev.c dev_index_reserve); 0 in a request means "by name" or "no link". Used by every request here and in
+ * link.ts.
+ */
+export function ifindexProblem(ifindex: number): string | null {
+  return Number.isInteger(ifindex) && ifindex > 0 && ifindex <= S32_MAX ? null : `invalid ifindex ${ifindex}`
+}
+
 /** Why a request would be refused, checked as do_setlink() and dev_xdp_attach() would, or null. */
 function checkRequest(ifindex: number, req: XdpSetRequest): string | null {
-  if (!Number.isInteger(ifindex) || ifindex <= 0 || ifindex > S32_MAX) return `invalid ifindex ${ifindex}`
+  const bad = ifindexProblem(ifindex)
+  if (bad) return bad
   if (!isFd(req.fd)) return `invalid program fd ${req.fd} (a descriptor, or -1 to detach)`
   const { flags } = req
   if (!Number.isInteger(flags) || flags < 0 || (flags & ~XDP_FLAGS_MASK) !== 0) {

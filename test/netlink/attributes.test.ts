@@ -97,6 +97,17 @@ t.test('parseAttributes: what is not an error', async (t) => {
   t.equal(ok('05000100 ab000000 05000200 cd'), 2, 'padding between, none at the end')
 })
 
+t.test('AttributeDecoder.offset: where the current attribute is in the message, inside a nest too', async (t) => {
+  const d = new AttributeDecoder(hex('05000100 ab000000 0c002b80 08000100 07000000'.replace(/ /g, '')), 20)
+  t.equal(d.offset(), 20, 'before the first attribute: where the run starts')
+  const seen: number[] = []
+  while (d.next()) {
+    seen.push(d.offset())
+    if (d.type() === 43) d.nested((n) => { while (n.next()) seen.push(n.offset()) })
+  }
+  t.same(seen, [20, 28, 32], 'the u8 at 20, the nest at 28, its first attribute after the nest header')
+})
+
 t.test('AttributeDecoder: typed accessors', async (t) => {
   const buf = new AttributeEncoder()
     .u8(1, 0xfe)

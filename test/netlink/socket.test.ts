@@ -1,8 +1,12 @@
 /**
- * NetlinkSocket's pure parts. The socket itself is exercised against the kernel by the rtnl and daemon tests.
+ * NetlinkSocket: its pure parts, and its answer matching over a scripted endpoint. The socket is exercised against
+ * the kernel by the rtnl and daemon tests, and against the fake kernel (test/helpers/nltest.ts) by test/rtnl/nltest.
  */
 import t from 'tap'
-import { windowStarts } from '../../src/netlink/socket.js'
+import { ERRNO } from '../../src/ffi/errno.js'
+import { NLMSG_ERROR, NLM_F_MULTI } from '../../src/netlink/constants.js'
+import { encodeMessages, parseMessages, type NetlinkMessage } from '../../src/netlink/message.js'
+import { NetlinkSocket, windowStarts, type NetlinkEndpoint } from '../../src/netlink/socket.js'
 
 /** A request list from a picture: '.' a request, '+' one that goes with the one before it. */
 const reqs = (picture: string) => [...picture].map((c) => ({ withPrevious: c === '+' }))
@@ -44,4 +48,60 @@ t.test('windowStarts: every request is in exactly one window, in order, none ove
     }
   }
   t.pass('200 random pictures')
+})
+
+/** An endpoint whose answers the test writes: what was sent is kept, what is pushed is read at the next wake-up. */
+class Scripted implements NetlinkEndpoint {
+  readonly portId = 4242
+  closed = false
+  sent: NetlinkMessage[] = []
+  #queue: Buffer[] = []
+  #wake: (() => void) | null = null
+  send(d: Buffer): void {
+    const m = parseMessages(Buffer.from(d))
+    if (!m.ok) throw m.error
+    this.sent.push(...m.value)
+  }
+  recv(b: Buffer): number {
+    const d = this.#queue.shift()
+    if (!d) return -ERRNO.EAGAIN
+    d.copy(b)
+    return d.length
+  }
+  watch(cb: () => void): void {
+    this.#wake = cb
+  }
+  receiveBufferSize(): number {
+    return 0
+  }
+  close(): void {
+    this.closed = true
+  }
+  push(...msgs: NetlinkMessage[]): void {
+    this.#queue.push(encodeMessages(msgs))
+    setImmediate(() => this.#wake?.())
+  }
+}
+
+t.test('answers are matched by port id and sequence number, whatever their type', async (t) => {
+  const ep = new Scripted()
+  const s = new NetlinkSocket(ep)
+  const notes: string[] = []
+  s.on('notification', (m) => notes.push(`type ${m.type} seq ${m.seq} pid ${m.pid}`))
+  const p = s.request({ type: 18, payload: Buffer.alloc(16) })
+  const { seq } = ep.sent[0]!
+  const msg = (type: number, flags: number, mseq: number, pid: number, byte = 0): NetlinkMessage => ({ type, flags, seq: mseq, pid, payload: Buffer.from([byte]) })
+  const ack: NetlinkMessage = { type: NLMSG_ERROR, flags: 0x100, seq, pid: ep.portId, payload: Buffer.concat([Buffer.alloc(4), Buffer.alloc(16)]) }
+  ep.push(
+    msg(16, 0, seq, ep.portId, 1), // the answer to a single RTM_GETLINK: a plain RTM_NEWLINK
+    msg(16, 0, 0, 0, 2), // a notification: port id 0, sequence 0
+    msg(16, 0, seq, 99, 3), // a notification another socket's NLM_F_ECHO request caused: its port id, not ours
+    msg(16, NLM_F_MULTI, seq, ep.portId, 4), // part of a multipart answer
+    ack,
+  )
+  const r = await p
+  if (!r.ok) throw r.error
+  t.strictSame(r.messages.map((m) => [m.type, m.payload[0]]), [[16, 1], [16, 4]], 'ours, plain and multipart, are the answer')
+  t.strictSame(notes, ['type 16 seq 0 pid 0', `type 16 seq ${seq} pid 99`], 'the others are notifications')
+  s.close()
 })
