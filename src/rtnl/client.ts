@@ -134,7 +134,7 @@ export class RtnlClient extends EventEmitter<RtnlClientEvents> implements LinkSo
     const at: number[] = []
     reqs.forEach((r, i) => {
       const enc = encodeSetLinkXdp(r.ifindex, r.req)
-      if (!enc.ok) out[i] = { ok: false, error: NetlinkError.fromErrno(22, 0, enc.error.message) }
+      if (!enc.ok) out[i] = { ok: false, error: NetlinkError.fromErrno(ERRNO.EINVAL, 0, enc.error.message) }
       else {
         wire.push({ type: RTM_SETLINK, payload: enc.value, withPrevious: r.withPrevious })
         at.push(i)

@@ -6,7 +6,7 @@
  *   node rtnl-steps.ts '{"steps": [...], "ifindex": {"va": 3}, "programs": {"pass": 501}}'
  */
 import { pathToFileURL } from 'node:url'
-import { progFdById } from '../../src/ffi/libbpf.js'
+import { progFdById } from '../../src/ffi/bpf-fd.js'
 import { AttributeEncoder, getS32 } from '../../src/netlink/attributes.js'
 import { RTMGRP_LINK } from '../../src/netlink/constants.js'
 import { NetlinkSocket, type OpenNetlink } from '../../src/netlink/socket.js'
