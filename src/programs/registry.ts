@@ -14,7 +14,8 @@
  *   5. pinned at <bpffs>/<hash16>-<program>/prog (an earlier run, another process): adopts it only when the pin
  *      directory and its pins pass bpffs.ts pinProblems and the program is provably the object's (kernel.ts
  *      pinMismatch: type, name and the kernel's tag, learned by loading the object's program once without a pin).
- *      Anything else there is unpinned (never followed) with a warning naming it, and replaced by a fresh load;
+ *      Anything else there is unpinned (never followed) with a warning naming it, and replaced by a fresh load; an
+ *      XDP program found so is still ours to move links off (not to attach) until the next prune;
  *   6. otherwise loads it with libbpf, reusing maps pinned in <pin dir>/maps/ (so blocklists and counters survive a
  *      reload of the same object) and pinning the rest, then pins the program.
  * The descriptor is an Fd closed exactly once, when the last lease is released; the pin keeps the program alive.
@@ -27,7 +28,7 @@ import { walkOptions } from '../config/load.js'
 import type { PathFinding, WalkOptions } from '../config/secure-path.js'
 import { SyscallError } from '../ffi/errno.js'
 import type { Fd } from '../ffi/fd.js'
-import { objGet, progFdById, type LibbpfSink, type ProgramSpec } from '../ffi/libbpf.js'
+import { BPF_PROG_TYPE_XDP, objGet, progFdById, type LibbpfSink, type ProgramSpec } from '../ffi/libbpf.js'
 import {
   checkBpffsDir,
   ensureBpffs,
@@ -196,6 +197,13 @@ export class ProgramRegistry implements Programs {
   readonly #defaultNames = new Map<string, string>()
   /** `<hash>:<program>` -> the kernel's tag of that program: the same bytes give the same tag on this kernel. */
   readonly #tags = new Map<string, string>()
+  /**
+   * XDP programs found pinned under our names in a directory that passed the checks, but not provably the object's
+   * (another tag: a pin left by another libbpf, or put there by root), unpinned: still ours to move links off, not
+   * ours to attach. Their descriptors are kept until the next prune, so that a link still running one is replaced
+   * atomically (IFLA_XDP_EXPECTED_FD) rather than left as a `conflict`.
+   */
+  readonly #displaced = new Map<number, { fd: Fd; dir: string }>()
   #bpffs: EnsureBpffsResult | undefined
   #closed = false
 
@@ -326,7 +334,8 @@ export class ProgramRegistry implements Programs {
       throw e
     }
     if (found.kind === 'program' && why === null) return found.program
-    if (found.kind === 'program') found.program.fd.close()
+    if (found.kind === 'program' && found.type === BPF_PROG_TYPE_XDP) this.#displaced.set(found.program.id, { fd: found.program.fd, dir: pin.name })
+    else if (found.kind === 'program') found.program.fd.close()
     this.#replacing(pin.prog, why ?? '', req)
     this.#backend.unpinProgram(pin)
     return null
@@ -436,6 +445,9 @@ export class ProgramRegistry implements Programs {
   prune(keep: ReadonlySet<string>): PruneResult {
     const inUse = new Set([...this.#entries.values()].map((e) => e.program.pinDirName))
     const result: PruneResult = { removed: [], kept: [], failed: [] }
+    // Links have been moved off the displaced programs by now (the daemon prunes once the reconciler is idle).
+    for (const d of this.#displaced.values()) d.fd.close()
+    this.#displaced.clear()
     for (const dir of this.#backend.listPinDirs(this.bpffsDir)) {
       if (keep.has(dir) || inUse.has(dir)) {
         result.kept.push(dir)
@@ -454,6 +466,7 @@ export class ProgramRegistry implements Programs {
   ownedPrograms(): Map<number, string> {
     const owned = new Map<number, string>()
     for (const e of this.#entries.values()) owned.set(e.program.id, e.program.pinDirName)
+    for (const [id, d] of this.#displaced) owned.set(id, d.dir)
     for (const dir of this.#backend.listPinDirs(this.bpffsDir)) {
       const id = this.#backend.pinnedProgramId(pinLayout(this.bpffsDir, dir), this.#rules)
       if (id !== null) owned.set(id, dir)
@@ -467,12 +480,12 @@ export class ProgramRegistry implements Programs {
 
   isOurs(progId: number): boolean {
     for (const e of this.#entries.values()) if (e.program.id === progId) return true
-    return this.ownedPrograms().has(progId)
+    return this.#displaced.has(progId) || this.ownedPrograms().has(progId)
   }
 
   heldFd(progId: number): Fd | null {
     for (const e of this.#entries.values()) if (e.program.id === progId) return e.program.fd
-    return null
+    return this.#displaced.get(progId)?.fd ?? null
   }
 
   /**
@@ -496,6 +509,8 @@ export class ProgramRegistry implements Programs {
     this.#closed = true
     for (const e of this.#entries.values()) e.program.fd.close()
     this.#entries.clear()
+    for (const d of this.#displaced.values()) d.fd.close()
+    this.#displaced.clear()
   }
 }
 

@@ -13,7 +13,7 @@ import { chmodSync, chownSync, existsSync, lstatSync, mkdirSync, readFileSync, s
 import { join } from 'node:path'
 import { makeNetns, needsRoot, type Netns } from '../helpers/netns.js'
 import { bpftool, bpftoolJson, tempBpffs } from '../helpers/bpf.js'
-import { spawnDaemon, startDaemon, workdir, xdpOf, type Workdir } from '../helpers/daemon.js'
+import { actions, spawnDaemon, startDaemon, workdir, xdpOf, type Workdir } from '../helpers/daemon.js'
 
 const NOBODY = 65534
 /** What a user who can write the bpffs would plant: XDP_DROP under the name the daemon looks for. */
@@ -111,11 +111,15 @@ t.test('a pin directory that is a symlink is replaced, and where it led is left 
   t.ok(existsSync(join(elsewhere, 'prog')), 'the pin behind the link is still there')
 })
 
-t.test('a pin that passes every path check but is not the object\'s program (another tag) is replaced', { skip: needsRoot }, async (t) => {
+t.test('a pin that passes every path check but is not the object\'s program (another tag) is replaced, on the links running it too', { skip: needsRoot }, async (t) => {
   const s = setup(t)
   mkdirSync(s.pinDir, { mode: 0o700 })
   bpftool('prog', 'pin', 'id', String(s.evil.id), join(s.pinDir, 'prog'))
-  await replaced(t, s, join(s.pinDir, 'prog'), new RegExp(`its tag is ${s.evil.tag}, the object's program has tag [0-9a-f]{16}`))
+  // As an earlier daemon that adopted it would have left it: attached to va.
+  s.ns.ip('link', 'set', 'dev', 'va', 'xdpgeneric', 'pinned', join(s.pinDir, 'prog'))
+  t.equal(xdpOf(s.ns, 'va')?.id, s.evil.id)
+  const d = await replaced(t, s, join(s.pinDir, 'prog'), new RegExp(`its tag is ${s.evil.tag}, the object's program has tag [0-9a-f]{16}`))
+  t.match(actions(d), [{ action: 'replace', ifname: 'va', oldProgId: s.evil.id, progId: xdpOf(s.ns, 'va')!.id }], 'moved off it atomically, not left as a conflict')
 })
 
 /** Starts the daemon and waits for it to exit or to start; returns its exit code (null: it started). */
