@@ -5,8 +5,7 @@
 import { posix } from 'node:path'
 import { err, ok, type Result } from '../result.js'
 import { ConfigError } from './errors.js'
-import { defaultTrustedUids } from './permissions.js'
-import { openWalked, walkPath, type PathFinding, type WalkOptions } from './secure-path.js'
+import { openWalked, walkOptions, walkPath, type PathFinding } from './secure-path.js'
 import { parseConfigSource } from './validate.js'
 import type { Config } from './types.js'
 
@@ -25,14 +24,6 @@ const OVERRIDE_HINT = ' (fix the owner or mode, or start xdplinkd with --insecur
  * file, a device) from being read into memory whole.
  */
 export const MAX_CONFIG_BYTES = 1 << 20
-
-/** The path rules of `opts` for this process: who may own what the daemon trusts. */
-export function walkOptions(opts: LoadOptions = {}): WalkOptions {
-  return {
-    strict: opts.insecurePaths !== true,
-    trustedUids: defaultTrustedUids(typeof process.geteuid === 'function' ? process.geteuid() : 0),
-  }
-}
 
 /**
  * Loads `path` (made absolute against the working directory). Relative object paths are resolved against the

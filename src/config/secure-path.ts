@@ -16,7 +16,18 @@
 import { posix } from 'node:path'
 import { err, ok, type Result } from '../result.js'
 import { lstatPath, openRegularFile, readLinkTarget, type FileStat, type FsFailure, type OpenedFile } from './fs.js'
-import { statProblems } from './permissions.js'
+import { defaultTrustedUids, statProblems } from './permissions.js'
+
+/**
+ * The rules for this process: judge owners and modes unless `insecurePaths` (CLI: --insecure-paths), and trust root
+ * and the daemon's own euid (permissions.ts defaultTrustedUids).
+ */
+export function walkOptions(opts: { insecurePaths?: boolean | undefined } = {}): WalkOptions {
+  return {
+    strict: opts.insecurePaths !== true,
+    trustedUids: defaultTrustedUids(typeof process.geteuid === 'function' ? process.geteuid() : 0),
+  }
+}
 
 /** Symlinks followed before giving up, as the kernel does (MAXSYMLINKS, include/linux/namei.h). */
 export const MAX_SYMLINKS = 40

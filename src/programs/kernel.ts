@@ -18,8 +18,7 @@ import {
   type LibbpfSink,
   type ProgramSpec,
 } from '../ffi/libbpf.js'
-import { walkOptions } from '../config/load.js'
-import type { WalkOptions } from '../config/secure-path.js'
+import { walkOptions, type WalkOptions } from '../config/secure-path.js'
 import { listMapPins, pinExists, pinProblems, removeEmptyPinDir } from './bpffs.js'
 import { ProgramLoadError, hintFor, type ProgramLoadStage } from './errors.js'
 import { DEFAULT_LOG_LINES, LogTail } from './log.js'

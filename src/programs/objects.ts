@@ -18,8 +18,9 @@ import { openWalked, type PathFinding, type WalkOptions } from '../config/secure
 import { ProgramLoadError } from './errors.js'
 
 /**
- * The largest object file read. A BPF object is kilobytes to a few megabytes (BTF included); the kernel caps a program at 1M
- * instructions (8 MiB). The limit keeps a mistaken path from being read into memory whole.
+ * The largest object file read. A BPF object is kilobytes to a few megabytes (BTF included); the kernel takes at
+ * most BPF_COMPLEXITY_LIMIT_INSNS (1M) instructions of 8 bytes per program (kernel/bpf/syscall.c, bpf_prog_load:
+ * E2BIG beyond). The limit keeps a mistaken path from being read into memory whole.
  */
 export const MAX_OBJECT_BYTES = 64 << 20
 

@@ -24,8 +24,7 @@
  * tests without root.
  */
 import { resolve } from 'node:path'
-import { walkOptions } from '../config/load.js'
-import type { PathFinding, WalkOptions } from '../config/secure-path.js'
+import { walkOptions, type PathFinding, type WalkOptions } from '../config/secure-path.js'
 import { SyscallError } from '../ffi/errno.js'
 import type { Fd } from '../ffi/fd.js'
 import { BPF_PROG_TYPE_XDP, objGet, progFdById, type LibbpfSink, type ProgramSpec } from '../ffi/libbpf.js'
