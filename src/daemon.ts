@@ -2,15 +2,11 @@
  * Wiring: config -> programs -> link table -> reconciler, and the signals that drive them (SIGHUP reloads,
  * SIGTERM/SIGINT stop). Everything here is glue; each decision lives in its own module.
  */
-import { createHash } from 'node:crypto'
-import { readFileSync, watch, type FSWatcher } from 'node:fs'
-import { dirname, basename } from 'node:path'
 import type { Logger } from 'pino'
 import { compileMatcher, kindHints, loadConfig, type Config, type ConfigError } from './config/index.js'
-import { ProgramRegistry, type ProgramLease } from './programs/registry.js'
+import { ProgramRegistry, pinsToKeep, type ProgramLease } from './programs/registry.js'
 import { ProgramLoadError } from './programs/errors.js'
-import { objGet, progFdById } from './ffi/bpf-fd.js'
-import { pinLayout } from './programs/naming.js'
+import { ObjectWatch } from './programs/watch.js'
 import { RtnlClient } from './rtnl/client.js'
 import { LinkTable } from './links/table.js'
 import { Reconciler } from './reconcile/reconciler.js'
@@ -70,22 +66,6 @@ interface Generation {
   leases: Map<number, ProgramLease>
 }
 
-/**
- * Opens an attached program for IFLA_XDP_EXPECTED_FD. One this process still holds (the previous config's, during
- * a reload) is given by its own descriptor: its pin may be gone with an unmounted bpffs. Another of ours is opened
- * from its pin (BPF_OBJ_GET needs only access to the bpffs), so replacing or detaching our own programs works
- * without CAP_SYS_ADMIN; only a foreign one (`replace-foreign`) is opened by id, which needs it.
- */
-function opener(registry: ProgramRegistry, owned: ReadonlyMap<number, string>) {
-  return (id: number): { fd: number; close(): void } | null => {
-    const held = registry.heldFd(id)
-    if (held) return { fd: held.raw, close: () => {} }
-    const dir = owned.get(id)
-    const fd = dir ? objGet(pinLayout(registry.bpffsDir, dir).prog) : progFdById(id)
-    return fd ? { fd: fd.raw, close: () => fd.close() } : null
-  }
-}
-
 export function configErrorText(errors: ConfigError[]): string {
   return errors.map((e) => e.toString()).join('\n')
 }
@@ -98,8 +78,7 @@ export class Daemon {
   #client!: RtnlClient
   #table!: LinkTable
   #reconciler!: Reconciler
-  #watchers: FSWatcher[] = []
-  #watchTimer: ReturnType<typeof setTimeout> | null = null
+  #watch: ObjectWatch | null = null
   readonly #reloads = new SerialJob<string, boolean>((reason) => this.#reload(reason))
   #stopped = false
   // Control socket and metrics (src/control/). Created with the daemon so that the reconciler feeds the latency
@@ -167,14 +146,15 @@ export class Daemon {
   }
 
   /** Loads (or finds pinned) every entry's program; one load per object content and program. */
-  #acquireAll(config: Config, registry: ProgramRegistry): Map<number, ProgramLease> {
+  async #acquireAll(config: Config, registry: ProgramRegistry): Promise<Map<number, ProgramLease>> {
     const leases = new Map<number, ProgramLease>()
     try {
       for (const e of config.entries) {
         try {
-          leases.set(e.index, registry.acquire(e.object, e.program ?? undefined))
+          leases.set(e.index, await registry.acquire(e.object, e.program ?? undefined))
         } catch (err) {
-          if (err instanceof ProgramLoadError) throw new StartupError(`${e.name}: ${err.message}`, EX_DATAERR)
+          // An untrusted path (the bpffs directory, say) is a setup to fix, like an unsafe config path: 78.
+          if (err instanceof ProgramLoadError) throw new StartupError(`${e.name}: ${err.message}`, err.unsafe ? EX_CONFIG : EX_DATAERR)
           throw err
         }
       }
@@ -191,7 +171,7 @@ export class Daemon {
       match,
       programs: gen.leases,
       owned: new Set(owned.keys()),
-      openById: opener(this.#registry, owned),
+      openById: this.#registry.opener(owned),
     })
   }
 
@@ -208,9 +188,14 @@ export class Daemon {
     // Start-up then sets up nothing more and announces nothing: a listener bound after stop() closed the control
     // server, or a watchdog started after it, would keep a stopped daemon alive.
     if (this.#stopped) return this.#control.close()
-    this.#registry = new ProgramRegistry({ bpffsDir: config.bpffs, onBpffsMount: (where, again) => this.#bpffsMounted(where, again) })
+    this.#registry = new ProgramRegistry({
+      bpffsDir: config.bpffs,
+      insecurePaths: this.#o.insecurePaths,
+      log: this.#log,
+      onBpffsMount: (where, again) => this.#bpffsMounted(where, again),
+    })
     const t0 = performance.now()
-    const leases = this.#acquireAll(config, this.#registry)
+    const leases = await this.#acquireAll(config, this.#registry)
     this.#gen = { config, leases }
     this.#logPrograms(this.#gen)
     this.#log.debug({ ms: Math.round(performance.now() - t0) }, 'programs ready')
@@ -342,7 +327,7 @@ export class Daemon {
       // A moved control socket or metrics endpoint is bound before anything else changes: if it cannot be had,
       // the whole new config is rejected.
       rebound = await this.#control.rebind({ socketPath: config.controlSocket, metrics: config.metrics, log: this.#log })
-      gen = { config, leases: this.#acquireAll(config, this.#registry) }
+      gen = { config, leases: await this.#acquireAll(config, this.#registry) }
     } catch (e) {
       await rebound?.abort()
       const msg = e instanceof Error ? e.message : String(e)
@@ -370,61 +355,15 @@ export class Daemon {
 
   /** Removes pins that no entry uses and that no link still runs (a link in error may still run an old one). */
   #prune(): void {
-    const keep = new Set([...this.#gen.leases.values()].map((l) => l.pinDirName))
-    const owned = this.#registry.ownedPrograms()
-    for (const l of this.#table.links()) {
-      for (const id of [l.xdp?.progId, l.xdp?.drvProgId, l.xdp?.skbProgId, l.xdp?.hwProgId]) {
-        const dir = id ? owned.get(id) : undefined
-        if (dir) keep.add(dir)
-      }
-    }
-    const r = this.#registry.prune(keep)
+    const r = this.#registry.prune(pinsToKeep(this.#gen.leases.values(), this.#table.links(), this.#registry.ownedPrograms()))
     if (r.removed.length) this.#log.info({ removed: r.removed }, `removed ${r.removed.length} unused pins`)
     for (const f of r.failed) this.#log.warn({ dir: f.dir }, `could not remove pin ${f.dir}: ${f.error.message}`)
   }
 
-  /**
-   * Watches the directories of the object files: a rebuilt object usually lands as a rename over the old one, which
-   * a watch on the file itself would miss. Changes are gathered for a moment, then reloaded as one.
-   */
+  /** Object files rebuilt under the config in force reload it (programs/watch.ts). */
   #watchObjects(): void {
-    for (const w of this.#watchers) w.close()
-    this.#watchers = []
-    const byDir = new Map<string, Set<string>>()
-    for (const e of this.#gen.config.entries) {
-      const d = dirname(e.object)
-      if (!byDir.has(d)) byDir.set(d, new Set())
-      byDir.get(d)!.add(basename(e.object))
-    }
-    for (const [dir, names] of byDir) {
-      try {
-        const w = watch(dir, { persistent: false }, (_ev, file) => {
-          if (file && !names.has(file.toString())) return
-          if (this.#watchTimer) clearTimeout(this.#watchTimer)
-          this.#watchTimer = setTimeout(() => {
-            this.#watchTimer = null
-            if (this.#objectsChanged()) void this.reload('object file changed')
-          }, 200)
-        })
-        w.on('error', (e) => this.#log.warn({ dir }, `cannot watch ${dir}: ${e.message}`))
-        this.#watchers.push(w)
-      } catch (e) {
-        this.#log.warn({ dir }, `cannot watch ${dir}: ${(e as Error).message}; reload with SIGHUP after rebuilding`)
-      }
-    }
-  }
-
-  #objectsChanged(): boolean {
-    for (const [i, lease] of this.#gen.leases) {
-      const e = this.#gen.config.entries[i]!
-      try {
-        const hash = createHash('sha256').update(readFileSync(e.object)).digest('hex')
-        if (hash !== lease.objectHash) return true
-      } catch {
-        return true // gone or unreadable: let the reload report it
-      }
-    }
-    return false
+    this.#watch ??= new ObjectWatch({ objects: this.#registry.objects, log: this.#log, onChange: () => void this.reload('object file changed') })
+    this.#watch.follow(this.#gen.config.entries, this.#gen.leases)
   }
 
   /** Stops. With `on-exit: detach`, first detaches our programs (and only ours). */
@@ -433,9 +372,8 @@ export class Daemon {
     this.#stopped = true
     this.#o.hooks?.stopping?.()
     await this.#control.close()
-    if (this.#watchTimer) clearTimeout(this.#watchTimer)
+    this.#watch?.close()
     if (this.#statusTimer) clearTimeout(this.#statusTimer)
-    for (const w of this.#watchers) w.close()
     if (this.#reconciler && this.#gen?.config.onExit === 'detach') {
       this.#reconciler.setDesire(this.#desire(this.#gen, () => null))
       await this.#reconciler.idle()

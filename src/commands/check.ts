@@ -14,7 +14,7 @@ export interface CheckOptions {
   /** The links to match (default: one dump of this namespace). */
   links?: () => Promise<LinkState[]>
   /** Loads one entry's program and lets it go (default: the kernel, programs/kernel.ts loadForCheck). */
-  load?: (objectPath: string, programName?: string) => CheckedProgram
+  load?: (objectPath: string, programName?: string) => Promise<CheckedProgram>
 }
 
 export interface CheckLinkJson {
@@ -65,22 +65,24 @@ export async function checkCommand(o: CheckOptions): Promise<number> {
   const config = r.value
 
   // Every entry, not just up to the first failure; one load per object and program however many entries share it.
-  const load = o.load ?? loadForCheck
+  // The object is read under the daemon's rules (programs/objects.ts: path checks, O_NOFOLLOW, fstat, size limit).
+  const load = o.load ?? ((path: string, program?: string) => loadForCheck(path, program, { insecurePaths: o.insecurePaths }))
   const loaded = new Map<string, CheckedProgram | ProgramLoadError>()
-  const results = config.entries.map((e) => {
+  const results: (CheckedProgram | ProgramLoadError)[] = []
+  for (const e of config.entries) {
     const key = `${e.object}\0${e.program ?? ''}`
     let res = loaded.get(key)
     if (res === undefined) {
       try {
-        res = load(e.object, e.program ?? undefined)
+        res = await load(e.object, e.program ?? undefined)
       } catch (err) {
         if (!(err instanceof ProgramLoadError)) throw err
         res = err
       }
       loaded.set(key, res)
     }
-    return res
-  })
+    results.push(res)
+  }
 
   const links = (await (o.links ?? dumpLinks)()).sort((a, b) => a.ifindex - b.ifindex)
   const plan = planLinks(config, links)

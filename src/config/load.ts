@@ -5,9 +5,7 @@
 import { posix } from 'node:path'
 import { err, ok, type Result } from '../result.js'
 import { ConfigError } from './errors.js'
-import { readTextFile } from './fs.js'
-import { defaultTrustedUids } from './permissions.js'
-import { walkPath, type PathFinding, type WalkOptions } from './secure-path.js'
+import { openWalked, walkOptions, walkPath, type PathFinding } from './secure-path.js'
 import { parseConfigSource } from './validate.js'
 import type { Config } from './types.js'
 
@@ -22,26 +20,32 @@ export interface LoadOptions {
 const OVERRIDE_HINT = ' (fix the owner or mode, or start xdplinkd with --insecure-paths)'
 
 /**
+ * The largest config file read: a config of 1,000 entries is about 100 KiB. A limit keeps a mistaken path (a log
+ * file, a device) from being read into memory whole.
+ */
+export const MAX_CONFIG_BYTES = 1 << 20
+
+/**
  * Loads `path` (made absolute against the working directory). Relative object paths are resolved against the
  * directory of `path` as given, not of the file a symlink leads to: the directory the operator named.
  * Every problem found is returned, in file order where the file could be parsed.
  */
 export async function loadConfig(path: string, opts: LoadOptions = {}): Promise<Result<Config, ConfigError[]>> {
   const file = posix.resolve(path)
-  const walk: WalkOptions = {
-    strict: opts.insecurePaths !== true,
-    trustedUids: defaultTrustedUids(typeof process.geteuid === 'function' ? process.geteuid() : 0),
-  }
+  const walk = walkOptions(opts)
   const fileError = (message: string): ConfigError => new ConfigError({ file, line: null, col: null, path: '', message })
 
-  const checked = await walkPath(file, walk)
-  if (!checked.ok) {
-    return err(checked.error.map((f) => fileError(f.unsafe ? `refusing this config file: ${f.text}${OVERRIDE_HINT}` : `cannot read this config file: ${f.text}`)))
+  // Checked, opened and read in one go: the bytes parsed are those of the file judged (secure-path.ts openWalked).
+  const opened = await openWalked(file, { ...walk, maxBytes: MAX_CONFIG_BYTES })
+  if (!opened.ok) {
+    return err(opened.error.map((f) => fileError(f.unsafe ? `refusing this config file: ${f.text}${OVERRIDE_HINT}` : `cannot read this config file: ${f.text}`)))
   }
-  const text = await readTextFile(checked.value)
-  if (!text.ok) return err([fileError(`cannot read this config file: ${text.error.message}`)])
+  const bytes = await opened.value.read().finally(() => opened.value.close())
+  if (!bytes.ok) return err([fileError(`cannot read this config file: ${bytes.error.message}`)])
+  const text = decodeUtf8(bytes.value)
+  if (text === null) return err([fileError('cannot read this config file: not valid UTF-8')])
 
-  const parsed = parseConfigSource(text.value, file)
+  const parsed = parseConfigSource(text, file)
   if (!parsed.ok) return parsed
   const { config, source } = parsed.value
 
@@ -58,4 +62,13 @@ export async function loadConfig(path: string, opts: LoadOptions = {}): Promise<
     }
   }
   return errors.length > 0 ? err(errors) : ok(config)
+}
+
+/** UTF-8 text, or null for bytes that are not: refused rather than silently replaced by U+FFFD. */
+function decodeUtf8(bytes: Buffer): string | null {
+  try {
+    return new TextDecoder('utf-8', { fatal: true }).decode(bytes)
+  } catch {
+    return null
+  }
 }

@@ -15,6 +15,12 @@
  * what matters is who may replace the link, which is its directory's business, and its owner, who may delete it
  * from a sticky directory. So a link must be owned by a trusted user.
  *
+ * Exclusive directories: a directory whose entries are trusted by their names (the bpffs directory holding the pin
+ * directories, a pin directory holding `prog` and `maps/`) must be writable by its owner only, sticky or not. The
+ * sticky bit keeps others from renaming or deleting an entry, not from creating one: in a sticky world-writable
+ * directory anyone could make `<hash>-<program>/` before the daemon does. That is fine for an ancestor (/tmp holds
+ * other people's files, and only our one entry is looked at) but not for a directory we list and adopt from.
+ *
  * POSIX ACLs need no extra care: with an ACL, the group bits of st_mode are the ACL mask, so an ACL entry that
  * grants write shows as group-writable (acl_equiv_mode / posix_acl_update_mode in fs/posix_acl.c).
  */
@@ -36,11 +42,16 @@ export function defaultTrustedUids(euid: number): number[] {
   return euid === 0 ? [0] : [0, euid]
 }
 
+export interface JudgeOptions {
+  /** Refuse group or other write even with the sticky bit (a directory whose entries are trusted by name). */
+  exclusive?: boolean
+}
+
 /**
  * What makes this file, directory or symlink unsafe, as phrases to join with "and" after "is"
  * (`owned by uid 1000, not root`, `writable by group (mode 0775)`); empty when it is safe.
  */
-export function statProblems(st: StatLike, trustedUids: readonly number[] = [0]): string[] {
+export function statProblems(st: StatLike, trustedUids: readonly number[] = [0], opts: JudgeOptions = {}): string[] {
   const problems: string[] = []
   const trusted = trustedUids.includes(st.uid)
   if (!trusted) problems.push(`owned by uid ${st.uid}, not ${trustedUids.map((u) => (u === 0 ? 'root' : `uid ${u}`)).join(' or ')}`)
@@ -50,8 +61,8 @@ export function statProblems(st: StatLike, trustedUids: readonly number[] = [0])
   if (writers.length === 0) return problems
   // Sticky protects entries from other writers only when the directory's owner is trusted too: the owner of a
   // directory may always delete and rename in it.
-  if (st.isDir && perm & S_ISVTX && trusted) return problems
-  const sticky = st.isDir && !(perm & S_ISVTX) ? ' without the sticky bit' : ''
+  if (st.isDir && perm & S_ISVTX && trusted && opts.exclusive !== true) return problems
+  const sticky = st.isDir && !(perm & S_ISVTX) && opts.exclusive !== true ? ' without the sticky bit' : ''
   problems.push(`writable by ${writers.join(' and ')}${sticky} (mode ${octal(perm)})`)
   return problems
 }

@@ -34,6 +34,11 @@ export interface ProgramLoadErrorInit {
   verifierReason?: string | undefined
   /** What the kernel or setup needs, e.g. a minimum kernel version or a capability. */
   hint?: string | undefined
+  /**
+   * Refused for who could have changed it (owner, mode, a symlink where none belongs), not for what it holds: a
+   * file or directory to fix, as for an unsafe config path (the daemon exits 78, EX_CONFIG, rather than 65).
+   */
+  unsafe?: boolean | undefined
   cause?: unknown
 }
 
@@ -48,6 +53,7 @@ export class ProgramLoadError extends Error {
   readonly log: string[]
   readonly verifierReason: string | undefined
   readonly hint: string | undefined
+  readonly unsafe: boolean
 
   constructor(init: ProgramLoadErrorInit) {
     const code = init.code ?? (init.errno !== undefined ? errnoName(init.errno) : undefined)
@@ -64,6 +70,7 @@ export class ProgramLoadError extends Error {
     this.log = init.log ?? []
     this.verifierReason = init.verifierReason
     this.hint = init.hint
+    this.unsafe = init.unsafe === true
   }
 }
 

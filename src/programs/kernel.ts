@@ -10,10 +10,12 @@ import { captureLibbpfLog, type LibbpfSink } from '../ffi/libbpf-log.js'
 import { BPF_PROG_TYPE_XDP, BpfObject, type BpfProgram, type ProgramSpec } from '../ffi/bpf-object.js'
 import { bpfFdKind, objGet, progInfo } from '../ffi/bpf-fd.js'
 import { BPF_OBJ_NAME_LEN } from '../ffi/structs.js'
-import { listMapPins, pinExists, removeEmptyPinDir } from './bpffs.js'
+import { walkOptions, type WalkOptions } from '../config/secure-path.js'
+import { listMapPins, pinExists, pinProblems, removeEmptyPinDir } from './bpffs.js'
 import { ProgramLoadError, hintFor, type ProgramLoadStage } from './errors.js'
 import { DEFAULT_LOG_LINES, LogTail } from './log.js'
 import { isPinnableMapName, isValidProgramName, pinDirName, pinLayout, type PinLayout } from './naming.js'
+import { openObjectFile } from './objects.js'
 import { describeSelectError, isInterfaceXdp, selectProgram } from './select.js'
 
 /** A program in the kernel, held by a descriptor we own. */
@@ -82,29 +84,13 @@ export function objectNameOf(objectPath: string): string {
   return basename(objectPath).replace(/\.(bpf\.)?o$/, '')
 }
 
-/**
- * The object file's bytes, once the program name (if any) is known to be a C identifier. Shared by the registry
- * (through its backend's `read`) and loadForCheck, so both refuse the same things with the same errors.
- */
-export function readObject(objectPath: string, programName: string | undefined, read: (path: string) => Buffer = readFileSync): Buffer {
+/** Refuses a program name that is not a C identifier, before anything is read (it becomes a path component). */
+export function checkProgramName(objectPath: string, programName: string | undefined): void {
   if (programName !== undefined && !isValidProgramName(programName)) {
     throw new ProgramLoadError({
       stage: 'select',
       objectPath,
       detail: `${JSON.stringify(programName)} is not a program name (a C identifier)`,
-    })
-  }
-  try {
-    return read(objectPath)
-  } catch (e) {
-    const errno = (e as NodeJS.ErrnoException).errno
-    throw new ProgramLoadError({
-      stage: 'read',
-      objectPath,
-      program: programName,
-      detail: `cannot read the object file: ${(e as Error).message}`,
-      errno: typeof errno === 'number' ? -errno : undefined,
-      cause: e,
     })
   }
 }
@@ -194,10 +180,16 @@ export function loadProgram(req: LoadRequest): KernelProgram {
     try {
       prog.pin(pin.prog)
     } catch (e) {
-      // Another process pinned the same content and program first: theirs is as good as ours.
+      // Another process pinned the same content and program first: theirs is as good as ours if it is the same
+      // program (type, name and the kernel's tag of its instructions: ours, loaded from the same bytes, has it).
       if (errnoOf(e) === ERRNO.EEXIST) {
         const theirs = openPinned(pin, name, req.objectPath)
-        if (theirs) return theirs
+        if (theirs.kind === 'program') {
+          const why = pinMismatch(theirs, name, () => progInfo(new Fd(prog.fd(), `bpf prog ${name}`)).tag)
+          if (why === null) return theirs.program
+          theirs.program.fd.close()
+          throw wrap(e, 'pin', req.objectPath, name, `cannot pin at ${pin.prog}: another program is pinned there (${why})`, tail)
+        }
       }
       throw wrap(e, 'pin', req.objectPath, name, `cannot pin at ${pin.prog}`, tail)
     }
@@ -215,13 +207,22 @@ export function loadProgram(req: LoadRequest): KernelProgram {
   }
 }
 
+/** What is pinned as a pin directory's `prog`. */
+export type Pinned =
+  | { kind: 'none' }
+  /** A program: `type` is its enum bpf_prog_type. Its descriptor is the caller's to close. */
+  | { kind: 'program'; program: KernelProgram; type: number }
+  /** Something else (a map pinned under that name): `what` says what. */
+  | { kind: 'other'; what: string }
+
 /**
- * Opens the program pinned in `pin`, or null when nothing is pinned there. What is pinned must be an XDP program
- * whose kernel name matches: the directory name ties it to the object's content and the program's name, so this
- * guards against a pin replaced by hand, not against a different build (that gets another directory).
+ * Opens what is pinned at `pin.prog`, with the maps pinned next to it; whether it is the object's program is the
+ * registry's to judge (its tag, name and type against the object's). BPF_OBJ_GET follows a symlink (bpf_obj_get_user
+ * -> user_path_at with LOOKUP_FOLLOW), so the caller has judged the directory and the pin by lstat first
+ * (bpffs.ts pinProblems): a directory writable by trusted owners only cannot have the pin swapped in between.
  */
-export function openPinned(pin: PinLayout, programName: string, objectPath: string): KernelProgram | null {
-  if (!pinExists(pin.prog)) return null
+export function openPinned(pin: PinLayout, programName: string, objectPath: string): Pinned {
+  if (!pinExists(pin.prog)) return { kind: 'none' }
   let fd: Fd
   try {
     fd = objGet(pin.prog)
@@ -230,24 +231,48 @@ export function openPinned(pin: PinLayout, programName: string, objectPath: stri
   }
   try {
     const kind = bpfFdKind(fd)
-    if (kind !== 'prog') throw new Error(`${pin.prog} is a BPF ${kind}, not a program`)
+    if (kind !== 'prog') {
+      fd.close()
+      return { kind: 'other', what: `a BPF ${kind}, not a program` }
+    }
     const info = progInfo(fd)
-    const expected = programName.slice(0, BPF_OBJ_NAME_LEN - 1)
-    if (info.type !== BPF_PROG_TYPE_XDP) throw new Error(`${pin.prog} is a program of type ${info.type}, not XDP`)
-    // Kernels before 4.15 have no program names: an empty one is no mismatch.
-    if (info.name !== '' && info.name !== expected) throw new Error(`${pin.prog} is program ${info.name}, not ${expected}`)
     const maps = new Map<string, string>()
     for (const m of listMapPins(pin.mapsDir)) maps.set(m, pin.map(m))
-    return { fd, id: info.id, tag: info.tag, kernelName: info.name, maps, source: 'pinned' }
+    return { kind: 'program', type: info.type, program: { fd, id: info.id, tag: info.tag, kernelName: info.name, maps, source: 'pinned' } }
   } catch (e) {
     fd.close()
     throw wrap(e, 'pin', objectPath, programName, 'unusable pin')
   }
 }
 
-/** The id of the program pinned in a directory, or null if there is none or it is not a program. */
-export function pinnedProgramId(pin: PinLayout): number | null {
-  if (!pinExists(pin.prog)) return null
+/**
+ * Why a program found pinned is not `programName` as the object's bytes make it, or null when it is: an XDP program
+ * of that name (the kernel keeps BPF_OBJ_NAME_LEN - 1 characters; kernels before 4.15 keep none) whose tag is the
+ * one the kernel gives the object's program (asked only when type and name agree: it may cost a load).
+ *
+ * Why the tag is a proof: the kernel computes it itself from the instructions it was handed, map references zeroed
+ * (kernel/bpf/core.c, bpf_prog_calc_tag; a SHA-1 prefix, SHA-256 since Linux 6.18), and nobody can set it. Another
+ * program with the same tag has the same instructions, which libbpf makes deterministically from the object's bytes
+ * on a given kernel. What the tag does not cover is the data a program reads: its maps, and with them `.rodata`.
+ * Those are left to the path checks: a pin directory and everything in it is writable by trusted owners only
+ * (bpffs.ts pinProblems), inside a bpffs directory writable by its owner only.
+ */
+export function pinMismatch(found: { type: number; program: { kernelName: string; tag: string } }, programName: string, tag: () => string): string | null {
+  if (found.type !== BPF_PROG_TYPE_XDP) return `it is a program of type ${found.type}, not XDP`
+  const expected = programName.slice(0, BPF_OBJ_NAME_LEN - 1)
+  const name = found.program.kernelName
+  if (name !== '' && name !== expected) return `it is program ${name}, not ${expected}`
+  const want = tag()
+  return found.program.tag === want ? null : `its tag is ${found.program.tag}, the object's program has tag ${want}`
+}
+
+/**
+ * The id of the program pinned in a directory, or null if there is none, it is not a program, or the directory
+ * or a pin in it would not pass bpffs.ts pinProblems (then it is not ours: a planted pin must not make a foreign
+ * program look like one of ours).
+ */
+export function pinnedProgramId(pin: PinLayout, rules: WalkOptions): number | null {
+  if (!pinExists(pin.prog) || pinProblems(pin, rules).length > 0) return null
   let fd: Fd | undefined
   try {
     fd = objGet(pin.prog)
@@ -276,26 +301,55 @@ export interface CheckLoadOptions {
   logLines?: number
   /** Also receives every libbpf message. */
   log?: LibbpfSink | undefined
+  /** Skip the ownership and mode checks on the object's path (CLI: --insecure-paths). */
+  insecurePaths?: boolean | undefined
 }
 
 /**
  * Loads one program of an object file exactly as far as the daemon would (ELF parsing, program choice, map
  * creation, the verifier), reads its tag, and closes everything: no pin, no bpffs needed, nothing left in the
- * kernel once it returns (the program and its maps die with the object's descriptors). Throws ProgramLoadError.
+ * kernel once it returns (the program and its maps die with the object's descriptors). The file is read under the
+ * daemon's path rules (objects.ts). Throws ProgramLoadError.
  *
  * The maps are created fresh, so this cannot tell whether maps pinned by an earlier run still match the object
  * (the daemon reuses those: loadProgram); it checks the object, not the state of a bpffs.
  */
-export function loadForCheck(objectPath: string, programName?: string, opts: CheckLoadOptions = {}): CheckedProgram {
-  const image = readObject(objectPath, programName)
-  const tail = new LogTail(opts.logLines ?? DEFAULT_LOG_LINES)
+export async function loadForCheck(objectPath: string, programName?: string, opts: CheckLoadOptions = {}): Promise<CheckedProgram> {
+  checkProgramName(objectPath, programName)
+  const file = await openObjectFile(objectPath, walkOptions({ insecurePaths: opts.insecurePaths }))
+  let image: Buffer
+  try {
+    image = (await file.read()).bytes
+  } finally {
+    await file.close()
+  }
+  return loadUnpinned({ image, objectPath, objectName: objectNameOf(objectPath), programName, logLines: opts.logLines ?? DEFAULT_LOG_LINES, log: opts.log })
+}
+
+export interface UnpinnedLoad {
+  image: Buffer
+  objectPath: string
+  objectName: string
+  /** The program, or the object's only XDP program. */
+  programName: string | undefined
+  logLines: number
+  log?: LibbpfSink | undefined
+}
+
+/**
+ * An object image's program loaded through the verifier and let go (loadForCheck's core, and the registry's proof
+ * that a pinned program is the object's: the kernel's tag of the same instructions). Throws ProgramLoadError.
+ */
+export function loadUnpinned(req: UnpinnedLoad): CheckedProgram {
+  const { objectPath, programName } = req
+  const tail = new LogTail(req.logLines)
   const sink: LibbpfSink = (m) => {
     tail.add(m)
-    opts.log?.(m)
+    req.log?.(m)
   }
   let obj: BpfObject
   try {
-    obj = captureLibbpfLog(sink, () => BpfObject.open(image, objectNameOf(objectPath)))
+    obj = captureLibbpfLog(sink, () => BpfObject.open(req.image, req.objectName))
   } catch (e) {
     throw wrap(e, 'open', objectPath, programName, 'libbpf cannot read it', tail)
   }

@@ -3,40 +3,62 @@
  * a BPF filesystem so that it and its maps outlive the daemon and are found again by the next one.
  *
  * acquire(objectPath, programName?)
- *   1. reads the object file and hashes its bytes (SHA-256): the content, not the path, names the program, and the
- *      bytes hashed are the bytes loaded (bpf_object__open_mem), so a file replaced mid-way cannot mix versions;
+ *   1. opens the object file under the path rules and reads it in chunks, hashing as it reads (objects.ts): the
+ *      content, not the path, names the program, and the bytes hashed are the bytes loaded (bpf_object__open_mem).
+ *      A version of the file (device, inode, size, mtime, ctime) read before is not read again when its program is
+ *      held already: many entries naming one object read it once;
  *   2. picks the program: by name, or the object's only XDP program (otherwise an error listing the candidates);
  *   3. in this process already: shares it (refcount);
- *   4. pinned at <bpffs>/<hash16>-<program>/prog (an earlier run, another process): opens the pin and uses it,
- *      with the maps pinned next to it;
- *   5. otherwise loads it with libbpf, reusing maps pinned in <pin dir>/maps/ (so blocklists and counters survive a
+ *   4. makes sure the bpffs directory exists, is on a bpffs and may be trusted (bpffs.ts checkBpffsDir: refused
+ *      otherwise, never fixed);
+ *   5. pinned at <bpffs>/<hash16>-<program>/prog (an earlier run, another process): adopts it only when the pin
+ *      directory and its pins pass bpffs.ts pinProblems and the program is provably the object's (kernel.ts
+ *      pinMismatch: type, name and the kernel's tag, learned by loading the object's program once without a pin).
+ *      Anything else there is unpinned (never followed) with a warning naming it, and replaced by a fresh load; an
+ *      XDP program found so is still ours to move links off (not to attach) until the next prune;
+ *   6. otherwise loads it with libbpf, reusing maps pinned in <pin dir>/maps/ (so blocklists and counters survive a
  *      reload of the same object) and pinning the rest, then pins the program.
  * The descriptor is an Fd closed exactly once, when the last lease is released; the pin keeps the program alive.
  *
- * All I/O goes through a ProgramBackend (the kernel by default), so the sharing and pruning logic runs in tests
- * without root and the daemon depends on the Programs interface, not on libbpf.
+ * All I/O goes through a ProgramBackend (the kernel by default), so the sharing, trust and pruning logic runs in
+ * tests without root.
  */
-import { createHash } from 'node:crypto'
-import { readFileSync } from 'node:fs'
 import { resolve } from 'node:path'
+import { walkOptions, type PathFinding, type WalkOptions } from '../config/secure-path.js'
 import { SyscallError } from '../ffi/errno.js'
 import type { Fd } from '../ffi/fd.js'
 import type { LibbpfSink } from '../ffi/libbpf-log.js'
-import type { ProgramSpec } from '../ffi/bpf-object.js'
-import { ensureBpffs, listPinDirs, removePinDir, type EnsureBpffsResult } from './bpffs.js'
+import { xdpPrograms, type XdpState } from '../rtnl/xdp.js'
+import { BPF_PROG_TYPE_XDP, type ProgramSpec } from '../ffi/bpf-object.js'
+import { objGet, progFdById } from '../ffi/bpf-fd.js'
+import {
+  checkBpffsDir,
+  ensureBpffs,
+  listPinDirs,
+  pinProblems,
+  removePinDir,
+  unpinProgram,
+  type EnsureBpffsResult,
+  type PinProblem,
+} from './bpffs.js'
 import { ProgramLoadError, hintFor } from './errors.js'
 import {
+  checkProgramName,
   inspectObject,
   loadProgram,
+  loadUnpinned,
   objectNameOf,
   openPinned,
+  pinMismatch,
   pinnedProgramId,
-  readObject,
   type KernelProgram,
   type LoadRequest,
+  type Pinned,
+  type UnpinnedLoad,
 } from './kernel.js'
 import { DEFAULT_LOG_LINES } from './log.js'
 import { DEFAULT_BPFFS_DIR, pinDirName, pinLayout, type PinLayout } from './naming.js'
+import { ObjectFiles, openObjectFile, type ObjectFile } from './objects.js'
 import { describeSelectError, isInterfaceXdp, selectProgram } from './select.js'
 
 export interface LoadedProgram {
@@ -79,7 +101,7 @@ export interface PruneResult {
 /** What the daemon needs from the program side; ProgramRegistry is the real one, tests may fake it. */
 export interface Programs {
   /** Throws ProgramLoadError. */
-  acquire(objectPath: string, programName?: string): ProgramLease
+  acquire(objectPath: string, programName?: string): Promise<ProgramLease>
   /** Removes our pin directories not in `keep` and not in use by this process. */
   prune(keep: ReadonlySet<string>): PruneResult
   /** Ids of the programs pinned under our bpffs directory (ours across restarts), with their pin directories. */
@@ -94,35 +116,61 @@ export interface Programs {
 
 /** The I/O a registry does; the default is the kernel (libbpf, bpffs, node:fs). */
 export interface ProgramBackend {
-  readObject(path: string): Buffer
+  /** Opens an object file under the path rules (objects.ts openObjectFile); throws ProgramLoadError. */
+  openObject(path: string, rules: WalkOptions): Promise<ObjectFile>
   ensureBpffs(dir: string): EnsureBpffsResult
+  /** What is wrong with the bpffs directory (bpffs.ts checkBpffsDir); empty when it may be used. */
+  checkBpffsDir(dir: string, rules: WalkOptions): Promise<PathFinding[]>
   inspect(image: Buffer, objectPath: string, objectName: string, logLines: number): ProgramSpec[]
-  openPinned(pin: PinLayout, programName: string, objectPath: string): KernelProgram | null
+  /** What is wrong with a pin directory and the pins in it (bpffs.ts pinProblems). */
+  pinProblems(pin: PinLayout, rules: WalkOptions): PinProblem[]
+  openPinned(pin: PinLayout, programName: string, objectPath: string): Pinned
+  /** The kernel's tag of the object's program, loaded without a pin and let go (kernel.ts loadUnpinned). */
+  tagOf(req: UnpinnedLoad): string
   load(req: LoadRequest): KernelProgram
   listPinDirs(bpffsDir: string): string[]
-  pinnedProgramId(pin: PinLayout): number | null
+  pinnedProgramId(pin: PinLayout, rules: WalkOptions): number | null
   removePinDir(bpffsDir: string, dirName: string): void
+  unpinProgram(pin: PinLayout): void
+  /** BPF_OBJ_GET of a pin; BPF_PROG_GET_FD_BY_ID (null: no such program). Both throw SyscallError otherwise. */
+  openPin(path: string): Fd
+  programById(id: number): Fd | null
 }
 
 export const kernelBackend: ProgramBackend = {
-  readObject: (path) => readFileSync(path),
+  openObject: openObjectFile,
   ensureBpffs,
+  checkBpffsDir,
   inspect: inspectObject,
+  pinProblems,
   openPinned,
+  tagOf: (req) => loadUnpinned(req).tag,
   load: loadProgram,
   listPinDirs,
   pinnedProgramId,
   removePinDir,
+  unpinProgram,
+  openPin: objGet,
+  programById: progFdById,
+}
+
+/** Where the registry's warnings go (a pino Logger is one). */
+export interface WarningSink {
+  warn(fields: Record<string, unknown>, message: string): void
 }
 
 export interface ProgramRegistryOptions {
   /** Directory on (or to be mounted as) a BPF filesystem. Default /sys/fs/bpf/xdplinkd. */
   bpffsDir?: string
   backend?: ProgramBackend
+  /** Skip the ownership and mode checks on object paths, the bpffs directory and the pins (CLI: --insecure-paths). */
+  insecurePaths?: boolean
   /** Lines of libbpf/verifier log a ProgramLoadError keeps. Default 50. */
   logLines?: number
   /** Receives every libbpf message during loads (e.g. for a debug log). */
   libbpfLog?: LibbpfSink
+  /** Told about pins found untrustworthy and replaced. */
+  log?: WarningSink
   /**
    * Told where a bpffs was mounted for the pin directory: `again` is true when one had been there before and is gone
    * (unmounted under the running daemon), so the pins made before went with it.
@@ -138,22 +186,38 @@ interface Entry {
 
 export class ProgramRegistry implements Programs {
   readonly bpffsDir: string
+  /** The object files, read under this registry's path rules; the object watch (watch.ts) reads through it too. */
+  readonly objects: ObjectFiles
   readonly #backend: ProgramBackend
+  readonly #rules: WalkOptions
   readonly #logLines: number
   readonly #libbpfLog: LibbpfSink | undefined
+  readonly #log: WarningSink | undefined
   readonly #onBpffsMount: ((where: string, again: boolean) => void) | undefined
   readonly #entries = new Map<string, Entry>()
   /** Object hash -> the program picked when none was named: the choice depends on the bytes only. */
   readonly #defaultNames = new Map<string, string>()
+  /** `<hash>:<program>` -> the kernel's tag of that program: the same bytes give the same tag on this kernel. */
+  readonly #tags = new Map<string, string>()
+  /**
+   * XDP programs found pinned under our names in a directory that passed the checks, but not provably the object's
+   * (another tag: a pin left by another libbpf, or put there by root), unpinned: still ours to move links off, not
+   * ours to attach. Their descriptors are kept until the next prune, so that a link still running one is replaced
+   * atomically (IFLA_XDP_EXPECTED_FD) rather than left as a `conflict`.
+   */
+  readonly #displaced = new Map<number, { fd: Fd; dir: string }>()
   #bpffs: EnsureBpffsResult | undefined
   #closed = false
 
   constructor(opts: ProgramRegistryOptions = {}) {
     this.bpffsDir = resolve(opts.bpffsDir ?? DEFAULT_BPFFS_DIR)
     this.#backend = opts.backend ?? kernelBackend
+    this.#rules = walkOptions({ insecurePaths: opts.insecurePaths })
     this.#logLines = opts.logLines ?? DEFAULT_LOG_LINES
     this.#libbpfLog = opts.libbpfLog
+    this.#log = opts.log
     this.#onBpffsMount = opts.onBpffsMount
+    this.objects = new ObjectFiles((path) => this.#backend.openObject(path, this.#rules))
   }
 
   /** Where this registry mounted a bpffs (null: it found one), once known. */
@@ -166,34 +230,46 @@ export class ProgramRegistry implements Programs {
     return this.#entries.size
   }
 
-  acquire(objectPath: string, programName?: string): ProgramLease {
+  async acquire(objectPath: string, programName?: string): Promise<ProgramLease> {
     if (this.#closed) throw new Error('ProgramRegistry: acquire after close')
-    const image = readObject(objectPath, programName, (path) => this.#backend.readObject(path))
-    const hash = createHash('sha256').update(image).digest('hex')
+    checkProgramName(objectPath, programName)
+    const file = await this.objects.open(objectPath)
+    let image: Buffer
+    let hash: string
+    try {
+      // This version of the file was read before, and its program is held: nothing to read.
+      const shared = file.knownHash !== null ? this.#share(file.knownHash, programName) : null
+      if (shared) return shared
+      ;({ bytes: image, hash } = await file.read())
+    } finally {
+      await file.close()
+    }
     const objectName = objectNameOf(objectPath)
     const name = programName ?? this.#defaultNames.get(hash) ?? this.#pick(image, objectPath, objectName, hash)
-
+    // Learned now while the bytes are at hand (ELF parsing only), so that an entry naming no program shares without
+    // reading the file again; an object with several XDP programs has no default, and that is no error here.
+    if (!this.#defaultNames.has(hash)) this.#pick(image, objectPath, objectName, hash, true)
+    const shared = this.#share(hash, name)
+    if (shared) return shared
+    await this.#ensureBpffs(objectPath, name)
+    // Nothing is awaited from here on: no other acquire runs in between, so the check above still holds.
+    if (this.#closed) throw new Error('ProgramRegistry: acquire after close')
     const key = `${hash}:${name}`
-    const held = this.#entries.get(key)
-    if (held) {
-      held.refs++
-      return this.#lease(held)
-    }
-
-    this.#ensureBpffs(objectPath, name)
+    const again = this.#share(hash, name)
+    if (again) return again
     const pin = pinLayout(this.bpffsDir, pinDirName(hash, name))
-    const k =
-      this.#backend.openPinned(pin, name, objectPath) ??
-      this.#backend.load({
-        image,
-        objectPath,
-        objectName,
-        objectHash: hash,
-        programName: name,
-        bpffsDir: this.bpffsDir,
-        logLines: this.#logLines,
-        log: this.#libbpfLog,
-      })
+    const req: LoadRequest = {
+      image,
+      objectPath,
+      objectName,
+      objectHash: hash,
+      programName: name,
+      bpffsDir: this.bpffsDir,
+      logLines: this.#logLines,
+      log: this.#libbpfLog,
+    }
+    const k = this.#adopt(pin, req) ?? this.#backend.load(req)
+    if (k.source === 'loaded') this.#tags.set(key, k.tag)
     const entry: Entry = {
       key,
       refs: 1,
@@ -216,10 +292,87 @@ export class ProgramRegistry implements Programs {
     return this.#lease(entry)
   }
 
-  #pick(image: Buffer, objectPath: string, objectName: string, hash: string): string {
+  /** A new lease on the program held for these bytes and this name (or the name picked for them before). */
+  #share(hash: string, programName: string | undefined): ProgramLease | null {
+    const name = programName ?? this.#defaultNames.get(hash)
+    const held = name !== undefined ? this.#entries.get(`${hash}:${name}`) : undefined
+    if (!held) return null
+    held.refs++
+    return this.#lease(held)
+  }
+
+  /**
+   * The program pinned for this content and name, if it may be adopted; otherwise (nothing there, or something
+   * that is not provably ours, which is then unpinned with a warning) null, for a fresh load.
+   */
+  #adopt(pin: PinLayout, req: LoadRequest): KernelProgram | null {
+    const problems = this.#backend.pinProblems(pin, this.#rules)
+    if (problems.length > 0) {
+      const whole = problems.some((p) => p.whole)
+      this.#replacing(whole ? pin.dir : pin.prog, problems.map((p) => p.text).join('; '), req)
+      try {
+        if (whole) this.#backend.removePinDir(this.bpffsDir, pin.name)
+        else this.#backend.unpinProgram(pin)
+      } catch (e) {
+        throw new ProgramLoadError({
+          stage: 'pin',
+          objectPath: req.objectPath,
+          program: req.programName,
+          detail: `cannot remove the untrusted ${whole ? `pin directory ${pin.dir}` : `pin ${pin.prog}`} (${problems.map((p) => p.text).join('; ')}): ${(e as Error).message}`,
+          unsafe: true,
+          hint: 'check who made it, then remove it by hand',
+          cause: e,
+        })
+      }
+      return null
+    }
+    const found = this.#backend.openPinned(pin, req.programName, req.objectPath)
+    if (found.kind === 'none') return null
+    let why: string | null
+    try {
+      why = found.kind === 'other' ? `it is ${found.what}` : pinMismatch(found, req.programName, () => this.#tagOf(req))
+    } catch (e) {
+      if (found.kind === 'program') found.program.fd.close()
+      throw e
+    }
+    if (found.kind === 'program' && why === null) return found.program
+    if (found.kind === 'program' && found.type === BPF_PROG_TYPE_XDP) this.#displaced.set(found.program.id, { fd: found.program.fd, dir: pin.name })
+    else if (found.kind === 'program') found.program.fd.close()
+    this.#replacing(pin.prog, why ?? '', req)
+    this.#backend.unpinProgram(pin)
+    return null
+  }
+
+  #replacing(path: string, why: string, req: LoadRequest): void {
+    this.#log?.warn(
+      { pin: path, object: req.objectPath, program: req.programName },
+      `not adopting ${path} for program ${req.programName} of ${req.objectPath}: ${why}; unpinned and replaced by a fresh load`,
+    )
+  }
+
+  /** The kernel's tag of the object's program: learned once per content and name, by a load without a pin. */
+  #tagOf(req: LoadRequest): string {
+    const key = `${req.objectHash}:${req.programName}`
+    let tag = this.#tags.get(key)
+    if (tag === undefined) {
+      tag = this.#backend.tagOf({
+        image: req.image,
+        objectPath: req.objectPath,
+        objectName: req.objectName,
+        programName: req.programName,
+        logLines: req.logLines,
+        log: req.log,
+      })
+      this.#tags.set(key, tag)
+    }
+    return tag
+  }
+
+  #pick(image: Buffer, objectPath: string, objectName: string, hash: string, quiet = false): string {
     const programs = this.#backend.inspect(image, objectPath, objectName, this.#logLines)
     const chosen = selectProgram(programs)
     if (!chosen.ok) {
+      if (quiet) return ''
       throw new ProgramLoadError({
         stage: 'select',
         objectPath,
@@ -234,14 +387,13 @@ export class ProgramRegistry implements Programs {
   /**
    * Checked before every program this registry does not hold yet, not once: a bpffs can be unmounted under a
    * running daemon (a cleanup script, another tool), and libbpf would then refuse every pin of a reload with
-   * "not on BPF FS" until a restart. One statfs per new program.
+   * "not on BPF FS" until a restart. One statfs per new program, and the walk from / to the directory: a mount made
+   * over it since, or a chmod, is judged before anything is adopted from it or pinned in it.
    */
-  #ensureBpffs(objectPath: string, program: string): void {
+  async #ensureBpffs(objectPath: string, program: string): Promise<void> {
+    let r: EnsureBpffsResult
     try {
-      const r = this.#backend.ensureBpffs(this.bpffsDir)
-      const again = this.#bpffs !== undefined
-      this.#bpffs ??= r
-      if (r.mounted !== null) this.#onBpffsMount?.(r.mounted, again)
+      r = this.#backend.ensureBpffs(this.bpffsDir)
     } catch (e) {
       const err = e instanceof SyscallError ? e : undefined
       throw new ProgramLoadError({
@@ -252,6 +404,23 @@ export class ProgramRegistry implements Programs {
         errno: err?.errno,
         hint: hintFor('bpffs', err?.code),
         cause: e,
+      })
+    }
+    const again = this.#bpffs !== undefined
+    this.#bpffs ??= r
+    if (r.mounted !== null) this.#onBpffsMount?.(r.mounted, again)
+    const findings = await this.#backend.checkBpffsDir(this.bpffsDir, this.#rules)
+    if (findings.length > 0) {
+      const unsafe = findings.some((f) => f.unsafe)
+      throw new ProgramLoadError({
+        stage: 'bpffs',
+        objectPath,
+        program,
+        detail: `refusing the pin directory ${this.bpffsDir} (bpffs): ${findings.map((f) => f.text).join('; ')}`,
+        unsafe,
+        hint: unsafe
+          ? `it must be owned by root and writable by its owner only, as are its parents (e.g. chown root: ${this.bpffsDir} && chmod 0700 ${this.bpffsDir}), or start xdplinkd with --insecure-paths`
+          : undefined,
       })
     }
   }
@@ -278,6 +447,9 @@ export class ProgramRegistry implements Programs {
   prune(keep: ReadonlySet<string>): PruneResult {
     const inUse = new Set([...this.#entries.values()].map((e) => e.program.pinDirName))
     const result: PruneResult = { removed: [], kept: [], failed: [] }
+    // Links have been moved off the displaced programs by now (the daemon prunes once the reconciler is idle).
+    for (const d of this.#displaced.values()) d.fd.close()
+    this.#displaced.clear()
     for (const dir of this.#backend.listPinDirs(this.bpffsDir)) {
       if (keep.has(dir) || inUse.has(dir)) {
         result.kept.push(dir)
@@ -296,8 +468,9 @@ export class ProgramRegistry implements Programs {
   ownedPrograms(): Map<number, string> {
     const owned = new Map<number, string>()
     for (const e of this.#entries.values()) owned.set(e.program.id, e.program.pinDirName)
+    for (const [id, d] of this.#displaced) owned.set(id, d.dir)
     for (const dir of this.#backend.listPinDirs(this.bpffsDir)) {
-      const id = this.#backend.pinnedProgramId(pinLayout(this.bpffsDir, dir))
+      const id = this.#backend.pinnedProgramId(pinLayout(this.bpffsDir, dir), this.#rules)
       if (id !== null) owned.set(id, dir)
     }
     return owned
@@ -309,17 +482,56 @@ export class ProgramRegistry implements Programs {
 
   isOurs(progId: number): boolean {
     for (const e of this.#entries.values()) if (e.program.id === progId) return true
-    return this.ownedPrograms().has(progId)
+    return this.#displaced.has(progId) || this.ownedPrograms().has(progId)
   }
 
   heldFd(progId: number): Fd | null {
     for (const e of this.#entries.values()) if (e.program.id === progId) return e.program.fd
-    return null
+    return this.#displaced.get(progId)?.fd ?? null
+  }
+
+  /**
+   * Opens an attached program for IFLA_XDP_EXPECTED_FD. One this process still holds (the previous config's, during
+   * a reload) is given by its own descriptor: its pin may be gone with an unmounted bpffs. Another of ours (`owned`:
+   * ownedPrograms) is opened from its pin (BPF_OBJ_GET needs only access to the bpffs), so replacing or detaching
+   * our own programs works without CAP_SYS_ADMIN; only a foreign one (`replace-foreign`) is opened by id, which
+   * needs it.
+   */
+  opener(owned: ReadonlyMap<number, string>): (id: number) => { fd: number; close(): void } | null {
+    return (id) => {
+      const held = this.heldFd(id)
+      if (held) return { fd: held.raw, close: () => {} }
+      const dir = owned.get(id)
+      const fd = dir ? this.#backend.openPin(pinLayout(this.bpffsDir, dir).prog) : this.#backend.programById(id)
+      return fd ? { fd: fd.raw, close: () => fd.close() } : null
+    }
   }
 
   close(): void {
     this.#closed = true
     for (const e of this.#entries.values()) e.program.fd.close()
     this.#entries.clear()
+    for (const d of this.#displaced.values()) d.fd.close()
+    this.#displaced.clear()
   }
+}
+
+/**
+ * The pin directories prune must leave: those of the programs in use (`programs`), and those of our programs that a
+ * link still runs in any mode (a link in error, or not matched any more and not yet detached, may still run an
+ * old one; removing its pin would make it look foreign to the next daemon). `owned` is ownedPrograms().
+ */
+export function pinsToKeep(
+  programs: Iterable<{ pinDirName: string }>,
+  links: Iterable<{ xdp: XdpState | null }>,
+  owned: ReadonlyMap<number, string>,
+): Set<string> {
+  const keep = new Set([...programs].map((p) => p.pinDirName))
+  for (const l of links) {
+    for (const { progId } of xdpPrograms(l.xdp)) {
+      const dir = owned.get(progId)
+      if (dir) keep.add(dir)
+    }
+  }
+  return keep
 }

@@ -85,7 +85,7 @@ t.test('the command, with injected links and loads (no root)', async (t) => {
   )
   const links = async () => [link(5, 'vb0'), link(1, 'lo', null), link(3, 'va0'), link(4, 'va1'), link(6, 'vz0'), link(7, 'dm0', 'dummy')]
   const loads: string[] = []
-  const ok = (objectPath: string, programName?: string): CheckedProgram => {
+  const ok = async (objectPath: string, programName?: string): Promise<CheckedProgram> => {
     loads.push(`${objectPath}:${programName ?? ''}`)
     const name = programName ?? 'xdp_a'
     return { name, kernelName: name, tag: objectPath.endsWith('a.o') ? 'aaaaaaaaaaaaaaaa' : 'bbbbbbbbbbbbbbbb', verifiedInsns: 12 }
@@ -167,7 +167,7 @@ t.test('the command, with injected links and loads (no root)', async (t) => {
   })
 
   t.test('every failing entry is reported on stderr, named; exit 65; the plan is still printed', async (t) => {
-    const failing = (objectPath: string, programName?: string): CheckedProgram => {
+    const failing = async (objectPath: string, programName?: string): Promise<CheckedProgram> => {
       if (objectPath.endsWith('b.o')) {
         throw new ProgramLoadError({ stage: 'load', objectPath, program: programName, detail: 'rejected by the verifier: nope', errno: 13 })
       }
@@ -189,7 +189,7 @@ t.test('the command, with injected links and loads (no root)', async (t) => {
   })
 
   t.test('an error other than a load failure is not swallowed', async (t) => {
-    const boom = (): CheckedProgram => {
+    const boom = async (): Promise<CheckedProgram> => {
       throw new Error('boom')
     }
     await t.rejects(check({ configPath: config, links, load: boom }), /boom/)

@@ -63,6 +63,17 @@ t.test('loadConfig with an in-memory filesystem', async (t) => {
     ])
   })
 
+  t.test('a config file over the limit, or no regular file, is refused unread', async (t) => {
+    const { MAX_CONFIG_BYTES } = await import('../../src/config/load.js')
+    fs.set({ ...safeTree(), [CONFIG]: file(`# ${'x'.repeat(MAX_CONFIG_BYTES)}\n`) })
+    t.same(strings(await loadConfig(CONFIG)), [`${CONFIG}: cannot read this config file: EFBIG: ${CONFIG}`])
+    fs.set({ ...safeTree(), [CONFIG]: { type: 'link', target: '/dev/zero' }, '/dev/zero': { type: 'fifo', mode: 0o666 } })
+    t.same(strings(await loadConfig(CONFIG)), [
+      `${CONFIG}: refusing this config file: file /dev/zero is writable by group and others (mode 0666) (fix the owner or mode, or start xdplinkd with --insecure-paths)`,
+      `${CONFIG}: cannot read this config file: /dev/zero is not a regular file`,
+    ])
+  })
+
   t.test('a missing config file', async (t) => {
     fs.set({ '/etc/xdplinkd': { type: 'dir' } })
     t.same(strings(await loadConfig(CONFIG)), [`${CONFIG}: cannot read this config file: ${CONFIG} does not exist`])

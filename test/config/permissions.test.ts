@@ -37,6 +37,19 @@ t.test('statProblems over stat tuples', async (t) => {
   for (const [why, st, problems] of table) t.same(statProblems(st), problems, why)
 })
 
+t.test('exclusive: a directory whose entries are trusted by name is writable by its owner only, sticky or not', async (t) => {
+  const table: [why: string, st: StatLike, problems: string[]][] = [
+    ['root dir 0700', dir(0, 0o700), []],
+    ['root dir 0755', dir(0, 0o755), []],
+    ['root dir 1777 (a plain `mount -t bpf` root)', dir(0, 0o1777), ['writable by group and others (mode 1777)']],
+    ['root dir 1770', dir(0, 0o1770), ['writable by group (mode 1770)']],
+    ['root dir 0777', dir(0, 0o777), ['writable by group and others (mode 0777)']],
+    ['nobody dir 0700', dir(65534, 0o700), ['owned by uid 65534, not root']],
+    ['a file is judged as ever', file(0, 0o600), []],
+  ]
+  for (const [why, st, problems] of table) t.same(statProblems(st, [0], { exclusive: true }), problems, why)
+})
+
 t.test('an unprivileged daemon also trusts its own uid', async (t) => {
   t.same(defaultTrustedUids(0), [0])
   t.same(defaultTrustedUids(998), [0, 998])

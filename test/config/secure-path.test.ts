@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process'
 import { chmodSync, chownSync, lchownSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -91,6 +92,29 @@ t.test('walkPath over an in-memory tree', async (t) => {
     const r = await walkPath(path, opts ?? STRICT)
     if ('ok' in want) t.same(r, { ok: true, value: want.ok }, why)
     else t.same(r.ok ? r.value : r.error.map((f) => [f.unsafe, f.text]), want.findings, why)
+  }
+
+  const DIR = { ...STRICT, want: 'dir' as const }
+  const dirTable: [why: string, tree: FakeTree, path: string, want: Want, opts?: typeof DIR][] = [
+    ['a root-owned 0700 directory', { '/sys/fs/bpf/x': { type: 'dir', mode: 0o700 } }, '/sys/fs/bpf/x', { ok: '/sys/fs/bpf/x' }],
+    ['under a sticky world-writable root (`mount -t bpf`): fine as an ancestor', {
+      '/sys/fs/bpf': { type: 'dir', mode: 0o1777 }, '/sys/fs/bpf/x': { type: 'dir', mode: 0o700 },
+    }, '/sys/fs/bpf/x', { ok: '/sys/fs/bpf/x' }],
+    ['the sticky world-writable root itself: refused', { '/sys/fs/bpf': { type: 'dir', mode: 0o1777 } }, '/sys/fs/bpf',
+      { findings: [[true, 'directory /sys/fs/bpf is writable by group and others (mode 1777)']] }],
+    ['ending at a directory it passed through as an ancestor', { '/b': { type: 'dir', mode: 0o1777 }, '/b/x': { type: 'dir' } }, '/b/x/..',
+      { findings: [[true, 'directory /b is writable by group and others (mode 1777)']] }],
+    ['owned by nobody', { '/b/x': { type: 'dir', uid: 65534, mode: 0o700 } }, '/b/x', { findings: [[true, 'directory /b/x is owned by uid 65534, not root']] }],
+    ['mode 0777', { '/b/x': { type: 'dir', mode: 0o777 } }, '/b/x', { findings: [[true, 'directory /b/x is writable by group and others (mode 0777)']] }],
+    ['a root-owned symlink to a safe directory', { '/b/x': { type: 'link', target: '/c/y' }, '/c/y': { type: 'dir', mode: 0o700 } }, '/b/x', { ok: '/c/y' }],
+    ['a file', { '/b/x': file }, '/b/x', { findings: [[false, '/b/x is not a directory']] }],
+    ['not strict: the mode is fine, a file still is not', { '/b/x': file, '/b/y': { type: 'dir', mode: 0o777 } }, '/b/x', { findings: [[false, '/b/x is not a directory']] }, { ...LAX, want: 'dir' }],
+  ]
+  for (const [why, tree, path, want, opts] of dirTable) {
+    fs.set(tree)
+    const r = await walkPath(path, opts ?? DIR)
+    if ('ok' in want) t.same(r, { ok: true, value: want.ok }, `want dir: ${why}`)
+    else t.same(r.ok ? r.value : r.error.map((f) => [f.unsafe, f.text]), want.findings, `want dir: ${why}`)
   }
 
   fs.set({ '/etc/c.yaml': file })
@@ -209,4 +233,42 @@ t.test('walkPath on the real filesystem', { skip: await realFsSkip() }, async (t
 
   const lax = await walkPath(join(base, 'case1', 'f'), LAX)
   t.equal(lax.ok, true, 'not strict: the nobody-owned file passes')
+})
+
+t.test('openWalked on the real filesystem: the walk, then one open of the real path, judged on the descriptor', { skip: await realFsSkip() }, async (t) => {
+  const { openWalked } = await import('../../src/config/secure-path.js')
+  const base = mkdtempSync(join(tmpdir(), 'xdplinkd-open-'))
+  t.teardown(() => rmSync(base, { recursive: true, force: true }))
+  chmodSync(base, 0o755)
+  const opts = { ...STRICT, maxBytes: 64 }
+  const texts = async (path: string, o = opts) => {
+    const r = await openWalked(path, o)
+    if (r.ok) {
+      const bytes = await r.value.read()
+      await r.value.close()
+      return bytes.ok ? bytes.value.toString() : bytes.error.message
+    }
+    return r.error.map((f) => [f.unsafe, f.text, f.code])
+  }
+  writeFileSync(join(base, 'real'), 'attach: []\n', { mode: 0o644 })
+  symlinkSync('real', join(base, 'link'))
+  t.equal(await texts(join(base, 'link')), 'attach: []\n', 'a safe link is followed by the walk, and the real path opened')
+
+  execFileSync('mkfifo', ['-m', '644', join(base, 'fifo')])
+  t.same(await texts(join(base, 'fifo')), [[false, `${join(base, 'fifo')} is not a regular file`, 'ENOTREG']], 'a FIFO: refused by the walk, never opened')
+  symlinkSync('/dev/zero', join(base, 'zero'))
+  t.same(
+    await texts(join(base, 'zero')),
+    [
+      [true, 'file /dev/zero is writable by group and others (mode 0666)', undefined],
+      [false, '/dev/zero is not a regular file', 'ENOTREG'],
+    ],
+    'a link to /dev/zero: where it leads is judged, and it is no regular file',
+  )
+  writeFileSync(join(base, 'big'), Buffer.alloc(65), { mode: 0o644 })
+  t.same(await texts(join(base, 'big')), [[false, `${join(base, 'big')} is 65 bytes, more than the 64 accepted`, 'EFBIG']], 'over the limit')
+  writeFileSync(join(base, 'open'), 'x', { mode: 0o644 })
+  chmodSync(join(base, 'open'), 0o666)
+  t.same(await texts(join(base, 'open')), [[true, `file ${join(base, 'open')} is writable by group and others (mode 0666)`, undefined]])
+  t.equal(await texts(join(base, 'open'), { ...opts, strict: false }), 'x', 'not strict: mode not judged')
 })

@@ -1,10 +1,9 @@
 import t from 'tap'
-import type { Test } from 'tap'
 import { execFileSync } from 'node:child_process'
 import { existsSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { makeNetns, needsRoot, waitFor, type Netns } from '../helpers/netns.js'
-import { actions, startDaemon, statusOf, workdir, xdpOf } from '../helpers/daemon.js'
+import { actions, oneManagedLink, startDaemon, statusOf, workdir, xdpOf } from '../helpers/daemon.js'
 
 // A second xdp_pass with other bytes: a rebuilt object, as an operator would produce.
 const PASS_V2 = `#include <linux/bpf.h>
@@ -85,17 +84,6 @@ t.test('a changed object file is loaded and swapped atomically on every link; th
   }, 'the old program to be freed by the kernel')
   t.pass('old program gone from the kernel')
 })
-
-/** A daemon managing va (of the pair va/wa) with xdp_pass from the workdir: the program id it attached as `old`. */
-async function oneManagedLink(t: Test) {
-  const ns = makeNetns(t)
-  const w = workdir(t)
-  const obj = w.object('xdp_pass')
-  ns.ip('link', 'add', 'va', 'type', 'veth', 'peer', 'name', 'wa')
-  const d = await startDaemon(ns, w.config(`settle: 10ms\nbpffs: ${w.bpffs}\nattach:\n  - interfaces: ["v*"]\n    object: ${obj}\n    mode: generic\n`))
-  t.teardown(() => d.stop('SIGKILL'))
-  return { ns, w, d, old: xdpOf(ns, 'va')!.id }
-}
 
 t.test('a new object the verifier rejects leaves the old program attached and logs the reason', { skip: needsRoot }, async (t) => {
   const { ns, w, d, old } = await oneManagedLink(t)

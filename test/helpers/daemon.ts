@@ -9,7 +9,7 @@ import { join } from 'node:path'
 import type { Test } from 'tap'
 import type { StatusJson } from '../../src/control/protocol.js'
 import { buildObjects, tempBpffs, type Objects } from '../helpers/bpf.js'
-import { CLI, lines, waitFor, type Netns } from './netns.js'
+import { CLI, lines, makeNetns, waitFor, type Netns } from './netns.js'
 
 export interface Workdir {
   dir: string
@@ -125,6 +125,17 @@ export async function startDaemon(ns: Netns, configPath: string, extra: string[]
 export interface Attached {
   mode: 'native' | 'generic' | 'offload'
   id: number
+}
+
+/** A daemon managing va (of the pair va/wa) with xdp_pass from the workdir: the program id it attached as `old`. */
+export async function oneManagedLink(t: Test) {
+  const ns = makeNetns(t)
+  const w = workdir(t)
+  const obj = w.object('xdp_pass')
+  ns.ip('link', 'add', 'va', 'type', 'veth', 'peer', 'name', 'wa')
+  const d = await startDaemon(ns, w.config(`settle: 10ms\nbpffs: ${w.bpffs}\nattach:\n  - interfaces: ["v*"]\n    object: ${obj}\n    mode: generic\n`))
+  t.teardown(() => d.stop('SIGKILL'))
+  return { ns, w, obj, d, old: xdpOf(ns, 'va')!.id }
 }
 
 /** What `ip -j -d link show` says runs on a link (null: nothing). */

@@ -99,7 +99,7 @@ t.test('bundled programs', { skip: needsRoot }, async (t) => {
     ['xdp_drop', XDP_DROP, XDP_PASS],
   ] as const) {
     t.test(`${name} returns ${action} for everything and counts it`, async (t) => {
-      const p = r.acquire(objs.bundled(name))
+      const p = await r.acquire(objs.bundled(name))
       const st = mapOf(p, 'xdp_stats')
       t.equal(progTestRun(p.fd, frame, 5).retval, action)
       t.equal(progTestRun(p.fd, eth(ETH_P_ARP, Buffer.alloc(28))).retval, action)
@@ -109,7 +109,7 @@ t.test('bundled programs', { skip: needsRoot }, async (t) => {
   }
 
   t.test('xdp_blocklist drops blocked sources only', async (t) => {
-    const p = r.acquire(objs.bundled('xdp_blocklist'))
+    const p = await r.acquire(objs.bundled('xdp_blocklist'))
     const v4 = mapOf(p, 'blocklist_v4')
     const v6 = mapOf(p, 'blocklist_v6')
     const st = mapOf(p, 'xdp_stats')

@@ -15,10 +15,10 @@ import { needsRoot, waitFor } from '../helpers/netns.js'
 import { BUNDLED, bpftoolJson, buildObjects, tempBpffs, catchLoad } from '../helpers/bpf.js'
 
 t.test('refused before libbpf: a bad program name, an unreadable file', async (t) => {
-  const name = catchLoad(() => loadForCheck('/nonexistent/x.o', 'not-a-name'))
+  const name = await catchLoad(() => loadForCheck('/nonexistent/x.o', 'not-a-name'))
   t.equal(name.stage, 'select')
   t.match(name.message, /"not-a-name" is not a program name/)
-  const missing = catchLoad(() => loadForCheck('/nonexistent/x.o'))
+  const missing = await catchLoad(() => loadForCheck('/nonexistent/x.o'))
   t.equal(missing.stage, 'read')
   t.equal(missing.code, 'ENOENT')
   t.match(missing.message, /^\/nonexistent\/x\.o: cannot read the object file/)
@@ -73,12 +73,12 @@ t.test('kernel', { skip: needsRoot }, async (t) => {
     const r = new ProgramRegistry({ bpffsDir: join(bpffs, 'reg') })
     t.teardown(() => r.close())
     for (const name of BUNDLED) {
-      const c = loadForCheck(objs.bundled(name))
+      const c = await loadForCheck(objs.bundled(name))
       t.equal(c.name, name)
       t.equal(c.kernelName, name)
       t.match(c.tag, /^[0-9a-f]{16}$/)
       t.ok(c.verifiedInsns === null || c.verifiedInsns > 0, `verified insns: ${c.verifiedInsns}`)
-      const p = r.acquire(objs.bundled(name))
+      const p = await r.acquire(objs.bundled(name))
       t.equal(c.tag, p.tag, 'the same tag as the daemon would attach')
     }
     // Only the registry's pins: loadForCheck made none.
@@ -89,7 +89,7 @@ t.test('kernel', { skip: needsRoot }, async (t) => {
     const dir = mkdtempSync(join(tmpdir(), 'xdpl-chk-'))
     t.teardown(() => rmSync(dir, { recursive: true, force: true }))
     const obj = buildPinByName(dir)
-    const c = loadForCheck(obj)
+    const c = await loadForCheck(obj)
     t.equal(c.name, PIN_PROG)
     await waitFor(
       () => !bpftoolJson<{ name?: string; tag?: string }[]>('prog', 'show').some((p) => p.name === PIN_PROG && p.tag === c.tag),
@@ -108,7 +108,7 @@ t.test('kernel', { skip: needsRoot }, async (t) => {
     })
     const obj = buildPinByName(dir)
     t.notOk(existsSync(pin), 'no pin before')
-    const c = loadForCheck(obj)
+    const c = await loadForCheck(obj)
     t.equal(c.name, PIN_PROG)
     t.notOk(existsSync(pin), `no pin at ${pin} after`)
     // Where /sys/fs/bpf is no bpffs, libbpf's pinning would have failed the load outright.
@@ -116,7 +116,7 @@ t.test('kernel', { skip: needsRoot }, async (t) => {
   })
 
   t.test('a verifier rejection carries the verifier reason', async (t) => {
-    const e = catchLoad(() => loadForCheck(objs.fixture('xdp_bad')))
+    const e = await catchLoad(() => loadForCheck(objs.fixture('xdp_bad')))
     t.equal(e.stage, 'load')
     t.equal(e.code, 'EACCES')
     t.equal(e.program, 'xdp_bad')
@@ -125,20 +125,20 @@ t.test('kernel', { skip: needsRoot }, async (t) => {
   })
 
   t.test('program choice as the registry makes it', async (t) => {
-    const e = catchLoad(() => loadForCheck(objs.fixture('xdp_two')))
+    const e = await catchLoad(() => loadForCheck(objs.fixture('xdp_two')))
     t.equal(e.stage, 'select')
     t.same(e.candidates, ['xdp_first', 'xdp_second'])
-    t.equal(loadForCheck(objs.fixture('xdp_two'), 'xdp_second').name, 'xdp_second')
-    t.match(catchLoad(() => loadForCheck(objs.fixture('xdp_two'), 'tc_other')).message, /sched_cls/)
-    t.match(catchLoad(() => loadForCheck(objs.fixture('xdp_two'), 'nope')).message, /no such program/)
-    t.equal(loadForCheck(objs.fixture('xdp_with_tc')).name, 'xdp_only')
+    t.equal((await loadForCheck(objs.fixture('xdp_two'), 'xdp_second')).name, 'xdp_second')
+    t.match((await catchLoad(() => loadForCheck(objs.fixture('xdp_two'), 'tc_other'))).message, /sched_cls/)
+    t.match((await catchLoad(() => loadForCheck(objs.fixture('xdp_two'), 'nope'))).message, /no such program/)
+    t.equal((await loadForCheck(objs.fixture('xdp_with_tc'))).name, 'xdp_only')
   })
 
   t.test('not a BPF object: an open error', async (t) => {
     const dir = mkdtempSync(join(tmpdir(), 'xdpl-chk-'))
     t.teardown(() => rmSync(dir, { recursive: true, force: true }))
     writeFileSync(join(dir, 'junk.o'), 'not an ELF file')
-    const e = catchLoad(() => loadForCheck(join(dir, 'junk.o')))
+    const e = await catchLoad(() => loadForCheck(join(dir, 'junk.o')))
     t.equal(e.stage, 'open')
   })
 })

@@ -33,6 +33,13 @@ const QUOTED = [
   'netlink overrun: notifications were lost; re-dumped ',
   'watchdog ping withheld: the netlink receive path is not healthy',
   'kernel older than 5.7: no XDP_FLAGS_REPLACE, program swaps are not atomic',
+  'refusing the pin directory ',
+  'cannot remove the untrusted ',
+  'not adopting ',
+  '; unpinned and replaced by a fresh load',
+  'object file changed but cannot be used: ',
+  '; the program loaded from it stays attached',
+  'is a symbolic link (not followed)',
 ]
 
 t.test('every message the guide quotes is in the guide and in the code', async (t) => {
