@@ -1,4 +1,5 @@
-import { compileMatcher, entryLabel, kindHints, loadConfig, type AttachEntry, type Config } from '../config/index.js'
+import { compileMatcher, entryLabel, kindHints, loadConfig, type AttachEntry, type Config, type ControlGroup } from '../config/index.js'
+import { groupText } from '../control/peer.js'
 import { EX_CONFIG, EX_DATAERR, configErrorText } from '../daemon.js'
 import { ProgramLoadError } from '../programs/errors.js'
 import { loadForCheck, type CheckedProgram } from '../programs/kernel.js'
@@ -39,6 +40,8 @@ export interface CheckEntryJson {
 export interface CheckJson {
   ok: boolean
   config: string
+  /** The control socket, and the `control-group:` whose members may use it besides root (null: root only). */
+  control: { socket: string; group: ControlGroup | null }
   entries: CheckEntryJson[]
   /** Links of this namespace that no entry matches. */
   unmatched: number
@@ -106,7 +109,14 @@ export async function checkCommand(o: CheckOptions): Promise<number> {
   const warnings = kindHints(config).map((h) => h.message)
   for (const w of warnings) errOut.write(`warning: ${w}\n`)
 
-  const result: CheckJson = { ok: failures.length === 0, config: config.path, entries, unmatched: plan.unmatched.length, warnings }
+  const result: CheckJson = {
+    ok: failures.length === 0,
+    config: config.path,
+    control: { socket: config.controlSocket, group: config.controlGroup },
+    entries,
+    unmatched: plan.unmatched.length,
+    warnings,
+  }
   out.write(o.json ? JSON.stringify(result) + '\n' : checkText(config, result, plan.unmatched))
   return failures.length > 0 ? EX_DATAERR : 0
 }
@@ -164,5 +174,7 @@ export function checkText(config: Config, r: CheckJson, unmatched: readonly Link
     ? `${r.config}: ok, ${plural(r.entries.length, 'entry', 'entries')}; ${plural(attached, 'link', 'links')} would get a program (nothing attached)`
     : `${r.config}: ${failed} of ${plural(r.entries.length, 'entry', 'entries')} FAILED to load`
   const body = blocks.length > 0 ? blocks.join('\n') : 'no attach entries: xdplinkd would detach every program it attached\n'
-  return `${body}\n${tail}\n${summary}\n`
+  const group = r.control.group
+  const control = group === null ? '' : `control socket ${r.control.socket}: root and members of ${groupText(group)} may ask\n`
+  return `${body}\n${tail}\n${control}${summary}\n`
 }

@@ -16,6 +16,7 @@ export {
   type AttachEntry,
   type AttachMode,
   type Config,
+  type ControlGroup,
   type LinkIdentity,
   type MetricsEndpoint,
   type OnExit,

@@ -6,9 +6,9 @@ import { posix } from 'node:path'
 import { err, ok, type Result } from '../result.js'
 import { ConfigError } from './errors.js'
 import { readTextFile } from './fs.js'
-import { defaultTrustedUids } from './permissions.js'
+import { OVERRIDE_HINT, defaultTrustedUids } from './permissions.js'
 import { walkPath, type PathFinding, type WalkOptions } from './secure-path.js'
-import { parseConfigSource } from './validate.js'
+import { GROUP_FILE, parseConfigSource, parseGroupFile, type GroupTable } from './validate.js'
 import type { Config } from './types.js'
 
 export interface LoadOptions {
@@ -18,8 +18,6 @@ export interface LoadOptions {
    */
   insecurePaths?: boolean
 }
-
-const OVERRIDE_HINT = ' (fix the owner or mode, or start xdplinkd with --insecure-paths)'
 
 /**
  * Loads `path` (made absolute against the working directory). Relative object paths are resolved against the
@@ -41,7 +39,7 @@ export async function loadConfig(path: string, opts: LoadOptions = {}): Promise<
   const text = await readTextFile(checked.value)
   if (!text.ok) return err([fileError(`cannot read this config file: ${text.error.message}`)])
 
-  const parsed = parseConfigSource(text.value, file)
+  const parsed = parseConfigSource(text.value, file, { groups: /control-group/.test(text.value) ? await readGroups() : undefined })
   if (!parsed.ok) return parsed
   const { config, source } = parsed.value
 
@@ -58,4 +56,10 @@ export async function loadConfig(path: string, opts: LoadOptions = {}): Promise<
     }
   }
   return errors.length > 0 ? err(errors) : ok(config)
+}
+
+/** group(5), for a `control-group:` name (read at every load: a reload sees a group added meanwhile). */
+async function readGroups(): Promise<GroupTable> {
+  const text = await readTextFile(GROUP_FILE)
+  return text.ok ? ok(parseGroupFile(text.value)) : err(text.error.message)
 }

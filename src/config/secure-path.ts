@@ -28,9 +28,14 @@ export interface WalkOptions {
   /** Judge ownership and modes (false: only check that the path leads to a regular file). */
   strict: boolean
   trustedUids: readonly number[]
+  /** What the path must lead to: a regular file (the default), or a directory (the control socket's). */
+  want?: 'file' | 'directory'
 }
 
-/** The real path of the regular file `path` leads to, or everything wrong along the way. `path` must be absolute. */
+/**
+ * The real path of the regular file (or, with `want: 'directory'`, the directory) `path` leads to, or everything
+ * wrong along the way. `path` must be absolute.
+ */
 export async function walkPath(path: string, opts: WalkOptions): Promise<Result<string, PathFinding[]>> {
   const findings: PathFinding[] = []
   const judged = new Set<string>()
@@ -82,7 +87,9 @@ export async function walkPath(path: string, opts: WalkOptions): Promise<Result<
     current = next
     last = st.value
   }
-  if (!last.isFile) return fail(current, last.isDir ? 'is a directory, not a file' : 'is not a regular file')
+  if (opts.want === 'directory') {
+    if (!last.isDir) return fail(current, 'is not a directory')
+  } else if (!last.isFile) return fail(current, last.isDir ? 'is a directory, not a file' : 'is not a regular file')
   return findings.length > 0 ? err(findings) : ok(current)
 }
 
