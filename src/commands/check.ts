@@ -1,5 +1,6 @@
 import { compileMatcher, entryLabel, kindHints, loadConfig, type AttachEntry, type Config, type ControlGroup } from '../config/index.js'
 import { groupText } from '../control/peer.js'
+import { printable } from './format.js'
 import { EX_CONFIG, EX_DATAERR, configErrorText } from '../daemon.js'
 import { ProgramLoadError } from '../programs/errors.js'
 import { loadForCheck, type CheckedProgram } from '../programs/kernel.js'
@@ -155,9 +156,9 @@ export function checkText(config: Config, r: CheckJson, unmatched: readonly Link
         : [e.program, `tag ${e.tag}`, e.verifiedInsns !== null ? `${e.verifiedInsns} insns verified` : null]
             .filter((s) => s !== null)
             .join('  ')
-    const links = e.links.length > 0 ? e.links.map((l) => `${l.name} (${l.ifindex})`).join(', ') : 'none in this namespace'
+    const links = e.links.length > 0 ? e.links.map((l) => `${printable(l.name)} (${l.ifindex})`).join(', ') : 'none in this namespace'
     const rows: [string, string][] = [
-      ['object', e.object],
+      ['object', printable(e.object)],
       ['program', program],
       ['mode', e.mode],
       ['links', links],
@@ -165,16 +166,16 @@ export function checkText(config: Config, r: CheckJson, unmatched: readonly Link
     return [entryLabel(config.entries[e.index]!), ...rows.map(([k, v]) => `  ${k.padEnd(8)} ${v}`)].join('\n') + '\n'
   })
   const n = unmatched.length
-  const names = unmatched.slice(0, UNMATCHED_SHOWN).map((l) => l.name)
+  const names = unmatched.slice(0, UNMATCHED_SHOWN).map((l) => printable(l.name))
   const more = n > UNMATCHED_SHOWN ? `, and ${n - UNMATCHED_SHOWN} more` : ''
   const tail = n === 0 ? 'every link matches an entry' : `${plural(n, 'link', 'links')} matched by no entry: ${names.join(', ')}${more}`
   const attached = r.entries.reduce((s, e) => s + e.links.length, 0)
   const failed = r.entries.filter((e) => e.error !== undefined).length
   const summary = r.ok
-    ? `${r.config}: ok, ${plural(r.entries.length, 'entry', 'entries')}; ${plural(attached, 'link', 'links')} would get a program (nothing attached)`
-    : `${r.config}: ${failed} of ${plural(r.entries.length, 'entry', 'entries')} FAILED to load`
+    ? `${printable(r.config)}: ok, ${plural(r.entries.length, 'entry', 'entries')}; ${plural(attached, 'link', 'links')} would get a program (nothing attached)`
+    : `${printable(r.config)}: ${failed} of ${plural(r.entries.length, 'entry', 'entries')} FAILED to load`
   const body = blocks.length > 0 ? blocks.join('\n') : 'no attach entries: xdplinkd would detach every program it attached\n'
   const group = r.control.group
-  const control = group === null ? '' : `control socket ${r.control.socket}: root and members of ${groupText(group)} may ask\n`
+  const control = group === null ? '' : `control socket ${printable(r.control.socket)}: root and members of ${groupText(group)} may ask\n`
   return `${body}\n${tail}\n${control}${summary}\n`
 }
