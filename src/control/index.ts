@@ -12,6 +12,7 @@ import type { Config, ControlGroup, MetricsEndpoint } from '../config/index.js'
 import type { DaemonMetrics, MetricsSource } from '../metrics/metrics.js'
 import type { MetricsServer } from '../metrics/server.js'
 import type { ControlRequest, ControlResponse } from './protocol.js'
+import { isLoopback } from '../metrics/loopback.js'
 import { allowedText, type AccessPolicy } from './peer.js'
 import { ControlServer, ControlStartError, daemonUids } from './server.js'
 import { buildStatus, type ProgramUse, type StatusSource } from './status.js'
@@ -50,6 +51,17 @@ function accessOf(o: ControlStartOptions): AccessPolicy {
 function endpointText(e: MetricsEndpoint | null): string | null {
   if (!e) return null
   return e.host.includes(':') ? `[${e.host}]:${e.port}` : `${e.host}:${e.port}`
+}
+
+/** The metrics name links, programs and counts: say so when anyone on the network may read them. */
+function warnIfReachable(e: MetricsEndpoint, log: Logger): void {
+  if (isLoopback(e.host)) return
+  const where = endpointText(e)
+  log.warn(
+    { metrics: where },
+    `metrics endpoint http://${where}/metrics is not on loopback: whoever can reach ${e.host} over the network can read it ` +
+      '(link names, program ids, counters); prefer 127.0.0.1 or ::1 and a scraper on this host, or a firewall',
+  )
 }
 
 export class DaemonControl {
@@ -93,6 +105,7 @@ export class DaemonControl {
     this.#endpoint = o.metrics
     const where = endpointText(o.metrics)
     log.info({ metrics: where }, `metrics at http://${where}/metrics`)
+    warnIfReachable(o.metrics, log)
   }
 
   /**
@@ -143,6 +156,7 @@ export class DaemonControl {
           this.#endpoint = o.metrics
         }
         for (const c of changes) log.info({ path: this.#socketPath, metrics: endpointText(this.#endpoint) }, c)
+        if (moveMetrics && o.metrics) warnIfReachable(o.metrics, log)
       },
       abort: async () => {
         await Promise.all([socket?.close(), http?.close()])
