@@ -76,7 +76,7 @@ export function daemonUids(): number[] {
  * the journal): the first time is logged at once, the times after it are counted and logged, with their number, the
  * first time the interval has passed.
  */
-export class Throttle {
+class Throttle {
   #unlogged = 0
   #loggedAt = -Infinity
 
