@@ -21,7 +21,7 @@ trap cleanup EXIT
 x() { ip netns exec "$NS" node dist/cli.js "$@"; }
 step() { printf '\n== %s\n' "$*"; }
 
-mkdir "$WORK/bpffs" && mount -t bpf bpf "$WORK/bpffs"
+mkdir "$WORK/bpffs" && mount -t bpf -o mode=0700 bpf "$WORK/bpffs"
 cp bpf/xdp_pass.o "$WORK/"
 cat > "$WORK/config.yaml" <<YAML
 settle: 50ms

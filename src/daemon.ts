@@ -11,7 +11,7 @@ import { RtnlClient } from './rtnl/client.js'
 import { LinkTable } from './links/table.js'
 import { Reconciler } from './reconcile/reconciler.js'
 import { buildDesire } from './reconcile/desire.js'
-import { DaemonControl, type ProgramUse } from './control/index.js'
+import { DaemonControl, controlOptions, type ProgramUse } from './control/index.js'
 import { SerialJob } from './serial.js'
 import { probeXdpReplace } from './rtnl/features.js'
 import { logOutcome } from './log/outcomes.js'
@@ -180,7 +180,7 @@ export class Daemon {
     // The control socket and metrics listener are bound first: a second daemon on the same socket gives up here,
     // before it loads or attaches anything. Requests are answered "starting" until ready() below.
     await this.#control
-      .start({ socketPath: config.controlSocket, metrics: config.metrics, log: this.#log })
+      .start(controlOptions(config, this.#o.insecurePaths, this.#log))
       .catch((e: Error & { exitCode?: number }) => {
         throw new StartupError(e.message, e.exitCode ?? 1)
       })
@@ -326,7 +326,7 @@ export class Daemon {
       config.bpffs = old.bpffs
       // A moved control socket or metrics endpoint is bound before anything else changes: if it cannot be had,
       // the whole new config is rejected.
-      rebound = await this.#control.rebind({ socketPath: config.controlSocket, metrics: config.metrics, log: this.#log })
+      rebound = await this.#control.rebind(controlOptions(config, this.#o.insecurePaths, this.#log))
       gen = { config, leases: await this.#acquireAll(config, this.#registry) }
     } catch (e) {
       await rebound?.abort()

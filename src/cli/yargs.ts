@@ -44,7 +44,11 @@ export async function parseAndRun(argv: string[]): Promise<void> {
         y
           .option('config', { alias: 'c', type: 'string', default: DEFAULT_CONFIG, describe: 'config file' })
           .option('log-level', { type: 'string', default: 'info', choices: LOG_LEVELS })
-          .option('insecure-paths', { type: 'boolean', default: false, describe: 'accept files writable by others (development only)' })
+          .option('insecure-paths', {
+            type: 'boolean',
+            default: false,
+            describe: 'accept config and object files, and a control socket directory, writable by others (development only; logged)',
+          })
           .option('rcvbuf', { type: 'number', coerce: rcvbufBytes, describe: 'netlink receive buffer for link notifications, bytes (default 8 MiB)' }),
       (a) =>
         run(async () =>

@@ -1,4 +1,6 @@
-import { compileMatcher, entryLabel, kindHints, loadConfig, type AttachEntry, type Config } from '../config/index.js'
+import { compileMatcher, entryLabel, kindHints, loadConfig, type AttachEntry, type Config, type ControlGroup } from '../config/index.js'
+import { groupText } from '../control/peer.js'
+import { printable } from './format.js'
 import { EX_CONFIG, EX_DATAERR, configErrorText } from '../daemon.js'
 import { ProgramLoadError } from '../programs/errors.js'
 import { loadForCheck, type CheckedProgram } from '../programs/kernel.js'
@@ -39,6 +41,8 @@ export interface CheckEntryJson {
 export interface CheckJson {
   ok: boolean
   config: string
+  /** The control socket, and the `control-group:` whose members may use it besides root (null: root only). */
+  control: { socket: string; group: ControlGroup | null }
   entries: CheckEntryJson[]
   /** Links of this namespace that no entry matches. */
   unmatched: number
@@ -108,7 +112,14 @@ export async function checkCommand(o: CheckOptions): Promise<number> {
   const warnings = kindHints(config).map((h) => h.message)
   for (const w of warnings) errOut.write(`warning: ${w}\n`)
 
-  const result: CheckJson = { ok: failures.length === 0, config: config.path, entries, unmatched: plan.unmatched.length, warnings }
+  const result: CheckJson = {
+    ok: failures.length === 0,
+    config: config.path,
+    control: { socket: config.controlSocket, group: config.controlGroup },
+    entries,
+    unmatched: plan.unmatched.length,
+    warnings,
+  }
   out.write(o.json ? JSON.stringify(result) + '\n' : checkText(config, result, plan.unmatched))
   return failures.length > 0 ? EX_DATAERR : 0
 }
@@ -147,9 +158,9 @@ export function checkText(config: Config, r: CheckJson, unmatched: readonly Link
         : [e.program, `tag ${e.tag}`, e.verifiedInsns !== null ? `${e.verifiedInsns} insns verified` : null]
             .filter((s) => s !== null)
             .join('  ')
-    const links = e.links.length > 0 ? e.links.map((l) => `${l.name} (${l.ifindex})`).join(', ') : 'none in this namespace'
+    const links = e.links.length > 0 ? e.links.map((l) => `${printable(l.name)} (${l.ifindex})`).join(', ') : 'none in this namespace'
     const rows: [string, string][] = [
-      ['object', e.object],
+      ['object', printable(e.object)],
       ['program', program],
       ['mode', e.mode],
       ['links', links],
@@ -157,14 +168,16 @@ export function checkText(config: Config, r: CheckJson, unmatched: readonly Link
     return [entryLabel(config.entries[e.index]!), ...rows.map(([k, v]) => `  ${k.padEnd(8)} ${v}`)].join('\n') + '\n'
   })
   const n = unmatched.length
-  const names = unmatched.slice(0, UNMATCHED_SHOWN).map((l) => l.name)
+  const names = unmatched.slice(0, UNMATCHED_SHOWN).map((l) => printable(l.name))
   const more = n > UNMATCHED_SHOWN ? `, and ${n - UNMATCHED_SHOWN} more` : ''
   const tail = n === 0 ? 'every link matches an entry' : `${plural(n, 'link', 'links')} matched by no entry: ${names.join(', ')}${more}`
   const attached = r.entries.reduce((s, e) => s + e.links.length, 0)
   const failed = r.entries.filter((e) => e.error !== undefined).length
   const summary = r.ok
-    ? `${r.config}: ok, ${plural(r.entries.length, 'entry', 'entries')}; ${plural(attached, 'link', 'links')} would get a program (nothing attached)`
-    : `${r.config}: ${failed} of ${plural(r.entries.length, 'entry', 'entries')} FAILED to load`
+    ? `${printable(r.config)}: ok, ${plural(r.entries.length, 'entry', 'entries')}; ${plural(attached, 'link', 'links')} would get a program (nothing attached)`
+    : `${printable(r.config)}: ${failed} of ${plural(r.entries.length, 'entry', 'entries')} FAILED to load`
   const body = blocks.length > 0 ? blocks.join('\n') : 'no attach entries: xdplinkd would detach every program it attached\n'
-  return `${body}\n${tail}\n${summary}\n`
+  const group = r.control.group
+  const control = group === null ? '' : `control socket ${printable(r.control.socket)}: root and members of ${groupText(group)} may ask\n`
+  return `${body}\n${tail}\n${control}${summary}\n`
 }

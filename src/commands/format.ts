@@ -38,7 +38,21 @@ export function linkJson(l: LinkState): LinkJson {
   }
 }
 
+/**
+ * Text as it may go to a terminal: every control character (C0 U+0000-U+001F, DEL U+007F, C1 U+0080-U+009F) as a
+ * `\xHH` escape, and `\` doubled so that an escape is never ambiguous. Link names are the kernel's bytes: it
+ * refuses only '/', ':', whitespace and NUL in them (net/core/dev.c, dev_valid_name), so a name may carry ESC
+ * sequences that move the cursor, rewrite the window title (OSC) or ring the bell (BEL) when printed raw. The text
+ * output of status, links, monitor and check passes every such field through here (link names, kinds and altnames,
+ * the kernel's error text, paths); JSON output escapes on its own.
+ */
+export function printable(s: string): string {
+  return s.replace(/[\\\u0000-\u001f\u007f-\u009f]/g, (c) => (c === '\\' ? '\\\\' : `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`))
+}
+
+/** Aligned columns; every cell is made printable first. */
 export function table(header: string[], rows: string[][]): string {
+  rows = rows.map((r) => r.map(printable))
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)))
   const line = (cells: string[]): string =>
     cells
@@ -84,8 +98,8 @@ export function eventJson(e: LinkEvent): EventJson {
 }
 
 export function eventText(e: LinkEvent): string {
-  const head = `${e.event.padEnd(6)} ${String(e.ifindex).padStart(5)} ${e.name}`
-  if (e.event === 'rename') return `${head} (was ${e.oldName})`
+  const head = `${e.event.padEnd(6)} ${String(e.ifindex).padStart(5)} ${printable(e.name)}`
+  if (e.event === 'rename') return `${head} (was ${printable(e.oldName)})`
   if (e.event === 'change') {
     const parts = e.changed.map((f) => {
       if (f === 'operState') return `operstate ${e.previous.operState}->${e.link.operState}`
@@ -95,6 +109,6 @@ export function eventText(e: LinkEvent): string {
     })
     return `${head}: ${parts.join(', ')}`
   }
-  if (e.event === 'add') return `${head} (${e.link.kind ?? 'device'}, ${e.link.operState})`
+  if (e.event === 'add') return `${head} (${printable(e.link.kind ?? 'device')}, ${e.link.operState})`
   return head
 }

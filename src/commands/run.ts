@@ -1,4 +1,6 @@
+import { dirname } from 'node:path'
 import type { Logger } from 'pino'
+import type { Config } from '../config/index.js'
 import { Daemon, StartupError, summaryText, type Summary } from '../daemon.js'
 import { createLogger } from '../log/logger.js'
 import { Notifier, startWatchdog } from '../service/notify.js'
@@ -32,17 +34,27 @@ export async function runCommand(o: RunOptions): Promise<number> {
       log.warn({ err: e }, `sd_notify failed: ${(e as Error).message}`)
     }
   }
+  // Once the config in force is known: after start-up, and after each reload that was accepted.
+  const unchecked = (): void => {
+    if (o.insecurePaths) log.warn(insecurePathsFields(daemon.config), insecurePathsWarning(daemon.config))
+  }
   const daemon = new Daemon({
     configPath: o.configPath,
     insecurePaths: o.insecurePaths,
     rcvbuf: o.rcvbuf,
     log,
     hooks: {
-      ready: (s) => tell(() => notifier.ready(status(s))),
+      ready: (s) => {
+        unchecked()
+        tell(() => notifier.ready(status(s)))
+      },
       changed: (s) => tell(() => notifier.status(status(s))),
       reloading: () => tell(() => notifier.reloading('reloading')),
       // READY=1 after a reload whether or not it was accepted: the daemon runs on, on the old config if need be.
-      reloaded: (ok, s) => tell(() => notifier.ready(`${ok ? '' : 'reload rejected; '}${status(s)}`)),
+      reloaded: (ok, s) => {
+        if (ok) unchecked()
+        tell(() => notifier.ready(`${ok ? '' : 'reload rejected; '}${status(s)}`))
+      },
       stopping: () => tell(() => notifier.stopping('stopping')),
     },
   })
@@ -78,6 +90,25 @@ export async function runCommand(o: RunOptions): Promise<number> {
   const grace = o.exitGraceMs === undefined ? EXIT_GRACE_MS : o.exitGraceMs
   if (grace !== null) exitEvenIfHeld(log, grace)
   return 0
+}
+
+/** What --insecure-paths left unchecked, for the journal: the config file, the objects, the socket's directory. */
+export function insecurePathsFields(c: Pick<Config, 'path' | 'entries' | 'controlSocket'>): { config: string; objects: string[]; controlSocketDir: string } {
+  return { config: c.path, objects: [...new Set(c.entries.map((e) => e.object))], controlSocketDir: dirname(c.controlSocket) }
+}
+
+/**
+ * One line naming everything whose owner and mode --insecure-paths let through unchecked (config/load.ts and
+ * control/server.ts check them otherwise): anyone who can write one of them, or a directory on the way, can
+ * change what the daemon loads into the kernel as root or answer its CLI.
+ */
+export function insecurePathsWarning(c: Pick<Config, 'path' | 'entries' | 'controlSocket'>): string {
+  const f = insecurePathsFields(c)
+  const objects = f.objects.length === 0 ? 'no objects' : `${f.objects.length === 1 ? 'the object' : 'the objects'} ${f.objects.join(', ')}`
+  return (
+    `--insecure-paths: not checked who owns and may write the config file ${f.config}, ${objects} and the control socket's ` +
+    `directory ${f.controlSocketDir}, nor the directories and symlinks on their way (development only)`
+  )
 }
 
 /** How long a stopped daemon waits by default for the event loop to empty before it exits anyway. */

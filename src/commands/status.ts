@@ -1,7 +1,7 @@
 /** `xdplinkd status`: asks the running daemon over its control socket; a table for people, or its JSON. */
 import { ControlClientError, controlRequest } from '../control/client.js'
 import type { AttachedProgramJson, CountersJson, LinkStatusJson, StatusJson } from '../control/protocol.js'
-import { table } from './format.js'
+import { printable, table } from './format.js'
 
 export interface StatusOptions {
   socket: string
@@ -55,5 +55,5 @@ export function statusText(s: StatusJson): string {
         s.programs.map((p) => [String(p.id), p.tag, p.name, p.entries.join(','), p.object, p.pin]),
       )
     : 'no programs (the config attaches nothing)\n'
-  return `xdplinkd (pid ${s.pid}), config ${s.config}\n\n${links}\n${programs}\n${countersText(s.counters)}`
+  return `xdplinkd (pid ${s.pid}), config ${printable(s.config)}\n\n${links}\n${programs}\n${countersText(s.counters)}`
 }

@@ -14,6 +14,7 @@ export {
   ON_EXIT_VALUES,
   type AttachEntry,
   type Config,
+  type ControlGroup,
   type LinkIdentity,
   type MetricsEndpoint,
   type OnExit,

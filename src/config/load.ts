@@ -2,11 +2,14 @@
  * Reading a config file from disk: check the path (secure-path.ts), read, parse and validate (validate.ts), then
  * check every object file the entries name. All filesystem access goes through fs.ts.
  */
+import { realpath } from 'node:fs/promises'
 import { posix } from 'node:path'
 import { err, ok, type Result } from '../result.js'
 import { ConfigError } from './errors.js'
+import { openRegularFile } from './fs.js'
+import { OVERRIDE_HINT } from './permissions.js'
 import { openWalked, walkOptions, walkPath, type PathFinding } from './secure-path.js'
-import { parseConfigSource } from './validate.js'
+import { GROUP_FILE, parseConfigSource, parseGroupFile, type GroupTable } from './validate.js'
 import type { Config } from './types.js'
 
 export interface LoadOptions {
@@ -16,8 +19,6 @@ export interface LoadOptions {
    */
   insecurePaths?: boolean
 }
-
-const OVERRIDE_HINT = ' (fix the owner or mode, or start xdplinkd with --insecure-paths)'
 
 /**
  * The largest config file read: a config of 1,000 entries is about 100 KiB. A limit keeps a mistaken path (a log
@@ -45,7 +46,7 @@ export async function loadConfig(path: string, opts: LoadOptions = {}): Promise<
   const text = decodeUtf8(bytes.value)
   if (text === null) return err([fileError('cannot read this config file: not valid UTF-8')])
 
-  const parsed = parseConfigSource(text, file)
+  const parsed = parseConfigSource(text, file, { groups: /control-group/.test(text) ? await readGroups() : undefined })
   if (!parsed.ok) return parsed
   const { config, source } = parsed.value
 
@@ -71,4 +72,23 @@ function decodeUtf8(bytes: Buffer): string | null {
   } catch {
     return null
   }
+}
+
+/** group(5) is a few KiB; a directory service's copy of it is not read (numbers work there). */
+const MAX_GROUP_FILE_BYTES = 16 << 20
+
+/** group(5), for a `control-group:` name (read at every load: a reload sees a group added meanwhile). */
+async function readGroups(): Promise<GroupTable> {
+  let path: string
+  try {
+    path = await realpath(GROUP_FILE)
+  } catch (e) {
+    return err((e as Error).message)
+  }
+  const opened = await openRegularFile(path, { maxBytes: MAX_GROUP_FILE_BYTES })
+  if (!opened.ok) return err(opened.error.message)
+  const bytes = await opened.value.read().finally(() => opened.value.close())
+  if (!bytes.ok) return err(bytes.error.message)
+  const text = decodeUtf8(bytes.value)
+  return text === null ? err(`${GROUP_FILE}: not valid UTF-8`) : ok(parseGroupFile(text))
 }

@@ -33,6 +33,9 @@ export interface StatLike {
   isSymlink?: boolean
 }
 
+/** Appended to a refusal that --insecure-paths would lift. */
+export const OVERRIDE_HINT = ' (fix the owner or mode, or start xdplinkd with --insecure-paths)'
+
 export const S_ISVTX = 0o1000
 export const S_IWGRP = 0o020
 export const S_IWOTH = 0o002
@@ -47,6 +50,11 @@ export interface JudgeOptions {
   exclusive?: boolean
 }
 
+/** `root`, `root or uid 1000`. */
+export function uidsText(uids: readonly number[]): string {
+  return uids.map((u) => (u === 0 ? 'root' : `uid ${u}`)).join(' or ')
+}
+
 /**
  * What makes this file, directory or symlink unsafe, as phrases to join with "and" after "is"
  * (`owned by uid 1000, not root`, `writable by group (mode 0775)`); empty when it is safe.
@@ -54,7 +62,7 @@ export interface JudgeOptions {
 export function statProblems(st: StatLike, trustedUids: readonly number[] = [0], opts: JudgeOptions = {}): string[] {
   const problems: string[] = []
   const trusted = trustedUids.includes(st.uid)
-  if (!trusted) problems.push(`owned by uid ${st.uid}, not ${trustedUids.map((u) => (u === 0 ? 'root' : `uid ${u}`)).join(' or ')}`)
+  if (!trusted) problems.push(`owned by uid ${st.uid}, not ${uidsText(trustedUids)}`)
   if (st.isSymlink === true) return problems
   const perm = st.mode & 0o7777
   const writers = [perm & S_IWGRP ? 'group' : null, perm & S_IWOTH ? 'others' : null].filter((w) => w !== null)

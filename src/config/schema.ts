@@ -50,6 +50,16 @@ export const configSchema = {
       description: 'Unix socket for xdplinkd\'s control commands (at most 107 bytes: sun_path).',
       default: '/run/xdplinkd/control.sock',
     },
+    'control-group': {
+      type: ['string', 'integer', 'null'],
+      pattern: '^[A-Za-z_][A-Za-z0-9_.-]*[$]?$',
+      maxLength: 32,
+      minimum: 0,
+      maximum: 4294967294,
+      'x-expected': 'a group name (from /etc/group) or a group id, such as xdpops or 4242',
+      description:
+        'Members of this group (primary or supplementary) may use the control socket besides root. Absent or null: root only. The socket file\'s mode is checked first, by the kernel (see docs/reference.md).',
+    },
     metrics: {
       type: ['string', 'null'],
       pattern: '^(\\[[0-9A-Fa-f:.]+\\]|[A-Za-z0-9._-]+):[0-9]{1,5}$',

@@ -47,8 +47,13 @@ export interface WalkOptions {
   /** Judge ownership and modes (false: only check that the path leads to a regular file, or a directory). */
   strict: boolean
   trustedUids: readonly number[]
-  /** What the path must lead to; default `file`. A `dir` at the end must be writable by its owner only. */
+  /**
+   * What the path must lead to; default `file`. A `dir` at the end must be writable by its owner only, unless
+   * `shared`: then a root-owned sticky directory (/tmp) will do, for a caller that judges the entry it uses by its
+   * owner itself (the control socket's).
+   */
   want?: 'file' | 'dir'
+  shared?: boolean
 }
 
 /**
@@ -110,11 +115,13 @@ export async function walkPath(path: string, opts: WalkOptions): Promise<Result<
   }
   if (opts.want === 'dir') {
     if (!last.isDir) return fail(current, 'is not a directory', 'ENOTDIR')
-    // Judged again, now as the directory whose entries are trusted; a sticky root-owned one passed as an ancestor.
-    const earlier = findings.findIndex((f) => f.path === current)
-    if (earlier >= 0) findings.splice(earlier, 1)
-    judged.delete(current)
-    judge(current, last, true)
+    if (!opts.shared) {
+      // Judged again, now as the directory whose entries are trusted; a sticky root-owned one passed as an ancestor.
+      const earlier = findings.findIndex((f) => f.path === current)
+      if (earlier >= 0) findings.splice(earlier, 1)
+      judged.delete(current)
+      judge(current, last, true)
+    }
   } else if (!last.isFile) {
     return fail(current, last.isDir ? 'is a directory, not a file' : 'is not a regular file', last.isDir ? 'EISDIR' : 'ENOTREG')
   }

@@ -17,6 +17,14 @@ export interface MetricsEndpoint {
   port: number
 }
 
+/** `control-group:`: whose members may use the control socket besides root. */
+export interface ControlGroup {
+  /** As written; null when the file gives a number. */
+  name: string | null
+  /** The number written, or the name's gid in /etc/group when the file was loaded. */
+  gid: number
+}
+
 export interface AttachEntry {
   /** Position in `attach:`, from 0. */
   index: number
@@ -46,6 +54,8 @@ export interface Config {
   bpffs: string
   onExit: OnExit
   controlSocket: string
+  /** null: only root (and the daemon's own uid) may use the control socket. */
+  controlGroup: ControlGroup | null
   /** null: no metrics endpoint. */
   metrics: MetricsEndpoint | null
   /** In file order; the first entry that matches a link decides (see match.ts). Empty: no link gets a program. */

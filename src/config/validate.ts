@@ -5,7 +5,8 @@
  * 1. YAML syntax (source.ts);
  * 2. the published JSON Schema (schema.ts), compiled by ajv with allErrors (at build time: schema-validator.ts); ajv's instancePath is mapped back to
  *    the YAML node for the line and column;
- * 3. what a schema cannot say: max-settle >= settle, glob syntax, host:port, socket path length, unique names.
+ * 3. what a schema cannot say: max-settle >= settle, glob syntax, host:port, socket path length, unique names, that
+ *    a control-group name is a group (looked up in the /etc/group text the caller read).
  *    A value the schema already rejected is not checked again, so each problem is reported once.
  */
 import { isIP, isIPv4, isIPv6 } from 'node:net'
@@ -20,12 +21,23 @@ import { loadSchemaValidator } from './schema-validator.js'
 import { parseYaml, type YamlSource } from './source.js'
 import { suggest } from './suggest.js'
 import type { XdpEntryMode } from '../rtnl/xdp.js'
-import { DEFAULTS, type AttachEntry, type Config, type MetricsEndpoint, type OnExit } from './types.js'
+import { DEFAULTS, type AttachEntry, type Config, type ControlGroup, type MetricsEndpoint, type OnExit } from './types.js'
 
 const validateSchema = await loadSchemaValidator()
 
 /** sun_path is 108 bytes including the terminating NUL (include/uapi/linux/un.h, UNIX_PATH_MAX). */
 export const MAX_SOCKET_PATH_BYTES = 107
+
+/** Where `control-group:` names are looked up. NSS sources other than files (LDAP, sssd) are not consulted. */
+export const GROUP_FILE = '/etc/group'
+
+/** Group name -> gid from GROUP_FILE, or why it could not be read. */
+export type GroupTable = Result<ReadonlyMap<string, number>, string>
+
+export interface ParseOptions {
+  /** Needed only when the config names a group; without it a name is an error. */
+  groups?: GroupTable
+}
 
 export interface ParsedConfig {
   config: Config
@@ -37,18 +49,18 @@ export interface ParsedConfig {
  * Parses and validates a config file's text. `path` names the file in errors and is the base of relative object
  * paths; it should be absolute (a relative one is resolved against the working directory).
  */
-export function parseConfig(text: string, path: string): Result<Config, ConfigError[]> {
-  const r = parseConfigSource(text, path)
+export function parseConfig(text: string, path: string, opts: ParseOptions = {}): Result<Config, ConfigError[]> {
+  const r = parseConfigSource(text, path, opts)
   return r.ok ? ok(r.value.config) : r
 }
 
 /** parseConfig, also returning the parsed source for positions. */
-export function parseConfigSource(text: string, path: string): Result<ParsedConfig, ConfigError[]> {
+export function parseConfigSource(text: string, path: string, opts: ParseOptions = {}): Result<ParsedConfig, ConfigError[]> {
   const file = posix.resolve(path)
   const parsed = parseYaml(text, file)
   if (!parsed.ok) return parsed
   const src = parsed.value
-  const checker = new Checker(src)
+  const checker = new Checker(src, opts)
   if (!validateSchema(src.data)) checker.schemaErrors(validateSchema.errors ?? [])
   const config = checker.build(file)
   if (config === null && checker.errors.length === 0) {
@@ -66,7 +78,10 @@ class Checker {
   /** JSON pointers of values the schema rejected: pass 3 leaves them alone. */
   readonly #rejected = new Set<string>()
 
-  constructor(readonly src: YamlSource) {}
+  constructor(
+    readonly src: YamlSource,
+    readonly opts: ParseOptions,
+  ) {}
 
   schemaErrors(errors: ErrorObject[]): void {
     for (const e of errors) {
@@ -93,12 +108,13 @@ class Checker {
     if (controlSocket !== null && Buffer.byteLength(controlSocket) > MAX_SOCKET_PATH_BYTES && this.#ok(['control-socket'])) {
       this.#error(['control-socket'], `expected a path of at most ${MAX_SOCKET_PATH_BYTES} bytes (sun_path), got ${Buffer.byteLength(controlSocket)} bytes`)
     }
+    const controlGroup = this.#controlGroup(data)
     const metrics = this.#metrics(data)
     const entries = this.#entries(data, posix.dirname(file))
     const onExit = data['on-exit'] ?? DEFAULTS.onExit
     if (this.errors.length > 0 || settleMs === null || maxSettleMs === null || bpffs === null || controlSocket === null) return null
-    if (metrics === undefined || entries === null) return null
-    return { path: file, settleMs, maxSettleMs, bpffs, onExit: onExit as OnExit, controlSocket, metrics, entries }
+    if (controlGroup === undefined || metrics === undefined || entries === null) return null
+    return { path: file, settleMs, maxSettleMs, bpffs, onExit: onExit as OnExit, controlSocket, controlGroup, metrics, entries }
   }
 
   #ok(path: KeyPath): boolean {
@@ -121,6 +137,28 @@ class Checker {
     if (!(key in data)) return fallback
     const v = data[key]
     return typeof v === 'string' && this.#ok([key]) ? posix.normalize(v).replace(/(.)\/$/, '$1') : null
+  }
+
+  /** undefined: invalid. A name must be in the group table the caller read. */
+  #controlGroup(data: Json): ControlGroup | null | undefined {
+    const v = data['control-group']
+    if (v === undefined || v === null) return null
+    if (!this.#ok(['control-group'])) return undefined
+    if (typeof v === 'number') return { name: null, gid: v }
+    if (typeof v !== 'string') return undefined
+    const table = this.opts.groups
+    if (table === undefined || !table.ok) {
+      const why = table === undefined ? 'it was not read' : table.error
+      this.#error(['control-group'], `cannot look up group ${repr(v)}: ${GROUP_FILE}: ${why}; give the group's number instead`)
+      return undefined
+    }
+    const gid = table.value.get(v)
+    if (gid !== undefined) return { name: v, gid }
+    this.#error(
+      ['control-group'],
+      `expected a group in ${GROUP_FILE} or a group id, got ${repr(v)}, which ${GROUP_FILE} does not have (for a group from LDAP or another NSS source, give its number)`,
+    )
+    return undefined
   }
 
   /** undefined: invalid. */
@@ -228,6 +266,21 @@ export function parseHostPort(value: string): Result<MetricsEndpoint, string> {
     return err(`expected an IP address or a host name before the port, ${got}`)
   }
   return ok({ host, port })
+}
+
+/**
+ * group(5) text -> name -> gid: `name:password:GID:members` per line. Lines that are not four fields with a
+ * decimal GID (comments, NIS `+`/`-` entries) are skipped; the first line for a name wins, as getgrnam(3) finds it.
+ */
+export function parseGroupFile(text: string): Map<string, number> {
+  const groups = new Map<string, number>()
+  for (const line of text.split('\n')) {
+    const f = line.split(':')
+    if (f.length !== 4 || f[0] === '' || /^[+#-]/.test(f[0]!) || !/^[0-9]{1,10}$/.test(f[2]!)) continue
+    const gid = Number(f[2])
+    if (gid <= 4294967294 && !groups.has(f[0]!)) groups.set(f[0]!, gid)
+  }
+  return groups
 }
 
 /** The x-expected text of a schema node, following one $ref into $defs. */

@@ -1,5 +1,12 @@
-/** The CLI's side of the control socket: one request, one response line, with a deadline. */
+/**
+ * The CLI's side of the control socket: one request, one response line, with a deadline. The request is sent only
+ * to a listener that runs as root or as the CLI's own user (SO_PEERCRED): a socket path in a directory others can
+ * write (`--socket /tmp/x.sock`) may have been taken by anyone, and their answer would be believed otherwise. Root
+ * trusts only root; a user also trusts their own processes, which can do whatever the user can anyway.
+ */
 import { createConnection } from 'node:net'
+import { defaultTrustedUids, uidsText } from '../config/permissions.js'
+import { peerOf } from './peer.js'
 import { parseResponse, type ControlRequest, type ControlResponse } from './protocol.js'
 
 /** A response that large means something is wrong; stop reading rather than grow without bound. */
@@ -26,7 +33,25 @@ function reachError(path: string, e: NodeJS.ErrnoException): ControlClientError 
   return new ControlClientError(`cannot reach xdplinkd at ${path}: ${why}`)
 }
 
-export async function controlRequest(path: string, req: ControlRequest, opts: { timeoutMs: number }): Promise<ControlResponse> {
+/** Why the process listening at `path` is not to be believed, or null when it runs as a trusted uid. */
+function untrusted(path: string, peer: ReturnType<typeof peerOf>, trustedUids: readonly number[]): ControlClientError | null {
+  if (!peer.ok) return new ControlClientError(`cannot tell who listens on ${path}: ${peer.error}`)
+  const { uid, pid } = peer.value
+  if (trustedUids.includes(uid)) return null
+  return new ControlClientError(
+    `not asking the process listening on ${path} (pid ${pid}): it runs as uid ${uid}, not ${uidsText(trustedUids)}, ` +
+      "so it is not xdplinkd's control socket (someone else took the name?)",
+  )
+}
+
+export interface ControlRequestOptions {
+  timeoutMs: number
+  /** The uids a listener may run as (default: root, and this process's own uid when it is not root). */
+  trustedUids?: readonly number[]
+}
+
+export async function controlRequest(path: string, req: ControlRequest, opts: ControlRequestOptions): Promise<ControlResponse> {
+  const trustedUids = opts.trustedUids ?? defaultTrustedUids(typeof process.geteuid === 'function' ? process.geteuid() : 0)
   return new Promise((resolve, reject) => {
     const s = createConnection(path)
     const chunks: Buffer[] = []
@@ -47,7 +72,9 @@ export async function controlRequest(path: string, req: ControlRequest, opts: { 
     let connected = false
     s.on('connect', () => {
       connected = true
-      s.write(JSON.stringify(req) + '\n')
+      const refused = untrusted(path, peerOf(s), trustedUids)
+      if (refused) finish(refused)
+      else s.write(JSON.stringify(req) + '\n')
     })
     s.on('error', (e: NodeJS.ErrnoException) =>
       finish(connected ? new ControlClientError(`control socket ${path}: ${e.message}`) : reachError(path, e)),

@@ -8,11 +8,13 @@
  * systemd) requests are answered "starting" and the metrics are empty: the table and reconciler do not exist yet.
  */
 import type { Logger } from 'pino'
-import type { MetricsEndpoint } from '../config/index.js'
+import type { Config, ControlGroup, MetricsEndpoint } from '../config/index.js'
 import type { DaemonMetrics, MetricsSource } from '../metrics/metrics.js'
 import type { MetricsServer } from '../metrics/server.js'
 import type { ControlRequest, ControlResponse } from './protocol.js'
-import { ControlServer, ControlStartError } from './server.js'
+import { isLoopback } from '../metrics/loopback.js'
+import { allowedText, type AccessPolicy } from './peer.js'
+import { ControlServer, ControlStartError, daemonUids } from './server.js'
 import { buildStatus, type ProgramUse, type StatusSource } from './status.js'
 
 export { ControlStartError } from './server.js'
@@ -28,14 +30,38 @@ export interface ControlledDaemon extends StatusSource, MetricsSource {
 
 export interface ControlStartOptions {
   socketPath: string
+  /** `control-group:`: who besides root may ask (default none). */
+  group?: ControlGroup | null
   metrics: MetricsEndpoint | null
+  /** --insecure-paths: the socket's directory is not checked either. */
+  insecurePaths?: boolean
   log: Logger
+}
+
+/** The options for a config (the daemon's start and reload). */
+export function controlOptions(config: Config, insecurePaths: boolean | undefined, log: Logger): ControlStartOptions {
+  return { socketPath: config.controlSocket, group: config.controlGroup, metrics: config.metrics, insecurePaths, log }
+}
+
+function accessOf(o: ControlStartOptions): AccessPolicy {
+  return { uids: daemonUids(), group: o.group ?? null }
 }
 
 /** `host:port`, `[v6]:port`, or null. */
 function endpointText(e: MetricsEndpoint | null): string | null {
   if (!e) return null
   return e.host.includes(':') ? `[${e.host}]:${e.port}` : `${e.host}:${e.port}`
+}
+
+/** The metrics name links, programs and counts: say so when anyone on the network may read them. */
+function warnIfReachable(e: MetricsEndpoint, log: Logger): void {
+  if (isLoopback(e.host)) return
+  const where = endpointText(e)
+  log.warn(
+    { metrics: where },
+    `metrics endpoint http://${where}/metrics is not on loopback: whoever can reach ${e.host} over the network can read it ` +
+      '(link names, program ids, counters); prefer 127.0.0.1 or ::1 and a scraper on this host, or a firewall',
+  )
 }
 
 export class DaemonControl {
@@ -45,6 +71,7 @@ export class DaemonControl {
   #ready = false
   #socket: ControlServer | null = null
   #socketPath: string | null = null
+  #access: AccessPolicy | null = null
   #http: MetricsServer | null = null
   #endpoint: MetricsEndpoint | null = null
 
@@ -63,9 +90,11 @@ export class DaemonControl {
    */
   async start(o: ControlStartOptions): Promise<void> {
     const log = o.log.child({ component: 'control' })
-    this.#socket = await ControlServer.listen({ path: o.socketPath, handler: this, log })
+    const access = accessOf(o)
+    this.#socket = await ControlServer.listen({ path: o.socketPath, handler: this, log, access, insecurePaths: o.insecurePaths })
     this.#socketPath = o.socketPath
-    log.info({ path: o.socketPath }, `control socket at ${o.socketPath}`)
+    this.#access = access
+    log.info({ path: o.socketPath }, `control socket at ${o.socketPath} (${allowedText(access)} may ask)`)
     if (!o.metrics) return
     try {
       this.#http = await this.#serveMetrics(o.metrics, log)
@@ -76,6 +105,7 @@ export class DaemonControl {
     this.#endpoint = o.metrics
     const where = endpointText(o.metrics)
     log.info({ metrics: where }, `metrics at http://${where}/metrics`)
+    warnIfReachable(o.metrics, log)
   }
 
   /**
@@ -92,11 +122,14 @@ export class DaemonControl {
     let http: MetricsServer | null = null
     const moveSocket = o.socketPath !== this.#socketPath
     const moveMetrics = endpointText(o.metrics) !== endpointText(this.#endpoint)
+    const access = accessOf(o)
+    const newAccess = this.#access === null || allowedText(access) !== allowedText(this.#access)
     try {
       if (moveSocket) {
-        socket = await ControlServer.listen({ path: o.socketPath, handler: this, log })
+        socket = await ControlServer.listen({ path: o.socketPath, handler: this, log, access, insecurePaths: o.insecurePaths })
         changes.push(`control socket moved to ${o.socketPath}`)
       }
+      if (newAccess) changes.push(`control socket: ${allowedText(access)} may ask now`)
       if (moveMetrics) {
         if (o.metrics) http = await this.#serveMetrics(o.metrics, log)
         changes.push(o.metrics ? `metrics moved to http://${endpointText(o.metrics)}/metrics` : 'metrics endpoint closed')
@@ -115,12 +148,15 @@ export class DaemonControl {
           this.#socket = socket
           this.#socketPath = o.socketPath
         }
+        this.#socket?.setAccess(access)
+        this.#access = access
         if (moveMetrics) {
           void this.#http?.close()
           this.#http = http
           this.#endpoint = o.metrics
         }
         for (const c of changes) log.info({ path: this.#socketPath, metrics: endpointText(this.#endpoint) }, c)
+        if (moveMetrics && o.metrics) warnIfReachable(o.metrics, log)
       },
       abort: async () => {
         await Promise.all([socket?.close(), http?.close()])

@@ -7,14 +7,24 @@
  * - a line over the size limit is answered with an error and the connection closed, before it is all buffered;
  * - reading pauses while a request is handled and until its response is flushed, so a client that sends requests
  *   without reading the answers holds at most one response in memory;
+ * - a client that is not root, the daemon's own uid or a member of `control-group:` (SO_PEERCRED, peer.ts) is told
+ *   so and closed before it can send anything;
  * - there is a cap on concurrent connections; over it, a client is told so and closed;
  * - a socket error (EPIPE, ECONNRESET) destroys that connection only.
- * Nothing here blocks: the event loop never waits on a client.
+ * Nothing here blocks: the event loop never waits on a client. A refused client is logged as one warning per
+ * interval with a count, however often it tries.
+ *
+ * Where the socket is created is checked too: its directory as config and object paths are (config/secure-path.ts:
+ * root-owned all the way, not writable by group or others unless sticky), and a socket already at the path must be
+ * root's: in a directory others may write (/tmp), anyone can take the name first.
  */
 import { chmodSync, lstatSync, mkdirSync, statSync, unlinkSync } from 'node:fs'
 import { createConnection, createServer, type Server, type Socket } from 'node:net'
 import { dirname } from 'node:path'
 import type { Logger } from 'pino'
+import { OVERRIDE_HINT, defaultTrustedUids, statProblems } from '../config/permissions.js'
+import { walkPath } from '../config/secure-path.js'
+import { allowedText, mayAsk, peerOf, type AccessPolicy } from './peer.js'
 import { MAX_REQUEST_BYTES, encodeResponse, parseRequest, type ControlRequest, type ControlResponse } from './protocol.js'
 
 /** sysexits(3) EX_CANTCREAT: the control socket (or the metrics listener) cannot be created. */
@@ -45,9 +55,45 @@ export interface ControlServerOptions {
   maxRequestBytes?: number
   /** How long the start-up check waits for an existing socket to accept. Default 1 s. */
   probeTimeoutMs?: number
-  /** At most one "too many clients" warning per this many ms; the refusals between are counted. Default 10 s. */
+  /**
+   * At most one warning per this many ms for each kind of refusal (too many clients, not allowed); the refusals
+   * between are counted. Default 10 s.
+   */
   refusalLogIntervalMs?: number
+  /** Who may ask. Default: root and the daemon's own uid (setAccess() changes it at a reload). */
+  access?: AccessPolicy
+  /** Skip the ownership and mode checks of the socket's directory and of a socket found there (--insecure-paths). */
+  insecurePaths?: boolean
 }
+
+/** The uids the daemon trusts by default: root, and its own when it is not root. */
+export function daemonUids(): number[] {
+  return defaultTrustedUids(typeof process.geteuid === 'function' ? process.geteuid() : 0)
+}
+
+/**
+ * One warning per interval for something a client can repeat at will (a monitoring script in a loop must not flood
+ * the journal): the first time is logged at once, the times after it are counted and logged, with their number, the
+ * first time the interval has passed.
+ */
+class Throttle {
+  #unlogged = 0
+  #loggedAt = -Infinity
+
+  constructor(readonly intervalMs: number) {}
+
+  /** Counts one; calls `log` with the count since the last line when a line is due. */
+  note(log: (count: number) => void): void {
+    this.#unlogged++
+    const now = performance.now()
+    if (now - this.#loggedAt < this.intervalMs) return
+    log(this.#unlogged)
+    this.#unlogged = 0
+    this.#loggedAt = now
+  }
+}
+
+const refusedText = (n: number): string => (n === 1 ? 'one' : `${n} since the last warning`)
 
 export const DEFAULT_CLIENT_TIMEOUT_MS = 5000
 export const DEFAULT_MAX_CLIENTS = 32
@@ -89,23 +135,29 @@ export function probeSocket(path: string, timeoutMs = 1000): Promise<Probe> {
 
 export class ControlServer {
   readonly path: string
-  readonly #o: Required<Omit<ControlServerOptions, 'log'>> & Pick<ControlServerOptions, 'log'>
+  readonly #o: Required<Omit<ControlServerOptions, 'log' | 'access'>> & Pick<ControlServerOptions, 'log'>
   readonly #server: Server
   readonly #conns = new Set<Socket>()
   #closed = false
-  /** Refusals not yet in a warning, and when the last warning was logged. */
-  readonly #refused = { unlogged: 0, loggedAt: -Infinity }
+  #access: AccessPolicy
+  readonly #tooMany: Throttle
+  readonly #notAllowed: Throttle
 
   private constructor(o: ControlServerOptions) {
     this.path = o.path
+    const { access, ...rest } = o
     this.#o = {
       clientTimeoutMs: DEFAULT_CLIENT_TIMEOUT_MS,
       maxClients: DEFAULT_MAX_CLIENTS,
       maxRequestBytes: MAX_REQUEST_BYTES,
       probeTimeoutMs: 1000,
       refusalLogIntervalMs: DEFAULT_REFUSAL_LOG_INTERVAL_MS,
-      ...o,
+      insecurePaths: false,
+      ...rest,
     }
+    this.#access = access ?? { uids: daemonUids(), group: null }
+    this.#tooMany = new Throttle(this.#o.refusalLogIntervalMs)
+    this.#notAllowed = new Throttle(this.#o.refusalLogIntervalMs)
     // allowHalfOpen: a client may send its request and shut down its sending side (`nc -N`, socat); the answer
     // must still reach it.
     this.#server = createServer({ allowHalfOpen: true }, (s) => this.#accept(s))
@@ -113,8 +165,9 @@ export class ControlServer {
   }
 
   /**
-   * Creates the socket: the parent directory (0700) when missing, a stale socket removed, then bind with mode 0600.
-   * Refuses when another process listens on the path (another daemon would lose its socket otherwise).
+   * Creates the socket: the parent directory (0700) when missing, its path checked, a stale socket removed, then
+   * bind with mode 0600. Refuses when another process listens on the path (another daemon would lose its socket
+   * otherwise), and a socket there that is not root's.
    */
   static async listen(o: ControlServerOptions): Promise<ControlServer> {
     const srv = new ControlServer(o)
@@ -129,6 +182,7 @@ export class ControlServer {
         throw new ControlStartError(`cannot create ${dir}: ${(e2 as Error).message}`)
       }
     }
+    await checkPlace(o.path, srv.#o.insecurePaths)
     const found = await probeSocket(o.path, srv.#o.probeTimeoutMs)
     if (found === 'listening') throw new ControlStartError(`another process (another xdplinkd?) is listening on ${o.path}`)
     if (found === 'stale') {
@@ -170,6 +224,11 @@ export class ControlServer {
     return this.#conns.size
   }
 
+  /** Who may ask from now on (a reload that changed `control-group:`); connections already open stay. */
+  setAccess(access: AccessPolicy): void {
+    this.#access = access
+  }
+
   /**
    * Stops accepting and removes the socket file, but serves the connections already open to their end (their own
    * deadlines still apply). For a socket moved at a reload: a `reload` asked on the old socket is answered there.
@@ -192,31 +251,74 @@ export class ControlServer {
 
   #accept(s: Socket): void {
     s.on('error', () => s.destroy())
+    // Who it is comes first: a client that may not ask must not take one of the slots either.
+    const peer = peerOf(s)
+    if (!peer.ok || !mayAsk(peer.value, this.#access)) {
+      const who = peer.ok ? `uid ${peer.value.uid} (pid ${peer.value.pid})` : `a client (${peer.error})`
+      const allowed = allowedText(this.#access)
+      this.#notAllowed.note((n) =>
+        this.#o.log?.warn(
+          { uid: peer.ok ? peer.value.uid : null, peerPid: peer.ok ? peer.value.pid : null, refused: n },
+          `control socket: refused ${who}: only ${allowed} may ask; refused ${refusedText(n)}`,
+        ),
+      )
+      this.#refuse(s, `permission denied: only ${allowed} may use this socket`)
+      return
+    }
     if (this.#closed || this.#conns.size >= this.#o.maxClients) {
-      this.#warnRefused()
-      // Said once, then closed; a client that does not read it is destroyed by the timer.
-      const t = setTimeout(() => s.destroy(), this.#o.clientTimeoutMs)
-      t.unref()
-      s.on('close', () => clearTimeout(t))
-      s.end(encodeResponse({ ok: false, error: 'too many clients' }), () => s.destroy())
+      this.#tooMany.note((n) =>
+        this.#o.log?.warn({ clients: this.#conns.size, refused: n }, `control socket: too many clients (${this.#conns.size}), refused ${refusedText(n)}`),
+      )
+      this.#refuse(s, 'too many clients')
       return
     }
     this.#conns.add(s)
     new Connection(s, this.#o, () => this.#conns.delete(s))
   }
 
-  /** A client in a loop (a monitoring script gone wrong) must not flood the journal: one warning per interval. */
-  #warnRefused(): void {
-    this.#refused.unlogged++
-    const now = performance.now()
-    if (now - this.#refused.loggedAt < this.#o.refusalLogIntervalMs) return
-    const n = this.#refused.unlogged
-    this.#o.log?.warn(
-      { clients: this.#conns.size, refused: n },
-      `control socket: too many clients (${this.#conns.size}), refused ${n === 1 ? 'one' : `${n} since the last warning`}`,
+  /**
+   * Says why, then waits for the client to close its side, discarding what it sends: closing at once would make
+   * the client's request, sent as it connected, fail with EPIPE before it reads the answer. The timer ends a client
+   * that does neither.
+   */
+  #refuse(s: Socket, error: string): void {
+    const t = setTimeout(() => s.destroy(), this.#o.clientTimeoutMs)
+    t.unref()
+    s.on('close', () => clearTimeout(t))
+    s.on('end', () => s.destroy())
+    s.resume()
+    s.end(encodeResponse({ ok: false, error }))
+  }
+}
+
+/**
+ * Refuses a socket path in a directory others could change (the same rule as for config and object files), and a
+ * socket already at the path that is not root's (or the daemon's uid's): in a sticky world-writable directory such
+ * as /tmp anyone may create the name first, and whoever listens there would answer the CLI.
+ */
+async function checkPlace(path: string, insecurePaths: boolean): Promise<void> {
+  if (insecurePaths) return
+  const trustedUids = daemonUids()
+  const dir = dirname(path)
+  const walked = await walkPath(dir, { strict: true, trustedUids, want: 'dir', shared: true })
+  if (!walked.ok) {
+    const why = walked.error.map((f) => f.text).join('; ')
+    const unsafe = walked.error.some((f) => f.unsafe)
+    throw new ControlStartError(`${unsafe ? 'refusing' : 'cannot use'} control socket ${path}: ${why}${unsafe ? OVERRIDE_HINT : ''}`)
+  }
+  let uid: number
+  try {
+    uid = lstatSync(path).uid
+  } catch {
+    return // nothing there (or nothing we can see): bind decides
+  }
+  // Only the owner counts: a socket's mode is whatever its creator chose, and a stale one of ours is replaced anyway.
+  const [owner] = statProblems({ uid, mode: 0, isDir: false }, trustedUids)
+  if (owner !== undefined) {
+    throw new ControlStartError(
+      `refusing control socket ${path}: what is there is ${owner} ` +
+        '(someone else took the name: put the socket in a directory only root can write, such as /run/xdplinkd)',
     )
-    this.#refused.unlogged = 0
-    this.#refused.loggedAt = now
   }
 }
 

@@ -4,7 +4,7 @@
  * need of it on `libc`. This folder is the only place that imports koffi.
  */
 import koffi from 'koffi'
-import { SyscallError } from './errno.js'
+import { ERRNO, SyscallError } from './errno.js'
 import { STRUCTS } from './structs.js'
 
 export const libc = koffi.load('libc.so.6')
@@ -53,6 +53,8 @@ export const MS_NOSUID = 0x2
 export const MS_NODEV = 0x4
 export const MS_NOEXEC = 0x8
 export const MNT_DETACH = 0x2
+export const SO_PEERCRED = 17
+export const SO_PEERGROUPS = 59
 
 /**
  * The error of a libc call that failed: it returned -1 and set errno, which koffi saves as the call returns (before
@@ -122,6 +124,41 @@ export function getsockoptInt(fd: number, level: number, name: number): number {
   const len = [4]
   check('getsockopt', c.getsockopt(fd, level, name, b, len))
   return b.readInt32LE(0)
+}
+
+/** The credentials of the process at the other end of a Unix socket (socket(7) SO_PEERCRED, SO_PEERGROUPS). */
+export interface PeerCredentials {
+  pid: number
+  uid: number
+  gid: number
+  /** Supplementary groups; null where the kernel has no SO_PEERGROUPS (before Linux 4.13). */
+  groups: number[] | null
+}
+
+/**
+ * Who is at the other end of the connected Unix socket `fd`: for a client, the process that called connect(); for
+ * a server's listener, the one that called listen(). The kernel takes both from that moment
+ * (net/unix/af_unix.c, copy_peercred / init_peercred), so they cannot change afterwards, and they are read from the
+ * socket, not from /proc/<pid> (which a reused pid could answer for, and which ProtectProc=invisible hides).
+ * SO_PEERGROUPS answers ERANGE with the size it needs when the buffer is too small (net/core/sock.c, sk_getsockopt).
+ */
+export function peerCredentials(fd: number): PeerCredentials {
+  const cred = Buffer.alloc(12) // struct ucred { pid_t pid; uid_t uid; gid_t gid; }
+  check('getsockopt', c.getsockopt(fd, SOL_SOCKET, SO_PEERCRED, cred, [cred.length]))
+  let groups: number[] | null = null
+  for (let size = 64 * 4; ; ) {
+    const buf = Buffer.alloc(size)
+    const len = [size]
+    if (Number(c.getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, buf, len)) >= 0) {
+      groups = Array.from({ length: Math.floor(len[0]! / 4) }, (_, i) => buf.readUInt32LE(4 * i))
+      break
+    }
+    const errno = koffi.errno()
+    if (errno === ERRNO.ENOPROTOOPT) break
+    if (errno !== ERRNO.ERANGE || len[0]! <= size) throw new SyscallError('getsockopt', errno, 'SO_PEERGROUPS')
+    size = len[0]!
+  }
+  return { pid: cred.readInt32LE(0), uid: cred.readUInt32LE(4), gid: cred.readUInt32LE(8), groups }
 }
 
 /** `poll(2)` on one descriptor; returns the revents. Blocking: call it only off the event loop or with timeout 0. */

@@ -100,6 +100,7 @@ t.test('the command, with injected links and loads (no root)', async (t) => {
     t.same(j, {
       ok: true,
       config,
+      control: { socket: '/run/xdplinkd/control.sock', group: null },
       entries: [
         {
           entry: 'first',
@@ -164,6 +165,19 @@ t.test('the command, with injected links and loads (no root)', async (t) => {
         '',
       ].join('\n'),
     )
+  })
+
+  t.test('control-group: who may use the control socket, in the text and the JSON', async (t) => {
+    const withGroup = writeFile(dir, 'group.yaml', ['control-socket: /run/x/c.sock', 'control-group: 4242', 'attach: []', ''].join('\n'))
+    const text = await check({ configPath: withGroup, links, load: ok })
+    t.equal(text.code, 0)
+    t.match(text.stdout, /\ncontrol socket \/run\/x\/c\.sock: root and members of gid 4242 may ask\n[^\n]*: ok, 0 entries;/)
+    const j = JSON.parse((await check({ configPath: withGroup, json: true, links, load: ok })).stdout) as CheckJson
+    t.same(j.control, { socket: '/run/x/c.sock', group: { name: null, gid: 4242 } })
+    const unknown = writeFile(dir, 'nogroup.yaml', ['control-group: no-such-group-here', 'attach: []', ''].join('\n'))
+    const bad = await check({ configPath: unknown, links, load: ok })
+    t.equal(bad.code, 78)
+    t.match(bad.stderr, /nogroup\.yaml:1:16: control-group: expected a group in \/etc\/group or a group id, got "no-such-group-here"/)
   })
 
   t.test('every failing entry is reported on stderr, named; exit 65; the plan is still printed', async (t) => {

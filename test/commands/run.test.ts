@@ -2,6 +2,7 @@ import t from 'tap'
 import { makeNetns, needsRoot, waitFor } from '../helpers/netns.js'
 import { spawnDaemon, startDaemon, workdir, xdpOf } from '../helpers/daemon.js'
 import { listen } from '../helpers/notify.js'
+import { insecurePathsWarning } from '../../src/commands/run.js'
 
 t.test('sd_notify: READY only after the first full reconcile, RELOADING/READY around a reload, STOPPING at exit, WATCHDOG', { skip: needsRoot }, async (t) => {
   const ns = makeNetns(t)
@@ -89,4 +90,39 @@ t.test('SIGTERM during start-up: exit 0 at once, every attach done is logged, no
   const stopAt = sink.messages.findIndex((m) => m.includes('STOPPING=1'))
   t.notOk(sink.messages.some((m) => m.includes('READY=1')), 'no READY=1')
   t.notOk(sink.messages.slice(stopAt).some((m) => m.includes('WATCHDOG=1')), 'no watchdog ping after STOPPING=1')
+})
+
+t.test('what --insecure-paths leaves unchecked, in one line', async (t) => {
+  const entry = (object: string) => ({ object })
+  const table: [entries: { object: string }[], objects: string][] = [
+    [[], 'no objects'],
+    [[entry('/opt/a.o')], 'the object /opt/a.o'],
+    [[entry('/opt/a.o'), entry('/opt/b.o'), entry('/opt/a.o')], 'the objects /opt/a.o, /opt/b.o'],
+  ]
+  for (const [entries, objects] of table) {
+    const c = { path: '/home/dev/c.yaml', controlSocket: '/tmp/dev/x.sock', entries } as Parameters<typeof insecurePathsWarning>[0]
+    t.equal(
+      insecurePathsWarning(c),
+      `--insecure-paths: not checked who owns and may write the config file /home/dev/c.yaml, ${objects} and the control socket's directory /tmp/dev, nor the directories and symlinks on their way (development only)`,
+    )
+  }
+})
+
+t.test('--insecure-paths: one warning at start and one per accepted reload; none without it', { skip: needsRoot }, async (t) => {
+  const ns = makeNetns(t)
+  const w = workdir(t)
+  const object = w.object('xdp_pass')
+  const cfg = w.config(`bpffs: ${w.bpffs}\nattach:\n  - interfaces: ["v*"]\n    object: ${object}\n    mode: generic\n`)
+  const warnings = (d: Awaited<ReturnType<typeof startDaemon>>) => d.logs().filter((l) => typeof l.msg === 'string' && l.msg.startsWith('--insecure-paths'))
+
+  const plain = await startDaemon(ns, cfg)
+  t.equal(await plain.stop('SIGTERM'), 0)
+  t.same(warnings(plain), [], 'nothing without the flag')
+
+  const d = await startDaemon(ns, cfg, ['--insecure-paths'])
+  t.teardown(() => d.stop('SIGKILL'))
+  t.match(warnings(d), [{ level: 40, config: cfg, objects: [object], controlSocketDir: w.dir, msg: new RegExp(`the config file ${cfg}, the object ${object} and the control socket's directory ${w.dir},`) }])
+  d.child.kill('SIGHUP')
+  await d.waitLog((l) => typeof l.msg === 'string' && l.msg.startsWith('reloaded'), 'the reload')
+  t.equal(warnings(d).length, 2, 'again after the reload')
 })

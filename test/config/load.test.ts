@@ -124,6 +124,24 @@ t.test('loadConfig with an in-memory filesystem', async (t) => {
     ])
   })
 
+  t.test('a control-group name is looked up in /etc/group at each load; a missing one is an error at its line', async (t) => {
+    const text = `control-group: xdpops\n${TEXT}`
+    fs.set({ ...safeTree(), [CONFIG]: file(text), '/etc/group': file('root:x:0:\nxdpops:x:4242:alice\n') })
+    const r = await loadConfig(CONFIG)
+    t.same(r.ok ? r.value.controlGroup : strings(r), { name: 'xdpops', gid: 4242 })
+    fs.set({ ...safeTree(), [CONFIG]: file(text), '/etc/group': file('root:x:0:\n') })
+    t.same(strings(await loadConfig(CONFIG)), [
+      `${CONFIG}:1:16: control-group: expected a group in /etc/group or a group id, got "xdpops", which /etc/group does not have (for a group from LDAP or another NSS source, give its number)`,
+    ])
+    fs.set({ ...safeTree(), [CONFIG]: file(text) })
+    t.same(strings(await loadConfig(CONFIG)), [
+      `${CONFIG}:1:16: control-group: cannot look up group "xdpops": /etc/group: ENOENT: /etc/group; give the group's number instead`,
+    ])
+    fs.set({ ...safeTree(), [CONFIG]: file(`control-group: 4242\n${TEXT}`) })
+    const n = await loadConfig(CONFIG)
+    t.same(n.ok ? n.value.controlGroup : strings(n), { name: null, gid: 4242 }, 'a number needs no /etc/group')
+  })
+
   t.test('a relative config path is taken from the working directory', async (t) => {
     const abs = posix.resolve('conf/c.yaml')
     fs.set({ [abs]: file('attach:\n  - interfaces: [a]\n    object: x.o\n'), [posix.resolve('conf/x.o')]: file() })

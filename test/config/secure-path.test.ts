@@ -8,6 +8,7 @@ import { fakeFs, type FakeTree } from '../fixtures/config/fake-fs.js'
 
 const STRICT = { strict: true, trustedUids: [0] }
 const LAX = { strict: false, trustedUids: [0] }
+const DIR = { ...STRICT, want: 'dir' as const, shared: true }
 
 t.test('walkPath over an in-memory tree', async (t) => {
   const fs = fakeFs()
@@ -15,7 +16,7 @@ t.test('walkPath over an in-memory tree', async (t) => {
 
   const file = { type: 'file' } as const
   type Want = { ok: string } | { findings: [unsafe: boolean, text: string][] }
-  const table: [why: string, tree: FakeTree, path: string, want: Want, opts?: typeof STRICT][] = [
+  const table: [why: string, tree: FakeTree, path: string, want: Want, opts?: Parameters<typeof walkPath>[1]][] = [
     ['root-owned all the way', { '/etc/xdplinkd/config.yaml': file }, '/etc/xdplinkd/config.yaml', { ok: '/etc/xdplinkd/config.yaml' }],
     ['the file owned by a user', { '/etc/c.yaml': { type: 'file', uid: 1000 } }, '/etc/c.yaml',
       { findings: [[true, 'file /etc/c.yaml is owned by uid 1000, not root']] }],
@@ -86,6 +87,13 @@ t.test('walkPath over an in-memory tree', async (t) => {
     }, '/home/u/c.yaml', { ok: '/home/u/real.yaml' }, LAX],
     ['not strict: missing is still an error', { '/etc': { type: 'dir' } }, '/etc/c.yaml', { findings: [[false, '/etc/c.yaml does not exist']] }, LAX],
     ['not strict: a directory is still an error', { '/etc': { type: 'dir' } }, '/etc', { findings: [[false, '/etc is a directory, not a file']] }, LAX],
+    ['want a directory: a safe one', { '/run/xdplinkd': { type: 'dir' } }, '/run/xdplinkd', { ok: '/run/xdplinkd' }, DIR],
+    ['want a directory: through a symlink', { '/var/run': { type: 'link', target: '../run' }, '/run/xdplinkd': { type: 'dir' } }, '/var/run/xdplinkd',
+      { ok: '/run/xdplinkd' }, DIR],
+    ['want a directory: the directory itself is judged', { '/run/x': { type: 'dir', uid: 65534 } }, '/run/x',
+      { findings: [[true, 'directory /run/x is owned by uid 65534, not root']] }, DIR],
+    ['want a directory: root-owned sticky /tmp passes', { '/tmp': { type: 'dir', mode: 0o1777 } }, '/tmp', { ok: '/tmp' }, DIR],
+    ['want a directory: a file is an error', { '/run/x': file }, '/run/x', { findings: [[false, '/run/x is not a directory']] }, DIR],
   ]
   for (const [why, tree, path, want, opts] of table) {
     fs.set(tree)

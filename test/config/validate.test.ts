@@ -1,7 +1,8 @@
 import { posix } from 'node:path'
 import t from 'tap'
 import type { ConfigError } from '../../src/config/errors.js'
-import { parseConfig, parseHostPort, repr } from '../../src/config/validate.js'
+import { parseConfig, parseGroupFile, parseHostPort, repr } from '../../src/config/validate.js'
+import { err, ok } from '../../src/result.js'
 
 const FILE = '/etc/xdplinkd/config.yaml'
 const lines = (...ls: string[]): string => `${ls.join('\n')}\n`
@@ -38,7 +39,7 @@ const cases: { name: string; yaml: string; errors: Expected[] }[] = [
   {
     name: 'unknown top-level key, with a suggestion',
     yaml: lines('max_settle: 1s', ...ATTACH),
-    errors: [[1, 1, 'max_settle', 'unknown key (did you mean "max-settle"?); expected one of settle, max-settle, bpffs, on-exit, control-socket, metrics, attach']],
+    errors: [[1, 1, 'max_settle', 'unknown key (did you mean "max-settle"?); expected one of settle, max-settle, bpffs, on-exit, control-socket, control-group, metrics, attach']],
   },
   {
     name: 'unknown key in an entry: reported at the key',
@@ -340,6 +341,7 @@ t.test('defaults', async (t) => {
       bpffs: '/sys/fs/bpf/xdplinkd',
       onExit: 'keep',
       controlSocket: '/run/xdplinkd/control.sock',
+      controlGroup: null,
       metrics: null,
       entries: [
         {
@@ -366,6 +368,7 @@ t.test('every setting', async (t) => {
       'bpffs: /sys/fs/bpf/other/',
       'on-exit: detach',
       'control-socket: /run/x//ctl.sock',
+      'control-group: 4242',
       'metrics: "[::1]:9100"',
       'attach:',
       '  - interfaces: ["veth*", xdpl*]',
@@ -391,6 +394,7 @@ t.test('every setting', async (t) => {
       bpffs: '/sys/fs/bpf/other',
       onExit: 'detach',
       controlSocket: '/run/x/ctl.sock',
+      controlGroup: { name: null, gid: 4242 },
       metrics: { host: '::1', port: 9100 },
       entries: [
         {
@@ -431,6 +435,66 @@ t.test('metrics: null means off', async (t) => {
     const r = parseConfig(lines(`metrics: ${v}`, ...ATTACH), FILE)
     t.equal(r.ok && r.value.metrics, null, JSON.stringify(v))
   }
+})
+
+t.test('control-group: a name looked up in the group table, or a number; errors at the value', async (t) => {
+  const groups = ok(new Map([['xdpops', 4242], ['adm', 4]]))
+  const table: [yaml: string, opts: Parameters<typeof parseConfig>[2], want: unknown][] = [
+    ['control-group: xdpops', { groups }, { name: 'xdpops', gid: 4242 }],
+    ['control-group: 4242', {}, { name: null, gid: 4242 }],
+    ['control-group: 0', {}, { name: null, gid: 0 }],
+    ['control-group: 4294967294', {}, { name: null, gid: 4294967294 }],
+    ['control-group: null', {}, null],
+    ['control-group:', {}, null],
+    ['control-group: adm', { groups }, { name: 'adm', gid: 4 }],
+    ['control-group: "machine$"', { groups: ok(new Map([['machine$', 7]])) }, { name: 'machine$', gid: 7 }],
+  ]
+  for (const [yaml, opts, want] of table) {
+    const r = parseConfig(lines(yaml, ...ATTACH), FILE, opts)
+    t.same(r.ok ? r.value.controlGroup : r.error.map(String), want, yaml)
+  }
+  const expected = 'a group name (from /etc/group) or a group id, such as xdpops or 4242'
+  const rejected: [yaml: string, opts: Parameters<typeof parseConfig>[2], message: string][] = [
+    ['control-group: nosuch', { groups }, 'expected a group in /etc/group or a group id, got "nosuch", which /etc/group does not have (for a group from LDAP or another NSS source, give its number)'],
+    ['control-group: xdpops', {}, 'cannot look up group "xdpops": /etc/group: it was not read; give the group\'s number instead'],
+    ['control-group: xdpops', { groups: err('EACCES: permission denied') }, 'cannot look up group "xdpops": /etc/group: EACCES: permission denied; give the group\'s number instead'],
+    ['control-group: -1', {}, `expected ${expected}, got -1`],
+    ['control-group: 4294967295', {}, `expected ${expected}, got 4294967295`],
+    ['control-group: 1.5', {}, `expected ${expected}, got 1.5`],
+    ['control-group: "4242"', { groups }, `expected ${expected}, got "4242"`],
+    ['control-group: "ops team"', { groups }, `expected ${expected}, got "ops team"`],
+    ['control-group: ""', { groups }, `expected ${expected}, got ""`],
+    [`control-group: ${'g'.repeat(33)}`, { groups }, `expected ${expected}, got "${'g'.repeat(33)}"`],
+    ['control-group: [adm]', { groups }, `expected ${expected}, got a list`],
+    ['control-group: true', { groups }, `expected ${expected}, got true`],
+  ]
+  for (const [yaml, opts, message] of rejected) {
+    const r = parseConfig(lines(yaml, ...ATTACH), FILE, opts)
+    t.same(r.ok ? r.value : r.error.map(String), [`${FILE}:1:16: control-group: ${message}`], yaml)
+  }
+})
+
+t.test('the group file: name:password:GID:members, first line for a name wins, the rest skipped', async (t) => {
+  const text = [
+    'root:x:0:',
+    'adm:x:4:syslog,alice',
+    '# a comment:x:5:',
+    '+nisgroup::77:',
+    '-other::78:',
+    'xdpops:x:4242:alice,bob',
+    'xdpops:x:9999:',
+    'broken:x:notanumber:',
+    'short:x:12',
+    'big:x:4294967295:',
+    '',
+    'last:*:100:',
+  ].join('\n')
+  t.same([...parseGroupFile(text)], [
+    ['root', 0],
+    ['adm', 4],
+    ['xdpops', 4242],
+    ['last', 100],
+  ])
 })
 
 t.test('durations', async (t) => {

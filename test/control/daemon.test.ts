@@ -1,10 +1,11 @@
 import t from 'tap'
-import { existsSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs'
+import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { createConnection, type Socket } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { CLI, ROOT, lines, makeNetns, needsRoot, waitFor } from '../helpers/netns.js'
-import { startDaemon } from '../helpers/daemon.js'
+import { cliIn, spawnDaemon, startDaemon } from '../helpers/daemon.js'
+import { NOBODY, askAs } from '../helpers/as-user.js'
 import { tempBpffs } from '../helpers/bpf.js'
 import { controlRequest } from '../../src/control/client.js'
 
@@ -69,4 +70,60 @@ t.test('the daemon: socket 0600 in a new 0700 dir, one daemon per socket, stale 
   t.match(await controlRequest(socket, { cmd: 'status' }, { timeoutMs: 2000 }), { ok: true, pid: third.child.pid })
   t.equal(await third.stop('SIGTERM'), 0)
   t.notOk(existsSync(socket), 'a clean stop removes the socket')
+})
+
+t.test('the daemon: control-group members may ask, others are refused with one warning; a reload changes who may', { skip: needsRoot }, async (t) => {
+  const ns = makeNetns(t)
+  const dir = mkdtempSync(join(tmpdir(), 'xdpl-ctl-'))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  const bpffs = tempBpffs(t)
+  const socket = join(dir, 'run', 'control.sock')
+  const cfg = join(dir, 'config.yaml')
+  const config = (extra: string): void =>
+    writeFileSync(cfg, `${extra}bpffs: ${bpffs}\ncontrol-socket: ${socket}\nattach: []\n`, { mode: 0o644 })
+  config('control-group: 4242\n')
+  const d = await startDaemon(ns, cfg)
+  t.teardown(() => d.stop('SIGKILL'))
+  t.ok(d.logs().some((l) => l.msg === `control socket at ${socket} (root or members of gid 4242 may ask)`), 'who may ask is logged')
+  // The socket stays 0600 in a 0700 directory: the kernel lets nobody else connect until the operator opens the mode.
+  t.same(await askAs({ uid: 65534, gid: 4242 }, socket), ['error: EACCES'], 'the file mode comes first')
+  chmodSync(dir, 0o711)
+  chmodSync(join(dir, 'run'), 0o711)
+  chmodSync(socket, 0o666)
+
+  const member = { uid: 65534, gid: 65534, groups: [4242] }
+  t.match(JSON.parse((await askAs(member, socket))[0]!), { ok: true, pid: d.child.pid }, 'a member asks')
+  const denied = '{"ok":false,"error":"permission denied: only root or members of gid 4242 may use this socket"}'
+  t.same(await askAs(NOBODY, socket, 3), [denied, denied, denied], 'nobody is refused')
+  await d.waitLog((l) => typeof l.msg === 'string' && l.msg.startsWith('control socket: refused uid 65534'), 'the warning')
+  t.same(
+    d.logs().filter((l) => typeof l.msg === 'string' && l.msg.includes('refused')).map((l) => [l.level, l.uid, l.refused]),
+    [[40, 65534, 1]],
+    'one warning for three refusals',
+  )
+
+  config('')
+  const reload = cliIn(ns, 'reload', '--socket', socket)
+  t.equal(reload.status, 0, reload.stderr)
+  await d.waitLog((l) => l.msg === 'control socket: root may ask now', 'the new policy logged')
+  t.same(await askAs(member, socket), ['{"ok":false,"error":"permission denied: only root may use this socket"}'], 'the group is out after the reload')
+})
+
+t.test('the daemon refuses a control socket in a directory another user owns: exit 73, the path named', { skip: needsRoot }, async (t) => {
+  const ns = makeNetns(t)
+  const dir = mkdtempSync(join(tmpdir(), 'xdpl-ctl-'))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  const bpffs = tempBpffs(t)
+  mkdirSync(join(dir, 'users'))
+  chownSync(join(dir, 'users'), 65534, 65534)
+  const socket = join(dir, 'users', 'control.sock')
+  const cfg = join(dir, 'config.yaml')
+  writeFileSync(cfg, `bpffs: ${bpffs}\ncontrol-socket: ${socket}\nattach: []\n`, { mode: 0o644 })
+  const d = spawnDaemon(ns, cfg)
+  t.equal(await d.exited, 73)
+  t.match(
+    d.logs().find((l) => l.level === 60)?.msg,
+    `refusing control socket ${socket}: directory ${join(dir, 'users')} is owned by uid 65534, not root (fix the owner or mode, or start xdplinkd with --insecure-paths)`,
+  )
+  t.notOk(existsSync(socket), 'nothing created there')
 })

@@ -1,11 +1,12 @@
 import t, { type Test } from 'tap'
-import { existsSync, mkdtempSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs'
+import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, renameSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs'
 import { createConnection, createServer, type Socket } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { ControlServer, ControlStartError, probeSocket } from '../../src/control/server.js'
 import type { ControlRequest, ControlResponse, StatusJson } from '../../src/control/protocol.js'
-import { lines } from '../helpers/netns.js'
+import { lines, needsRoot } from '../helpers/netns.js'
+import { NOBODY, askAs, listenAs, type Identity } from '../helpers/as-user.js'
 import type { Logger } from 'pino'
 
 const status = (links = 0): StatusJson => ({
@@ -292,4 +293,86 @@ t.test('start-up: a stale socket is replaced, a live one refused, a regular file
   await t.rejects(ControlServer.listen({ path, handler: handler() }), ControlStartError)
   t.equal(statSync(path).isFile(), true)
   t.equal(await probeSocket(join(dir, 'absent.sock')), 'absent')
+})
+
+t.test('credentials: only root and the group may ask; the rest are told so and warned about once per interval', { skip: needsRoot }, async (t) => {
+  const warns: { obj: Record<string, unknown>; msg: string }[] = []
+  const log = { debug() {}, warn: (obj: Record<string, unknown>, msg: string) => void warns.push({ obj, msg }) } as unknown as Logger
+  const { srv, path, dir, h } = await serve(t, { log, refusalLogIntervalMs: 60_000, access: { uids: [0], group: { name: 'xdpops', gid: 4242 } } })
+  // The file mode is the kernel's gate, before the daemon sees anyone: open it, as an operator would for a group.
+  chmodSync(dir, 0o711)
+  chmodSync(join(dir, 'run'), 0o711)
+  chmodSync(path, 0o666)
+
+  const answer = async (id: Identity): Promise<Record<string, unknown>> => JSON.parse((await askAs(id, path))[0]!) as Record<string, unknown>
+  t.match(await answer({ uid: 65534, gid: 4242 }), { ok: true, links: Array }, 'the group as primary gid')
+  t.match(await answer({ uid: 65534, gid: 65534, groups: [27, 4242] }), { ok: true, links: Array }, 'the group as a supplementary group')
+  t.same(warns, [], 'members are not warned about')
+
+  const denied = { ok: false, error: 'permission denied: only root or members of group xdpops (gid 4242) may use this socket' }
+  t.same(await answer(NOBODY), denied, 'nobody')
+  t.same(await answer({ uid: 1000, gid: 1000, groups: [27] }), denied, 'a user in other groups')
+  t.same(await answer({ uid: 65534, gid: 0, groups: [0] }), denied, 'gid 0 is not root')
+  t.equal(h.seen.length, 2, 'the handler saw only the members\' requests')
+  t.equal(warns.length, 1, 'one warning for three refusals within the interval')
+  t.match(warns[0], { obj: { uid: 65534, refused: 1 }, msg: /^control socket: refused uid 65534 \(pid \d+\): only root or members of group xdpops \(gid 4242\) may ask; refused one$/ })
+  t.equal(srv.clients, 0, 'refused clients hold no slot')
+
+  // A reload that drops the group: members are refused from then on.
+  srv.setAccess({ uids: [0], group: null })
+  t.same(await answer({ uid: 65534, gid: 4242 }), { ok: false, error: 'permission denied: only root may use this socket' })
+  t.match((await ask(path, '{"cmd":"status"}\n')).r, { ok: true }, 'root still may')
+})
+
+t.test('the refusal warnings share the interval logic with "too many clients", each kind counted apart', { skip: needsRoot }, async (t) => {
+  const warns: string[] = []
+  const log = { debug() {}, warn: (_: unknown, msg: string) => void warns.push(msg) } as unknown as Logger
+  const { path, dir } = await serve(t, { log, refusalLogIntervalMs: 1000, maxClients: 1 })
+  chmodSync(dir, 0o711)
+  chmodSync(join(dir, 'run'), 0o711)
+  chmodSync(path, 0o666)
+  const held = await connect(path)
+  t.teardown(() => held.destroy())
+  await ask(path, '{"cmd":"status"}\n') // over the cap: one "too many clients" warning
+  t.same(await askAs(NOBODY, path, 3), Array(3).fill('{"ok":false,"error":"permission denied: only root may use this socket"}'))
+  await new Promise((r) => setTimeout(r, 1100))
+  await askAs(NOBODY, path)
+  t.same(
+    warns.map((w) => w.replace(/\(pid \d+\)/, '(pid N)')),
+    [
+      'control socket: too many clients (1), refused one',
+      'control socket: refused uid 65534 (pid N): only root may ask; refused one',
+      'control socket: refused uid 65534 (pid N): only root may ask; refused 3 since the last warning',
+    ],
+  )
+})
+
+t.test('where the socket goes: its directory is checked like config paths; a socket someone else left there is refused', { skip: needsRoot }, async (t) => {
+  const dir = tempDir(t)
+  const h = handler()
+  const reject = (path: string, message: RegExp, opts: Partial<Parameters<typeof ControlServer.listen>[0]> = {}) =>
+    t.rejects(ControlServer.listen({ path, handler: h, ...opts }), { name: 'ControlStartError', exitCode: 73, message }, path)
+
+  mkdirSync(join(dir, 'users'))
+  chownSync(join(dir, 'users'), 65534, 65534)
+  await reject(join(dir, 'users', 'c.sock'), new RegExp(`^refusing control socket ${dir}/users/c\\.sock: directory ${dir}/users is owned by uid 65534, not root \\(fix the owner or mode, or start xdplinkd with --insecure-paths\\)$`))
+  mkdirSync(join(dir, 'open'), { mode: 0o777 })
+  chmodSync(join(dir, 'open'), 0o777)
+  await reject(join(dir, 'open', 'c.sock'), /directory .*\/open is writable by group and others without the sticky bit \(mode 0777\)/)
+  symlinkSync(join(dir, 'open'), join(dir, 'link'))
+  await reject(join(dir, 'link', 'c.sock'), /directory .*\/open is writable by group and others/, {})
+  const lax = await ControlServer.listen({ path: join(dir, 'open', 'c.sock'), handler: h, insecurePaths: true })
+  t.teardown(() => lax.close())
+  t.match((await ask(join(dir, 'open', 'c.sock'), '{"cmd":"status"}\n')).r, { ok: true }, '--insecure-paths lifts the check')
+
+  // A root-owned sticky directory is as good as /tmp for files, but anyone may take a name in it first.
+  mkdirSync(join(dir, 'sticky'))
+  chmodSync(join(dir, 'sticky'), 0o1777)
+  chmodSync(dir, 0o755)
+  const squat = join(dir, 'sticky', 'c.sock')
+  await listenAs(t, NOBODY, squat, '{"ok":true,"accepted":true}')
+  await reject(squat, new RegExp(`^refusing control socket ${squat}: what is there is owned by uid 65534, not root \\(someone else took the name`))
+  const ok = await ControlServer.listen({ path: join(dir, 'sticky', 'mine.sock'), handler: h })
+  t.teardown(() => ok.close())
+  t.match((await ask(join(dir, 'sticky', 'mine.sock'), '{"cmd":"status"}\n')).r, { ok: true }, 'a name of its own there is fine')
 })

@@ -1,9 +1,9 @@
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { ROOT, makeNetns, needsRoot, waitFor, type Netns } from '../helpers/netns.js'
-import { startDaemon } from '../helpers/daemon.js'
+import { cliIn, startDaemon } from '../helpers/daemon.js'
 import { tempBpffs } from '../helpers/bpf.js'
 import { samples } from '../helpers/exposition.js'
 
@@ -14,12 +14,16 @@ function scrape(ns: Netns, path = '/metrics'): { code: number; body: string } {
   return { code: Number(out.slice(i + 1)), body: out.slice(0, i) }
 }
 
-t.test('metrics over loopback inside the namespace, after a known sequence of link changes', { skip: needsRoot }, async (t) => {
+/** A namespace, a directory for the config (and the control socket) and a private bpffs. */
+function setup(t: Test) {
   const ns = makeNetns(t)
   const dir = mkdtempSync(join(tmpdir(), 'xdpl-metrics-'))
   t.teardown(() => rmSync(dir, { recursive: true, force: true }))
-  const bpffs = tempBpffs(t)
-  const cfg = join(dir, 'config.yaml')
+  return { ns, dir, bpffs: tempBpffs(t), cfg: join(dir, 'config.yaml') }
+}
+
+t.test('metrics over loopback inside the namespace, after a known sequence of link changes', { skip: needsRoot }, async (t) => {
+  const { ns, dir, bpffs, cfg } = setup(t)
   writeFileSync(
     cfg,
     `settle: 10ms\nmax-settle: 200ms\nbpffs: ${bpffs}\ncontrol-socket: ${dir}/control.sock\nmetrics: 127.0.0.1:9477\n` +
@@ -62,4 +66,39 @@ t.test('metrics over loopback inside the namespace, after a known sequence of li
   t.equal(scrape(ns, '/').code, 404)
   t.equal(scrape(ns, '/other').code, 404)
   t.match(scrape(ns).body, /# TYPE xdplinkd_reconcile_latency_seconds histogram/)
+})
+
+t.test('a metrics endpoint off loopback is warned about at start and at a reload that moves it there', { skip: needsRoot }, async (t) => {
+  const { ns, dir, bpffs, cfg } = setup(t)
+  const socket = join(dir, 'control.sock')
+  const config = (metrics: string): void =>
+    writeFileSync(cfg, `bpffs: ${bpffs}\ncontrol-socket: ${socket}\nmetrics: "${metrics}"\nattach: []\n`, { mode: 0o644 })
+  const warnings = (d: Awaited<ReturnType<typeof startDaemon>>): string[] =>
+    d.logs().filter((l) => l.level === 40 && typeof l.msg === 'string' && l.msg.includes('not on loopback')).map((l) => l.msg as string)
+
+  config('0.0.0.0:9477') // every address of this (private) namespace
+  const d = await startDaemon(ns, cfg)
+  t.teardown(() => d.stop('SIGKILL'))
+  t.same(warnings(d), [
+    'metrics endpoint http://0.0.0.0:9477/metrics is not on loopback: whoever can reach 0.0.0.0 over the network can read it (link names, program ids, counters); prefer 127.0.0.1 or ::1 and a scraper on this host, or a firewall',
+  ])
+  let reloads = 0
+  const reload = async (): Promise<void> => {
+    const r = cliIn(ns, 'reload', '--socket', socket)
+    t.equal(r.status, 0, r.stderr)
+    reloads++
+    // (spawnSync held this process: the daemon's log lines are read from here on)
+    await waitFor(() => d.logs().filter((l) => typeof l.msg === 'string' && l.msg.startsWith('reloaded')).length === reloads, 'the reload logged')
+  }
+  config('127.0.0.1:9478')
+  await reload()
+  config('[::1]:9479')
+  await reload()
+  t.equal(warnings(d).length, 1, 'no warning for loopback')
+  config('[::]:9480')
+  await reload()
+  t.equal(warnings(d).length, 2, 'one more for [::]')
+  t.match(warnings(d)[1], /^metrics endpoint http:\/\/\[::\]:9480\/metrics is not on loopback/)
+  await reload()
+  t.equal(warnings(d).length, 2, 'not again at a reload that leaves it where it is')
 })

@@ -78,10 +78,35 @@ t.test('the unit keeps what the daemon depends on', async (t) => {
     'LimitMEMLOCK=infinity',
     'MemoryDenyWriteExecute=no',
     'SystemCallErrorNumber=EPERM',
+    // a broken config or object is not fixed by restarting
+    'RestartPreventExitStatus=65 78',
   ]) {
     t.ok(lines.has(l), l)
   }
   t.same(dropins, ['metrics.conf', 'sys-admin.conf'])
+})
+
+/** `Key=value` of the unit (the last one, as systemd takes it), or undefined. */
+function setting(key: string): string | undefined {
+  const lines = readFileSync(UNIT, 'utf8').split('\n').filter((l) => l.startsWith(`${key}=`))
+  return lines.at(-1)?.slice(key.length + 1)
+}
+
+t.test('MemoryMax= and TasksMax= are what docs/service.md measured, with headroom', async (t) => {
+  const doc = readFileSync(DOC, 'utf8')
+  const row = (key: string): { value: string; measured: number } => {
+    const m = new RegExp(`^\\| \`${key}=\` \\| \`([^\`]+)\` \\| [^|]*\\*\\*([0-9.]+)(?: MB)?\\*\\*`, 'm').exec(doc)
+    if (!m) throw new Error(`docs/service.md has no row for ${key}=`)
+    return { value: m[1]!, measured: Number(m[2]) }
+  }
+  const mem = row('MemoryMax')
+  t.equal(setting('MemoryMax'), mem.value, 'MemoryMax= as documented')
+  const max = /^(\d+)M$/.exec(mem.value)
+  t.ok(max, 'MemoryMax= in MiB')
+  t.ok(Number(max?.[1]) * 1.048576 >= 2 * mem.measured, `MemoryMax=${mem.value} is at least twice the measured ${mem.measured} MB`)
+  const tasks = row('TasksMax')
+  t.equal(setting('TasksMax'), tasks.value, 'TasksMax= as documented')
+  t.ok(Number(tasks.value) >= 2 * tasks.measured, `TasksMax=${tasks.value} is at least twice the measured ${tasks.measured} threads`)
 })
 
 t.test('systemd-analyze verify accepts the unit', { skip: noAnalyze }, async (t) => {

@@ -1,0 +1,49 @@
+import t from 'tap'
+import { eventText, linksTable, printable, table } from '../../src/commands/format.js'
+import { statusText } from '../../src/commands/status.js'
+import { link } from '../helpers/link-state.js'
+
+const OSC_TITLE = 'a\u001b]0;PWNED\u0007'
+
+t.test('printable: control characters as \\xHH, backslash doubled, everything else as it is', async (t) => {
+  const table: [input: string, shown: string][] = [
+    ['eth0', 'eth0'],
+    ['', ''],
+    [OSC_TITLE, 'a\\x1b]0;PWNED\\x07'],
+    ['\u001b[2J\u001b[H', '\\x1b[2J\\x1b[H'], // clear screen, cursor home
+    ['a\u0000b', 'a\\x00b'],
+    ['tab\there', 'tab\\x09here'],
+    ['new\nline\r', 'new\\x0aline\\x0d'],
+    ['\u001f', '\\x1f'],
+    [' ', ' '], // U+0020: the first printable
+    ['~\u007f', '~\\x7f'], // DEL
+    ['\u0080\u009b\u009f', '\\x80\\x9b\\x9f'], // C1, as UTF-8 names decode them (U+009B is CSI)
+    ['\u00a0é', '\u00a0é'], // U+00A0 and up are printable
+    ['back\\slash', 'back\\\\slash'],
+    ['\\x1b', '\\\\x1b'], // a literal "\x1b" stays distinguishable from an escaped ESC
+    ['αβγ-ok', 'αβγ-ok'],
+    ['\ufffd', '\ufffd'], // what invalid UTF-8 in a name decodes to
+  ]
+  for (const [input, shown] of table) t.equal(printable(input), shown, JSON.stringify(input))
+})
+
+t.test('every text output escapes what it prints: links, monitor events, status', async (t) => {
+  const evil = link(7, OSC_TITLE, { kind: 'v\u0007eth', altNames: ['alt\u001b[31m'] })
+  const text = [
+    linksTable([evil]),
+    eventText({ event: 'add', ifindex: 7, name: evil.name, link: evil }),
+    eventText({ event: 'rename', ifindex: 7, name: evil.name, oldName: '\u009bold', link: evil, previous: evil }),
+    eventText({ event: 'remove', ifindex: 7, name: evil.name, link: evil }),
+    statusText({
+      pid: 1,
+      config: '/etc/x\u001b.yaml',
+      links: [{ ifindex: 7, name: evil.name, kind: 'veth', entry: null, desiredProgId: null, attached: null, state: 'error', lastError: 'EINVAL: \u0007' }],
+      programs: [],
+      counters: { attaches: 0, replaces: 0, detaches: 0, conflicts: 0, errors: {}, overruns: 0, resyncs: 1 },
+    }),
+    table(['A'], [['\u001b']]),
+  ].join('\n')
+  t.notMatch(text, /[\u0000-\u0009\u000b-\u001f\u007f-\u009f]/, 'no control character but the newlines between lines')
+  t.match(linksTable([evil]), /\n7 +a\\x1b\]0;PWNED\\x07 +v\\x07eth +down +yes +- +alt\\x1b\[31m\n$/)
+  t.equal(eventText({ event: 'rename', ifindex: 7, name: evil.name, oldName: '\u009bold', link: evil, previous: evil }), 'rename     7 a\\x1b]0;PWNED\\x07 (was \\x9bold)')
+})
