@@ -8,7 +8,7 @@ import { fakeFs, type FakeTree } from '../fixtures/config/fake-fs.js'
 
 const STRICT = { strict: true, trustedUids: [0] }
 const LAX = { strict: false, trustedUids: [0] }
-const DIR = { ...STRICT, want: 'dir' as const, shared: true }
+const SHARED_DIR = { ...STRICT, want: 'dir' as const, shared: true }
 
 t.test('walkPath over an in-memory tree', async (t) => {
   const fs = fakeFs()
@@ -87,13 +87,13 @@ t.test('walkPath over an in-memory tree', async (t) => {
     }, '/home/u/c.yaml', { ok: '/home/u/real.yaml' }, LAX],
     ['not strict: missing is still an error', { '/etc': { type: 'dir' } }, '/etc/c.yaml', { findings: [[false, '/etc/c.yaml does not exist']] }, LAX],
     ['not strict: a directory is still an error', { '/etc': { type: 'dir' } }, '/etc', { findings: [[false, '/etc is a directory, not a file']] }, LAX],
-    ['want a directory: a safe one', { '/run/xdplinkd': { type: 'dir' } }, '/run/xdplinkd', { ok: '/run/xdplinkd' }, DIR],
+    ['want a directory: a safe one', { '/run/xdplinkd': { type: 'dir' } }, '/run/xdplinkd', { ok: '/run/xdplinkd' }, SHARED_DIR],
     ['want a directory: through a symlink', { '/var/run': { type: 'link', target: '../run' }, '/run/xdplinkd': { type: 'dir' } }, '/var/run/xdplinkd',
-      { ok: '/run/xdplinkd' }, DIR],
+      { ok: '/run/xdplinkd' }, SHARED_DIR],
     ['want a directory: the directory itself is judged', { '/run/x': { type: 'dir', uid: 65534 } }, '/run/x',
-      { findings: [[true, 'directory /run/x is owned by uid 65534, not root']] }, DIR],
-    ['want a directory: root-owned sticky /tmp passes', { '/tmp': { type: 'dir', mode: 0o1777 } }, '/tmp', { ok: '/tmp' }, DIR],
-    ['want a directory: a file is an error', { '/run/x': file }, '/run/x', { findings: [[false, '/run/x is not a directory']] }, DIR],
+      { findings: [[true, 'directory /run/x is owned by uid 65534, not root']] }, SHARED_DIR],
+    ['want a directory: root-owned sticky /tmp passes', { '/tmp': { type: 'dir', mode: 0o1777 } }, '/tmp', { ok: '/tmp' }, SHARED_DIR],
+    ['want a directory: a file is an error', { '/run/x': file }, '/run/x', { findings: [[false, '/run/x is not a directory']] }, SHARED_DIR],
   ]
   for (const [why, tree, path, want, opts] of table) {
     fs.set(tree)
@@ -103,7 +103,7 @@ t.test('walkPath over an in-memory tree', async (t) => {
   }
 
   const DIR = { ...STRICT, want: 'dir' as const }
-  const dirTable: [why: string, tree: FakeTree, path: string, want: Want, opts?: typeof DIR][] = [
+  const dirTable: [why: string, tree: FakeTree, path: string, want: Want, opts?: typeof DIR | typeof SHARED_DIR][] = [
     ['a root-owned 0700 directory', { '/sys/fs/bpf/x': { type: 'dir', mode: 0o700 } }, '/sys/fs/bpf/x', { ok: '/sys/fs/bpf/x' }],
     ['under a sticky world-writable root (`mount -t bpf`): fine as an ancestor', {
       '/sys/fs/bpf': { type: 'dir', mode: 0o1777 }, '/sys/fs/bpf/x': { type: 'dir', mode: 0o700 },
