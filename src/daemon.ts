@@ -1,20 +1,33 @@
 /**
- * Wiring: config -> programs -> link table -> reconciler, and the signals that drive them (SIGHUP reloads,
- * SIGTERM/SIGINT stop). Everything here is glue; each decision lives in its own module.
+ * Wiring: config -> programs -> link table -> reconciler, and the life of the whole: open, start, reload, stop.
+ * Each decision lives in its own module; what is here is which part is made when, and what the daemon tells.
+ *
+ *   Daemon.open()    reads the config, binds the control socket (a second daemon gives up here), loads the programs,
+ *                    opens netlink and probes the kernel; then constructs the Daemon from those parts, which only
+ *                    stores and connects them. A stop (SIGTERM) during open() closes what was made so far.
+ *   start()          dumps the links, reconciles all of them once, prunes old pins, watches the objects, serves.
+ *   reload()         one self-contained step: a new config and its programs are prepared whole, then swapped in; a
+ *                    config or object that fails leaves everything as it was.
+ *   stop()           with `on-exit: detach` detaches our programs first; closes everything.
+ *
+ * Its dependencies on the kernel (netlink connections, the programs' backend) and the clock can be injected
+ * (DaemonDeps), so the wiring runs in a unit test without root (test/daemon/unit.test.ts, over test/helpers/nltest.ts).
  */
 import type { Logger } from 'pino'
 import { compileMatcher, kindHints, loadConfig, type Config, type ConfigError } from './config/index.js'
-import { ProgramRegistry, pinsToKeep, type ProgramLease } from './programs/registry.js'
-import { ProgramLoadError } from './programs/errors.js'
-import { ObjectWatch } from './programs/watch.js'
-import { RtnlClient } from './rtnl/client.js'
-import { LinkTable } from './links/table.js'
-import { Reconciler } from './reconcile/reconciler.js'
-import { buildDesire } from './reconcile/desire.js'
 import { DaemonControl, controlOptions, type ProgramUse } from './control/index.js'
-import { SerialJob } from './serial.js'
-import { probeXdpReplace } from './rtnl/features.js'
+import { LinkTable } from './links/table.js'
 import { logOutcome } from './log/outcomes.js'
+import type { OpenNetlink } from './netlink/socket.js'
+import { ProgramLoadError } from './programs/errors.js'
+import { ProgramRegistry, pinsToKeep, type ProgramBackend, type ProgramLease } from './programs/registry.js'
+import { ObjectWatch } from './programs/watch.js'
+import type { Clock } from './reconcile/debounce.js'
+import { buildDesire, type Desire } from './reconcile/desire.js'
+import { Reconciler } from './reconcile/reconciler.js'
+import { RtnlClient } from './rtnl/client.js'
+import { probeXdpReplace } from './rtnl/features.js'
+import { SerialJob } from './serial.js'
 
 /** sd_notify STATUS= follows the summary at most this often (it is for `systemctl status`, read by people). */
 const STATUS_INTERVAL_MS = 100
@@ -43,6 +56,16 @@ export interface DaemonOptions {
   hooks?: DaemonHooks
 }
 
+/** What the daemon reaches the kernel through; the kernel itself unless a test says otherwise. */
+export interface DaemonDeps {
+  /** Opens each netlink connection (test/helpers/nltest.ts has a fake kernel). */
+  netlink?: OpenNetlink
+  /** The programs' I/O: libbpf, the bpffs, object files (test/programs has a fake). */
+  programs?: ProgramBackend
+  /** The debouncer's clock. */
+  clock?: Clock
+}
+
 export interface DaemonHooks {
   ready?(summary: Summary): void
   reloading?(): void
@@ -61,34 +84,188 @@ export interface Summary {
   programs: number
 }
 
+/** A config and the programs its entries use (by entry index): what a reload replaces as one. */
 interface Generation {
   config: Config
   leases: Map<number, ProgramLease>
+}
+
+/** What Daemon.open() makes; the constructor stores it. */
+interface DaemonParts {
+  o: DaemonOptions
+  deps: DaemonDeps
+  control: DaemonControl
+  registry: ProgramRegistry
+  gen: Generation
+  client: RtnlClient
+  replaceSupported: boolean
 }
 
 export function configErrorText(errors: ConfigError[]): string {
   return errors.map((e) => e.toString()).join('\n')
 }
 
+/** Reads and validates the config; warns of `kinds:` that look mistyped. Throws StartupError (78). */
+async function readConfig(o: DaemonOptions): Promise<Config> {
+  const r = await loadConfig(o.configPath, { insecurePaths: o.insecurePaths })
+  if (!r.ok) throw new StartupError(configErrorText(r.error), EX_CONFIG)
+  for (const h of kindHints(r.value)) {
+    o.log.warn({ entry: r.value.entries[h.index]!.name, linkKind: h.kind, suggestion: h.suggestion }, h.message)
+  }
+  return r.value
+}
+
+/** Loads (or finds pinned) every entry's program; one load per object content and program. Throws StartupError. */
+async function acquireAll(config: Config, registry: ProgramRegistry): Promise<Map<number, ProgramLease>> {
+  const leases = new Map<number, ProgramLease>()
+  try {
+    for (const e of config.entries) {
+      try {
+        leases.set(e.index, await registry.acquire(e.object, e.program ?? undefined))
+      } catch (err) {
+        // An untrusted path (the bpffs directory, say) is a setup to fix, like an unsafe config path: 78.
+        if (err instanceof ProgramLoadError) throw new StartupError(`${e.name}: ${err.message}`, err.unsafe ? EX_CONFIG : EX_DATAERR)
+        throw err
+      }
+    }
+    return leases
+  } catch (err) {
+    for (const l of leases.values()) l.release()
+    throw err
+  }
+}
+
+/** Whether the kernel has XDP_FLAGS_REPLACE, from its answer (rtnl/features.ts); assumed where it will not say. */
+async function probeReplace(client: RtnlClient, log: Logger): Promise<boolean> {
+  const r = await probeXdpReplace(client)
+  if (!r.ok) {
+    log.warn({ err: r.error }, `cannot tell whether the kernel has XDP_FLAGS_REPLACE (${r.error.message}); assuming it does`)
+    return true
+  }
+  if (!r.value) log.warn('this kernel has no XDP_FLAGS_REPLACE (Linux < 5.7): program swaps are not atomic')
+  return r.value
+}
+
+/**
+ * The registry mounted a bpffs for the pins. At start that is routine (under `ip netns exec` or PrivateMounts= the
+ * mount lives only as long as the daemon's mount namespace). Later it means the bpffs was unmounted under us: the
+ * pins made before are gone, so a restarted daemon would see the programs still attached from them as foreign.
+ */
+function logBpffsMount(log: Logger, bpffsDir: string, where: string, again: boolean): void {
+  if (!again) {
+    log.info({ path: where }, `mounted a BPF filesystem at ${where} for the pins`)
+    return
+  }
+  log.warn(
+    { path: where },
+    `${bpffsDir} was no longer on a BPF filesystem (unmounted?): mounted a new one at ${where}; ` +
+      'the pins made before are gone, and a restarted daemon will treat programs attached from them as foreign',
+  )
+}
+
+/** One line per entry whose program is new to the daemon: all at start; at a reload, those not in use before. */
+function logPrograms(log: Logger, gen: Generation, before?: Generation): void {
+  const old = new Set([...(before?.leases.values() ?? [])].map((l) => l.id))
+  for (const [i, l] of gen.leases) {
+    if (old.has(l.id)) continue
+    log.info(
+      { entry: gen.config.entries[i]!.name, progId: l.id, tag: l.tag, program: l.name, source: l.source, pin: l.pinDir },
+      `${l.source === 'pinned' ? 'reusing pinned' : 'loaded'} program ${l.name} (id ${l.id}) from ${l.objectPath}`,
+    )
+  }
+}
+
 export class Daemon {
   readonly #o: DaemonOptions
   readonly #log: Logger
-  #gen!: Generation
-  #registry!: ProgramRegistry
-  #client!: RtnlClient
-  #table!: LinkTable
-  #reconciler!: Reconciler
-  #watch: ObjectWatch | null = null
+  readonly #control: DaemonControl
+  readonly #registry: ProgramRegistry
+  readonly #client: RtnlClient
+  readonly #table: LinkTable
+  readonly #reconciler: Reconciler
+  readonly #watch: ObjectWatch
+  #gen: Generation
   readonly #reloads = new SerialJob<string, boolean>((reason) => this.#reload(reason))
+  /** Settles when start() is over (or never ran): a reload asked for meanwhile runs after it. */
+  #started: Promise<void> = Promise.resolve()
   #stopped = false
-  // Control socket and metrics (src/control/). Created with the daemon so that the reconciler feeds the latency
-  // histogram from the first reconcile on; bound at the top of start(), serving from ready() on.
-  readonly #control: DaemonControl = new DaemonControl(this)
   #reloadError: string | null = null
+  #lastSummary = ''
+  #statusTimer: ReturnType<typeof setTimeout> | null = null
 
-  constructor(o: DaemonOptions) {
-    this.#o = o
-    this.#log = o.log
+  /**
+   * Makes every part of a daemon, in the order that keeps mistakes cheap: the config (nothing else is opened for a
+   * bad one), the control socket (a second daemon gives up before it loads anything), the programs, netlink. Throws
+   * StartupError with the exit status. Resolves null when `signal` aborts meanwhile (SIGTERM during start-up),
+   * having closed what it made.
+   */
+  static async open(o: DaemonOptions, deps: DaemonDeps = {}, signal?: AbortSignal): Promise<Daemon | null> {
+    const log = o.log
+    const config = await readConfig(o)
+    const control = new DaemonControl()
+    await control.start(controlOptions(config, o.insecurePaths, log)).catch((e: Error & { exitCode?: number }) => {
+      throw new StartupError(e.message, e.exitCode ?? 1)
+    })
+    const undo: (() => void)[] = [() => void control.close()]
+    const cleanup = (): null => {
+      for (const u of undo.reverse()) u()
+      return null
+    }
+    try {
+      if (signal?.aborted) return cleanup()
+      const registry: ProgramRegistry = new ProgramRegistry({
+        bpffsDir: config.bpffs,
+        backend: deps.programs,
+        insecurePaths: o.insecurePaths,
+        log,
+        onBpffsMount: (where, again) => logBpffsMount(log, registry.bpffsDir, where, again),
+      })
+      undo.push(() => registry.close())
+      const t0 = performance.now()
+      const gen: Generation = { config, leases: await acquireAll(config, registry) }
+      log.debug({ ms: Math.round(performance.now() - t0) }, 'programs ready')
+      if (signal?.aborted) return cleanup()
+      const client = new RtnlClient({ rcvbuf: o.rcvbuf, open: deps.netlink })
+      undo.push(() => client.close())
+      const replaceSupported = await probeReplace(client, log)
+      if (signal?.aborted) return cleanup()
+      logPrograms(log, gen)
+      return new Daemon({ o, deps, control, registry, gen, client, replaceSupported })
+    } catch (e) {
+      cleanup()
+      throw e
+    }
+  }
+
+  /** Connects the parts Daemon.open() made; opens nothing. */
+  private constructor(p: DaemonParts) {
+    this.#o = p.o
+    this.#log = p.o.log
+    this.#control = p.control
+    this.#registry = p.registry
+    this.#client = p.client
+    this.#gen = p.gen
+    this.#client.on('error', (e) => this.#log.warn({ err: e }, `netlink: ${e.message}`))
+    this.#table = new LinkTable(this.#client)
+    this.#table.on('error', (e) => this.#log.error({ err: e }, `link table: ${e.message}`))
+    this.#reconciler = new Reconciler({
+      table: this.#table,
+      setter: this.#client,
+      desire: this.#desire(this.#gen),
+      replaceSupported: p.replaceSupported,
+      report: (e) => logOutcome(this.#log, e),
+      settleMs: p.gen.config.settleMs,
+      maxSettleMs: p.gen.config.maxSettleMs,
+      clock: p.deps.clock,
+      onLatency: (ms) => this.#control.observeLatency(ms),
+      onIdle: () => this.#changed(),
+    })
+    this.#table.on('resync', (r) => {
+      if (r.reason !== 'overrun') return
+      this.#log.warn({ differences: r.events, links: r.links }, `netlink overrun: notifications were lost; re-dumped ${r.links} links, ${r.events} differences`)
+      this.#reconciler.reconcileAll()
+    })
+    this.#watch = new ObjectWatch({ objects: this.#registry.objects, log: this.#log, onChange: () => void this.reload('object file changed') })
   }
 
   get config(): Config {
@@ -107,121 +284,21 @@ export class Daemon {
     return this.#registry
   }
 
-  async #readConfig(): Promise<Config> {
-    const r = await loadConfig(this.#o.configPath, { insecurePaths: this.#o.insecurePaths })
-    if (!r.ok) throw new StartupError(configErrorText(r.error), EX_CONFIG)
-    for (const h of kindHints(r.value)) {
-      this.#log.warn({ entry: r.value.entries[h.index]!.name, linkKind: h.kind, suggestion: h.suggestion }, h.message)
-    }
-    return r.value
+  get control(): DaemonControl {
+    return this.#control
   }
 
   /**
-   * The registry mounted a bpffs for the pins. At start that is routine (under `ip netns exec` or PrivateMounts= the
-   * mount lives only as long as the daemon's mount namespace). Later it means the bpffs was unmounted under us: the
-   * pins made before are gone, so a restarted daemon would see the programs still attached from them as foreign.
+   * The first full reconcile: dump every link, plan all of them, wait until every answer is in; then prune pins no
+   * longer used, watch the objects and serve the control socket. A stop() meanwhile (SIGTERM) ends it quietly:
+   * nothing more is set up and nothing announced.
    */
-  #bpffsMounted(where: string, again: boolean): void {
-    if (!again) {
-      this.#log.info({ path: where }, `mounted a BPF filesystem at ${where} for the pins`)
-      return
-    }
-    this.#log.warn(
-      { path: where },
-      `${this.#registry.bpffsDir} was no longer on a BPF filesystem (unmounted?): mounted a new one at ${where}; ` +
-        'the pins made before are gone, and a restarted daemon will treat programs attached from them as foreign',
-    )
+  start(): Promise<void> {
+    this.#started = this.#start()
+    return this.#started
   }
 
-  /** One line per entry whose program is new to the daemon: all at start; at a reload, those not in use before. */
-  #logPrograms(gen: Generation, before?: Generation): void {
-    const old = new Set([...(before?.leases.values() ?? [])].map((l) => l.id))
-    for (const [i, l] of gen.leases) {
-      if (old.has(l.id)) continue
-      this.#log.info(
-        { entry: gen.config.entries[i]!.name, progId: l.id, tag: l.tag, program: l.name, source: l.source, pin: l.pinDir },
-        `${l.source === 'pinned' ? 'reusing pinned' : 'loaded'} program ${l.name} (id ${l.id}) from ${l.objectPath}`,
-      )
-    }
-  }
-
-  /** Loads (or finds pinned) every entry's program; one load per object content and program. */
-  async #acquireAll(config: Config, registry: ProgramRegistry): Promise<Map<number, ProgramLease>> {
-    const leases = new Map<number, ProgramLease>()
-    try {
-      for (const e of config.entries) {
-        try {
-          leases.set(e.index, await registry.acquire(e.object, e.program ?? undefined))
-        } catch (err) {
-          // An untrusted path (the bpffs directory, say) is a setup to fix, like an unsafe config path: 78.
-          if (err instanceof ProgramLoadError) throw new StartupError(`${e.name}: ${err.message}`, err.unsafe ? EX_CONFIG : EX_DATAERR)
-          throw err
-        }
-      }
-      return leases
-    } catch (err) {
-      for (const l of leases.values()) l.release()
-      throw err
-    }
-  }
-
-  #desire(gen: Generation, match = compileMatcher(gen.config)) {
-    const owned = this.#registry.ownedPrograms()
-    return buildDesire({
-      match,
-      programs: gen.leases,
-      owned: new Set(owned.keys()),
-      openById: this.#registry.opener(owned),
-    })
-  }
-
-  async start(): Promise<void> {
-    const config = await this.#readConfig()
-    // The control socket and metrics listener are bound first: a second daemon on the same socket gives up here,
-    // before it loads or attaches anything. Requests are answered "starting" until ready() below.
-    await this.#control
-      .start(controlOptions(config, this.#o.insecurePaths, this.#log))
-      .catch((e: Error & { exitCode?: number }) => {
-        throw new StartupError(e.message, e.exitCode ?? 1)
-      })
-    // A SIGTERM while start-up waits (here, on the dump, on the first reconcile) runs stop() on what exists so far.
-    // Start-up then sets up nothing more and announces nothing: a listener bound after stop() closed the control
-    // server, or a watchdog started after it, would keep a stopped daemon alive.
-    if (this.#stopped) return this.#control.close()
-    this.#registry = new ProgramRegistry({
-      bpffsDir: config.bpffs,
-      insecurePaths: this.#o.insecurePaths,
-      log: this.#log,
-      onBpffsMount: (where, again) => this.#bpffsMounted(where, again),
-    })
-    const t0 = performance.now()
-    const leases = await this.#acquireAll(config, this.#registry)
-    this.#gen = { config, leases }
-    this.#logPrograms(this.#gen)
-    this.#log.debug({ ms: Math.round(performance.now() - t0) }, 'programs ready')
-
-    this.#client = new RtnlClient({ rcvbuf: this.#o.rcvbuf })
-    this.#client.on('error', (e) => this.#log.warn({ err: e }, `netlink: ${e.message}`))
-    this.#table = new LinkTable(this.#client)
-    this.#table.on('error', (e) => this.#log.error({ err: e }, `link table: ${e.message}`))
-    const replaceSupported = await this.#probeReplace(this.#client)
-    if (this.#stopped) return
-    this.#reconciler = new Reconciler({
-      table: this.#table,
-      setter: this.#client,
-      desire: this.#desire(this.#gen),
-      replaceSupported,
-      report: (e) => logOutcome(this.#log, e),
-      settleMs: config.settleMs,
-      maxSettleMs: config.maxSettleMs,
-      onLatency: (ms) => this.#control.observeLatency(ms),
-      onIdle: () => this.#changed(),
-    })
-    this.#table.on('resync', (r) => {
-      if (r.reason !== 'overrun') return
-      this.#log.warn({ differences: r.events, links: r.links }, `netlink overrun: notifications were lost; re-dumped ${r.links} links, ${r.events} differences`)
-      this.#reconciler.reconcileAll()
-    })
+  async #start(): Promise<void> {
     try {
       await this.#table.start()
     } catch (e) {
@@ -235,27 +312,18 @@ export class Daemon {
     // Pins of an earlier config that nothing uses any more (and that no link still runs) go now, not at the first
     // reload.
     this.#prune()
-    this.#watchObjects()
+    this.#watch.follow(this.#gen.config.entries, this.#gen.leases)
     // Before ready: once systemd reports the service up, `xdplinkd status` answers.
-    this.#control.ready()
+    this.#control.ready(this)
     const s = this.summary()
     this.#log.info({ ...s }, `started: ${summaryText(s)}`)
     this.#o.hooks?.ready?.(s)
   }
 
-  /** Whether the kernel has XDP_FLAGS_REPLACE, from its answer (rtnl/features.ts); assumed where it will not say. */
-  async #probeReplace(client: RtnlClient): Promise<boolean> {
-    const r = await probeXdpReplace(client)
-    if (!r.ok) {
-      this.#log.warn({ err: r.error }, `cannot tell whether the kernel has XDP_FLAGS_REPLACE (${r.error.message}); assuming it does`)
-      return true
-    }
-    if (!r.value) this.#log.warn('this kernel has no XDP_FLAGS_REPLACE (Linux < 5.7): program swaps are not atomic')
-    return r.value
+  #desire(gen: Generation, match = compileMatcher(gen.config)): Desire {
+    const owned = this.#registry.ownedPrograms()
+    return buildDesire({ match, programs: gen.leases, owned: new Set(owned.keys()), openById: this.#registry.opener(owned) })
   }
-
-  #lastSummary = ''
-  #statusTimer: ReturnType<typeof setTimeout> | null = null
 
   /**
    * Tells the hooks (sd_notify STATUS=) when the summary changed, at most every STATUS_INTERVAL_MS. Called whenever
@@ -263,7 +331,7 @@ export class Daemon {
    * summary counts every link: taken on every call, 1,000 links deleted at once cost O(n^2).
    */
   #changed(): void {
-    if (!this.#gen || !this.#o.hooks?.changed || this.#statusTimer) return
+    if (!this.#o.hooks?.changed || this.#statusTimer) return
     this.#statusTimer = setTimeout(() => {
       this.#statusTimer = null
       if (this.#stopped || !this.#o.hooks?.changed) return
@@ -277,11 +345,10 @@ export class Daemon {
 
   /**
    * For the watchdog: the event loop is alive (the caller runs on it) and the netlink receive path is intact: both
-   * sockets open, and the table not stuck in a resync.
+   * connections open, and the table not stuck in a resync.
    */
   alive(): boolean {
-    if (this.#stopped || !this.#client) return false
-    return !this.#client.requests.closed && this.#client.events !== null && !this.#client.events.closed && this.#table.healthy()
+    return !this.#stopped && this.#client.connected && this.#table.healthy()
   }
 
   summary(): Summary {
@@ -308,49 +375,62 @@ export class Daemon {
   }
 
   async #reload(reason: string): Promise<boolean> {
+    await this.#started.catch(() => {})
     if (this.#stopped) return false
     this.#o.hooks?.reloading?.()
-    let gen: Generation
-    let rebound: Awaited<ReturnType<DaemonControl['rebind']>> | null = null
-    try {
-      const config = await this.#readConfig()
-      // The pin directory holds what the running programs are pinned as: it changes only at a restart. Say so
-      // rather than let an edited value look applied.
-      const old = this.#gen.config
-      if (config.bpffs !== old.bpffs) {
-        this.#log.warn(
-          { key: 'bpffs', configured: config.bpffs, inForce: old.bpffs },
-          `bpffs changed to ${config.bpffs}: takes effect after a restart; ${old.bpffs} stays in force`,
-        )
-      }
-      config.bpffs = old.bpffs
-      // A moved control socket or metrics endpoint is bound before anything else changes: if it cannot be had,
-      // the whole new config is rejected.
-      rebound = await this.#control.rebind(controlOptions(config, this.#o.insecurePaths, this.#log))
-      gen = { config, leases: await this.#acquireAll(config, this.#registry) }
-    } catch (e) {
-      await rebound?.abort()
-      const msg = e instanceof Error ? e.message : String(e)
-      this.#reloadError = msg
-      this.#log.error({ reason, action: 'reload' }, `reload rejected, the previous config stays in force:\n${msg}`)
+    const next = await this.#prepare()
+    if (!next.ok) {
+      this.#reloadError = next.error
+      this.#log.error({ reason, action: 'reload' }, `reload rejected, the previous config stays in force:\n${next.error}`)
       this.#o.hooks?.reloaded?.(false, this.summary())
       return false
     }
     const old = this.#gen
-    this.#gen = gen
+    this.#gen = next.gen
     this.#reloadError = null
-    rebound.commit()
-    this.#logPrograms(gen, old)
-    this.#reconciler.setDesire(this.#desire(gen), gen.config.settleMs, gen.config.maxSettleMs)
+    next.commit()
+    logPrograms(this.#log, next.gen, old)
+    this.#reconciler.setDesire(this.#desire(next.gen), next.gen.config.settleMs, next.gen.config.maxSettleMs)
     await this.#reconciler.idle()
     // Old programs are released only once every link has been moved off them (the replaces above are done).
     for (const l of old.leases.values()) l.release()
     this.#prune()
-    this.#watchObjects()
+    this.#watch.follow(next.gen.config.entries, next.gen.leases)
     const s = this.summary()
     this.#log.info({ ...s, reason, action: 'reload' }, `reloaded (${reason}): ${summaryText(s)}`)
     this.#o.hooks?.reloaded?.(true, s)
     return true
+  }
+
+  /**
+   * The next generation, prepared whole before anything changes: the config read and validated, a moved control
+   * socket or metrics endpoint bound next to the old ones, every program loaded. `commit` retires what it replaces;
+   * on any failure what was made is undone and the reason returned.
+   */
+  async #prepare(): Promise<{ ok: true; gen: Generation; commit(): void } | { ok: false; error: string }> {
+    let rebound: Awaited<ReturnType<DaemonControl['rebind']>> | null = null
+    try {
+      const config = await readConfig(this.#o)
+      // The pin directory holds what the running programs are pinned as: it changes only at a restart. Say so rather
+      // than let an edited value look applied.
+      const inForce = this.#gen.config.bpffs
+      if (config.bpffs !== inForce) {
+        this.#log.warn(
+          { key: 'bpffs', configured: config.bpffs, inForce },
+          `bpffs changed to ${config.bpffs}: takes effect after a restart; ${inForce} stays in force`,
+        )
+      }
+      config.bpffs = inForce
+      // A moved control socket or metrics endpoint is bound before anything else: if it cannot be had, the whole
+      // new config is rejected.
+      const r = await this.#control.rebind(controlOptions(config, this.#o.insecurePaths, this.#log))
+      rebound = r
+      const gen = { config, leases: await acquireAll(config, this.#registry) }
+      return { ok: true, gen, commit: () => r.commit() }
+    } catch (e) {
+      await rebound?.abort()
+      return { ok: false, error: e instanceof Error ? e.message : String(e) }
+    }
   }
 
   /** Removes pins that no entry uses and that no link still runs (a link in error may still run an old one). */
@@ -360,28 +440,22 @@ export class Daemon {
     for (const f of r.failed) this.#log.warn({ dir: f.dir }, `could not remove pin ${f.dir}: ${f.error.message}`)
   }
 
-  /** Object files rebuilt under the config in force reload it (programs/watch.ts). */
-  #watchObjects(): void {
-    this.#watch ??= new ObjectWatch({ objects: this.#registry.objects, log: this.#log, onChange: () => void this.reload('object file changed') })
-    this.#watch.follow(this.#gen.config.entries, this.#gen.leases)
-  }
-
   /** Stops. With `on-exit: detach`, first detaches our programs (and only ours). */
   async stop(): Promise<void> {
     if (this.#stopped) return
     this.#stopped = true
     this.#o.hooks?.stopping?.()
     await this.#control.close()
-    this.#watch?.close()
+    this.#watch.close()
     if (this.#statusTimer) clearTimeout(this.#statusTimer)
-    if (this.#reconciler && this.#gen?.config.onExit === 'detach') {
+    if (this.#gen.config.onExit === 'detach') {
       this.#reconciler.setDesire(this.#desire(this.#gen, () => null))
       await this.#reconciler.idle()
       this.#log.info({ action: 'detach' }, 'on-exit detach: our programs are detached')
     }
-    this.#reconciler?.stop()
-    this.#client?.close()
-    this.#registry?.close()
+    this.#reconciler.stop()
+    this.#client.close()
+    this.#registry.close()
     this.#log.info('stopped')
   }
 
@@ -389,17 +463,12 @@ export class Daemon {
 
   /** The programs the config in force uses, one per entry (entries with the same object and program share one). */
   programs(): ProgramUse[] {
-    if (!this.#gen) return []
     return [...this.#gen.leases].map(([i, program]) => ({ entry: this.#gen.config.entries[i]!.name, program }))
   }
 
   /** Why the last reload was rejected; null after an accepted one. */
   get lastReloadError(): string | null {
     return this.#reloadError
-  }
-
-  get control(): DaemonControl {
-    return this.#control
   }
 }
 

@@ -1,7 +1,7 @@
 import { dirname } from 'node:path'
 import type { Logger } from 'pino'
 import type { Config } from '../config/index.js'
-import { Daemon, StartupError, summaryText, type Summary } from '../daemon.js'
+import { Daemon, StartupError, summaryText, type DaemonHooks, type Summary } from '../daemon.js'
 import { createLogger } from '../log/logger.js'
 import { Notifier, startWatchdog } from '../service/notify.js'
 
@@ -34,56 +34,68 @@ export async function runCommand(o: RunOptions): Promise<number> {
       log.warn({ err: e }, `sd_notify failed: ${(e as Error).message}`)
     }
   }
+  let daemon: Daemon | null = null
   // Once the config in force is known: after start-up, and after each reload that was accepted.
   const unchecked = (): void => {
-    if (o.insecurePaths) log.warn(insecurePathsFields(daemon.config), insecurePathsWarning(daemon.config))
+    if (o.insecurePaths && daemon) log.warn(insecurePathsFields(daemon.config), insecurePathsWarning(daemon.config))
   }
-  const daemon = new Daemon({
-    configPath: o.configPath,
-    insecurePaths: o.insecurePaths,
-    rcvbuf: o.rcvbuf,
-    log,
-    hooks: {
-      ready: (s) => {
-        unchecked()
-        tell(() => notifier.ready(status(s)))
-      },
-      changed: (s) => tell(() => notifier.status(status(s))),
-      reloading: () => tell(() => notifier.reloading('reloading')),
-      // READY=1 after a reload whether or not it was accepted: the daemon runs on, on the old config if need be.
-      reloaded: (ok, s) => {
-        if (ok) unchecked()
-        tell(() => notifier.ready(`${ok ? '' : 'reload rejected; '}${status(s)}`))
-      },
-      stopping: () => tell(() => notifier.stopping('stopping')),
+  const hooks: DaemonHooks = {
+    ready: (s) => {
+      unchecked()
+      tell(() => notifier.ready(status(s)))
     },
-  })
+    changed: (s) => tell(() => notifier.status(status(s))),
+    reloading: () => tell(() => notifier.reloading('reloading')),
+    // READY=1 after a reload whether or not it was accepted: the daemon runs on, on the old config if need be.
+    reloaded: (ok, s) => {
+      if (ok) unchecked()
+      tell(() => notifier.ready(`${ok ? '' : 'reload rejected; '}${status(s)}`))
+    },
+    stopping: () => tell(() => notifier.stopping('stopping')),
+  }
+  // A SIGTERM before the daemon exists aborts its opening (Daemon.open closes what it made); after, it stops it. A
+  // SIGHUP before it exists is carried out once it has started.
+  const opening = new AbortController()
   let stopping: Promise<void> | null = null
+  let hupWhileOpening = false
   let watchdog: ReturnType<typeof startWatchdog> = null
   const done = new Promise<void>((resolve) => {
     const stop = (sig: NodeJS.Signals): void => {
       log.info({ signal: sig }, `${sig}: stopping`)
       watchdog?.stop()
-      stopping ??= daemon.stop().then(resolve)
+      if (stopping) return
+      if (daemon) stopping = daemon.stop().then(resolve)
+      else {
+        hooks.stopping?.()
+        opening.abort()
+        stopping = Promise.resolve().then(resolve)
+      }
     }
     process.on('SIGTERM', stop)
     process.on('SIGINT', stop)
-    process.on('SIGHUP', () => void daemon.reload('SIGHUP'))
+    process.on('SIGHUP', () => {
+      if (daemon) void daemon.reload('SIGHUP')
+      else hupWhileOpening = true
+    })
   })
   try {
-    await daemon.start()
+    daemon = await Daemon.open({ configPath: o.configPath, insecurePaths: o.insecurePaths, rcvbuf: o.rcvbuf, log, hooks }, {}, opening.signal)
+    if (daemon && !stopping) await daemon.start()
   } catch (e) {
-    await daemon.stop().catch(() => {})
+    await daemon?.stop().catch(() => {})
     if (e instanceof StartupError) log.fatal({ exitCode: e.exitCode }, e.message)
     throw e
   }
+  if (!daemon) log.info('stopped')
   // Not once stopping (a SIGTERM during start-up): its timer would keep the stopped daemon alive.
-  if (!stopping) {
+  else if (!stopping) {
+    const d = daemon
     watchdog = startWatchdog(notifier, {
-      alive: () => daemon.alive(),
+      alive: () => d.alive(),
       onWithheld: () => log.warn('watchdog ping withheld: the netlink receive path is not healthy'),
       onError: (e) => log.warn({ err: e }, `sd_notify failed: ${(e as Error).message}`),
     })
+    if (hupWhileOpening) void d.reload('SIGHUP')
   }
   await done
   notifier.close()
@@ -93,8 +105,13 @@ export async function runCommand(o: RunOptions): Promise<number> {
 }
 
 /** What --insecure-paths left unchecked, for the journal: the config file, the objects, the socket's directory. */
-export function insecurePathsFields(c: Pick<Config, 'path' | 'entries' | 'controlSocket'>): { config: string; objects: string[]; controlSocketDir: string } {
-  return { config: c.path, objects: [...new Set(c.entries.map((e) => e.object))], controlSocketDir: dirname(c.controlSocket) }
+export function insecurePathsFields(c: Pick<Config, 'path' | 'entries' | 'controlSocket' | 'bpffs'>): {
+  config: string
+  objects: string[]
+  controlSocketDir: string
+  bpffs: string
+} {
+  return { config: c.path, objects: [...new Set(c.entries.map((e) => e.object))], controlSocketDir: dirname(c.controlSocket), bpffs: c.bpffs }
 }
 
 /**
@@ -102,12 +119,13 @@ export function insecurePathsFields(c: Pick<Config, 'path' | 'entries' | 'contro
  * control/server.ts check them otherwise): anyone who can write one of them, or a directory on the way, can
  * change what the daemon loads into the kernel as root or answer its CLI.
  */
-export function insecurePathsWarning(c: Pick<Config, 'path' | 'entries' | 'controlSocket'>): string {
+export function insecurePathsWarning(c: Pick<Config, 'path' | 'entries' | 'controlSocket' | 'bpffs'>): string {
   const f = insecurePathsFields(c)
   const objects = f.objects.length === 0 ? 'no objects' : `${f.objects.length === 1 ? 'the object' : 'the objects'} ${f.objects.join(', ')}`
   return (
-    `--insecure-paths: not checked who owns and may write the config file ${f.config}, ${objects} and the control socket's ` +
-    `directory ${f.controlSocketDir}, nor the directories and symlinks on their way (development only)`
+    `--insecure-paths: not checked who owns and may write the config file ${f.config}, ${objects}, the control socket's ` +
+    `directory ${f.controlSocketDir} and the pin directory ${f.bpffs} with its pins, nor the directories and symlinks on ` +
+    'their way (development only)'
   )
 }
 

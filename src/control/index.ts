@@ -1,11 +1,11 @@
 /**
  * The daemon's outward-facing services: the control socket (status, reload) and the optional Prometheus endpoint.
  *
- * The Daemon creates one DaemonControl when it is constructed, so the reconciler can feed the latency histogram
- * from the first reconcile on. start() binds both listeners as the daemon's first act after reading its config: a
- * second daemon pointed at the same socket gives up before it loads or attaches anything, and a port in use is
- * reported before links are touched. Until ready() (first reconcile done, just before the daemon reports ready to
- * systemd) requests are answered "starting" and the metrics are empty: the table and reconciler do not exist yet.
+ * Daemon.open() makes one and start() binds both listeners as its first act after reading the config: a second
+ * daemon pointed at the same socket gives up before it loads or attaches anything, and a port in use is reported
+ * before links are touched. The reconciler feeds the latency histogram from the first reconcile on. Until
+ * ready(daemon) (first reconcile done, just before the daemon reports ready to systemd) requests are answered
+ * "starting" and the metrics are empty.
  */
 import type { Logger } from 'pino'
 import type { Config, ControlGroup, MetricsEndpoint } from '../config/index.js'
@@ -67,17 +67,14 @@ function warnIfReachable(e: MetricsEndpoint, log: Logger): void {
 export class DaemonControl {
   /** Null without a `metrics:` endpoint: prom-client (20-25 ms to load) is loaded only when one is configured. */
   metrics: DaemonMetrics | null = null
-  readonly #daemon: ControlledDaemon
-  #ready = false
+  /** Set by ready(): what status, reload and the metrics read. Null while the daemon starts. */
+  #daemon: ControlledDaemon | null = null
   #socket: ControlServer | null = null
   #socketPath: string | null = null
   #access: AccessPolicy | null = null
   #http: MetricsServer | null = null
   #endpoint: MetricsEndpoint | null = null
 
-  constructor(daemon: ControlledDaemon) {
-    this.#daemon = daemon
-  }
 
   /** For the Reconciler's onLatency option; nothing to do without a metrics endpoint. */
   observeLatency(ms: number): void {
@@ -169,8 +166,7 @@ export class DaemonControl {
     const where = endpointText(endpoint)!
     const [{ DaemonMetrics }, { MetricsServer }] = await Promise.all([import('../metrics/metrics.js'), import('../metrics/server.js')])
     // The daemon's table and reconciler exist only once it has started; until then the collectors report nothing.
-    const daemon = this.#daemon
-    this.metrics ??= new DaemonMetrics(() => (this.#ready ? daemon : null))
+    this.metrics ??= new DaemonMetrics(() => this.#daemon)
     let http: MetricsServer
     try {
       http = await MetricsServer.listen({ host: endpoint.host, port: endpoint.port, metrics: this.metrics, log })
@@ -184,19 +180,20 @@ export class DaemonControl {
   }
 
   /** The daemon has its table, reconciler and programs: serve status, reload and metrics from now on. */
-  ready(): void {
-    this.#ready = true
+  ready(daemon: ControlledDaemon): void {
+    this.#daemon = daemon
   }
 
   async handle(req: ControlRequest): Promise<ControlResponse> {
-    if (!this.#ready) return { ok: false, error: 'xdplinkd is starting; ask again in a moment' }
+    const daemon = this.#daemon
+    if (!daemon) return { ok: false, error: 'xdplinkd is starting; ask again in a moment' }
     switch (req.cmd) {
       case 'status':
-        return { ok: true, ...buildStatus(this.#daemon) }
+        return { ok: true, ...buildStatus(daemon) }
       case 'reload': {
-        const accepted = await this.#daemon.reload('control socket')
+        const accepted = await daemon.reload('control socket')
         if (accepted) return { ok: true, accepted: true }
-        return { ok: true, accepted: false, reason: this.#daemon.lastReloadError ?? 'rejected (the daemon is stopping?)' }
+        return { ok: true, accepted: false, reason: daemon.lastReloadError ?? 'rejected (the daemon is stopping?)' }
       }
     }
   }

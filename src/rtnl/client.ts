@@ -65,6 +65,11 @@ export class RtnlClient extends EventEmitter<RtnlClientEvents> implements LinkSo
     this.requests.on('error', (e) => this.emit('error', e))
   }
 
+  /** Both connections are open (the subscribed one where there is one): the receive path the watchdog vouches for. */
+  get connected(): boolean {
+    return !this.requests.closed && (this.events === null || !this.events.closed)
+  }
+
   #notification(m: NetlinkMessage): void {
     if (m.type !== RTM_NEWLINK && m.type !== RTM_DELLINK) return
     // Bridge port events reuse RTM_NEWLINK/RTM_DELLINK with family AF_BRIDGE (net/bridge/br_netlink.c br_ifinfo_notify);

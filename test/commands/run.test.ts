@@ -100,10 +100,10 @@ t.test('what --insecure-paths leaves unchecked, in one line', async (t) => {
     [[entry('/opt/a.o'), entry('/opt/b.o'), entry('/opt/a.o')], 'the objects /opt/a.o, /opt/b.o'],
   ]
   for (const [entries, objects] of table) {
-    const c = { path: '/home/dev/c.yaml', controlSocket: '/tmp/dev/x.sock', entries } as Parameters<typeof insecurePathsWarning>[0]
+    const c = { path: '/home/dev/c.yaml', controlSocket: '/tmp/dev/x.sock', bpffs: '/sys/fs/bpf/dev', entries } as Parameters<typeof insecurePathsWarning>[0]
     t.equal(
       insecurePathsWarning(c),
-      `--insecure-paths: not checked who owns and may write the config file /home/dev/c.yaml, ${objects} and the control socket's directory /tmp/dev, nor the directories and symlinks on their way (development only)`,
+      `--insecure-paths: not checked who owns and may write the config file /home/dev/c.yaml, ${objects}, the control socket's directory /tmp/dev and the pin directory /sys/fs/bpf/dev with its pins, nor the directories and symlinks on their way (development only)`,
     )
   }
 })
@@ -121,7 +121,16 @@ t.test('--insecure-paths: one warning at start and one per accepted reload; none
 
   const d = await startDaemon(ns, cfg, ['--insecure-paths'])
   t.teardown(() => d.stop('SIGKILL'))
-  t.match(warnings(d), [{ level: 40, config: cfg, objects: [object], controlSocketDir: w.dir, msg: new RegExp(`the config file ${cfg}, the object ${object} and the control socket's directory ${w.dir},`) }])
+  t.match(warnings(d), [
+    {
+      level: 40,
+      config: cfg,
+      objects: [object],
+      controlSocketDir: w.dir,
+      bpffs: w.bpffs,
+      msg: new RegExp(`the config file ${cfg}, the object ${object}, the control socket's directory ${w.dir} and the pin directory ${w.bpffs} with its pins,`),
+    },
+  ])
   d.child.kill('SIGHUP')
   await d.waitLog((l) => typeof l.msg === 'string' && l.msg.startsWith('reloaded'), 'the reload')
   t.equal(warnings(d).length, 2, 'again after the reload')

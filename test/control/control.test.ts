@@ -34,7 +34,7 @@ t.test('answers "starting" until ready; reload reports the daemon\'s verdict and
   const dir = mkdtempSync(join(tmpdir(), 'xdpl-ctl-'))
   t.teardown(() => rmSync(dir, { recursive: true, force: true }))
   const d = fakeDaemon()
-  const c = new DaemonControl(d)
+  const c = new DaemonControl()
   const socket = join(dir, 'c.sock')
   await c.start({ socketPath: socket, metrics: null, log })
   t.teardown(() => c.close())
@@ -43,7 +43,7 @@ t.test('answers "starting" until ready; reload reports the daemon\'s verdict and
   t.same(await ask('status'), { ok: false, error: 'xdplinkd is starting; ask again in a moment' })
   t.same(await ask('reload'), { ok: false, error: 'xdplinkd is starting; ask again in a moment' })
   t.same(d.reloads, [], 'no reload before ready')
-  c.ready()
+  c.ready(d)
   t.match(await ask('status'), { ok: true, pid: process.pid, links: [], programs: [], counters: { resyncs: 1 } })
   t.same(await ask('reload'), { ok: true, accepted: true })
   d.nextReload = false
@@ -56,10 +56,10 @@ t.test('answers "starting" until ready; reload reports the daemon\'s verdict and
 t.test('metrics on the configured address; a port in use fails start and releases the socket', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'xdpl-ctl-'))
   t.teardown(() => rmSync(dir, { recursive: true, force: true }))
-  const c = new DaemonControl(fakeDaemon())
+  const c = new DaemonControl()
   await c.start({ socketPath: join(dir, 'a.sock'), metrics: { host: '127.0.0.1', port: 0 }, log })
   t.teardown(() => c.close())
-  c.ready()
+  c.ready(fakeDaemon())
   c.observeLatency(12)
   const { port } = c.metricsAddress()!
   const body = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text()
@@ -70,7 +70,7 @@ t.test('metrics on the configured address; a port in use fails start and release
   await new Promise<void>((r) => taken.listen(0, '127.0.0.1', () => r()))
   t.teardown(() => taken.close())
   const busy = (taken.address() as { port: number }).port
-  const c2 = new DaemonControl(fakeDaemon())
+  const c2 = new DaemonControl()
   const sock2 = join(dir, 'b.sock')
   await t.rejects(c2.start({ socketPath: sock2, metrics: { host: '127.0.0.1', port: busy }, log }), {
     name: 'ControlStartError',
@@ -94,11 +94,11 @@ async function unreachable(path: string): Promise<boolean> {
 t.test('rebind at a reload: new listeners first; commit retires the old ones, abort drops the new ones', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'xdpl-ctl-'))
   t.teardown(() => rmSync(dir, { recursive: true, force: true }))
-  const c = new DaemonControl(fakeDaemon())
+  const c = new DaemonControl()
   const a = join(dir, 'a.sock')
   await c.start({ socketPath: a, metrics: null, log })
   t.teardown(() => c.close())
-  c.ready()
+  c.ready(fakeDaemon())
 
   t.test('nothing moved: nothing bound, nothing retired', async (t) => {
     const r = await c.rebind({ socketPath: a, metrics: null, log })
