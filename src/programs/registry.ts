@@ -20,8 +20,9 @@
  *      reload of the same object) and pinning the rest, then pins the program.
  * The descriptor is an Fd closed exactly once, when the last lease is released; the pin keeps the program alive.
  *
- * All I/O goes through a ProgramBackend (the kernel by default), so the sharing, trust and pruning logic runs in
- * tests without root.
+ * All I/O goes through a ProgramBackend (the kernel by default): that is the seam tests use, not an interface over
+ * the registry, so the sharing, trust and pruning logic is the real one in test/programs/registry.test.ts and in the
+ * daemon's root-free unit test (test/helpers/fake-programs.ts).
  */
 import { resolve } from 'node:path'
 import { walkOptions, type PathFinding, type WalkOptions } from '../config/secure-path.js'
@@ -98,22 +99,6 @@ export interface PruneResult {
   failed: { dir: string; error: Error }[]
 }
 
-/** What the daemon needs from the program side; ProgramRegistry is the real one, tests may fake it. */
-export interface Programs {
-  /** Throws ProgramLoadError. */
-  acquire(objectPath: string, programName?: string): Promise<ProgramLease>
-  /** Removes our pin directories not in `keep` and not in use by this process. */
-  prune(keep: ReadonlySet<string>): PruneResult
-  /** Ids of the programs pinned under our bpffs directory (ours across restarts), with their pin directories. */
-  ownedPrograms(): Map<number, string>
-  ownedProgramIds(): Set<number>
-  isOurs(progId: number): boolean
-  /** The descriptor this process holds for a program, or null when it holds none (its pin may be gone). */
-  heldFd(progId: number): Fd | null
-  /** Closes every descriptor (pins stay). */
-  close(): void
-}
-
 /** The I/O a registry does; the default is the kernel (libbpf, bpffs, node:fs). */
 export interface ProgramBackend {
   /** Opens an object file under the path rules (objects.ts openObjectFile); throws ProgramLoadError. */
@@ -184,7 +169,7 @@ interface Entry {
   refs: number
 }
 
-export class ProgramRegistry implements Programs {
+export class ProgramRegistry {
   readonly bpffsDir: string
   /** The object files, read under this registry's path rules; the object watch (watch.ts) reads through it too. */
   readonly objects: ObjectFiles
