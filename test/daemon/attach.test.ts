@@ -53,6 +53,8 @@ t.test('attach on create (before up), nothing elsewhere; rename in and out; dele
   ns.ip('link', 'property', 'add', 'dev', 'z0', 'altname', 'long-alt-name-for-z0')
   await waitFor(() => xdpOf(ns, 'z0') !== null, 'link matched by its alt name attached')
   t.equal(xdpOf(ns, 'z1'), null)
+  // The kernel shows the program before the daemon's log line for it is read here: wait for the line.
+  await d.waitLog((l) => l.action === 'attach' && l.ifname === 'z0', 'z0 attach line')
 
   const attaches = actions(d, 'attach').map((l) => l.ifname)
   t.ok(attaches.includes('va') && attaches.includes('vb') && attaches.includes('vc') && attaches.includes('z0'), `attach logged: ${attaches.join(',')}`)
