@@ -18,13 +18,13 @@
  * root-owned all the way, not writable by group or others unless sticky), and a socket already at the path must be
  * root's: in a directory others may write (/tmp), anyone can take the name first.
  */
-import { chmodSync, lstatSync, mkdirSync, statSync, unlinkSync } from 'node:fs'
+import { chmodSync, lchownSync, lstatSync, mkdirSync, statSync, unlinkSync } from 'node:fs'
 import { createConnection, createServer, type Server, type Socket } from 'node:net'
 import { dirname } from 'node:path'
 import type { Logger } from 'pino'
 import { OVERRIDE_HINT, defaultTrustedUids, statProblems } from '../config/permissions.js'
 import { walkPath } from '../config/secure-path.js'
-import { allowedText, mayAsk, peerOf, type AccessPolicy } from './peer.js'
+import { allowedText, groupText, mayAsk, peerOf, type AccessPolicy } from './peer.js'
 import { MAX_REQUEST_BYTES, encodeResponse, parseRequest, type ControlRequest, type ControlResponse } from './protocol.js'
 
 /** sysexits(3) EX_CANTCREAT: the control socket (or the metrics listener) cannot be created. */
@@ -211,12 +211,39 @@ export class ControlServer {
       }
     })
     try {
-      chmodSync(o.path, 0o600)
+      srv.#applyFileMode()
     } catch (e) {
       await srv.close()
-      throw new ControlStartError(`cannot chmod ${o.path}: ${(e as Error).message}`)
+      throw new ControlStartError(`cannot set the owner or mode of ${o.path}: ${(e as Error).message}`)
     }
     return srv
+  }
+
+  /**
+   * The socket file lets in who may ask: without `control-group` mode 0600 (root, or the daemon's uid); with it
+   * mode 0660 and that group, so that its members can connect(2) at all (unix(7): connecting needs write
+   * permission on the socket). Whoever the mode lets through is still judged by SO_PEERCRED. The directories on
+   * the way must let the group search them too: a directory that does not is named in a warning, not changed.
+   */
+  #applyFileMode(): void {
+    const g = this.#access.group
+    // lchown: the path was just bound by us, and a symlink swapped in meanwhile is not followed.
+    lchownSync(this.path, -1, g ? g.gid : typeof process.getegid === 'function' ? process.getegid() : 0)
+    chmodSync(this.path, g ? 0o660 : 0o600)
+    if (!g) return
+    for (let d = dirname(this.path); ; d = dirname(d)) {
+      const st = statSync(d)
+      const search = st.gid === g.gid ? 0o010 : 0o001
+      if ((st.mode & search) === 0) {
+        this.#o.log?.warn(
+          { path: d, mode: `0${(st.mode & 0o7777).toString(8)}` },
+          `control socket: members of ${groupText(g)} cannot reach ${this.path}: ` +
+            `${d} does not let them search it (mode 0${(st.mode & 0o777).toString(8)}; 0711 would)`,
+        )
+        break
+      }
+      if (d === '/') break
+    }
   }
 
   /** Connections open now. */
@@ -226,7 +253,14 @@ export class ControlServer {
 
   /** Who may ask from now on (a reload that changed `control-group:`); connections already open stay. */
   setAccess(access: AccessPolicy): void {
+    const changed = (access.group?.gid ?? null) !== (this.#access.group?.gid ?? null)
     this.#access = access
+    if (!changed) return
+    try {
+      this.#applyFileMode()
+    } catch (e) {
+      this.#o.log?.warn({ path: this.path }, `control socket: cannot set the owner or mode of ${this.path}: ${(e as Error).message}`)
+    }
   }
 
   /**

@@ -307,21 +307,41 @@ t.test('credentials: only root and the group may ask; the rest are told so and w
   const answer = async (id: Identity): Promise<Record<string, unknown>> => JSON.parse((await askAs(id, path))[0]!) as Record<string, unknown>
   t.match(await answer({ uid: 65534, gid: 4242 }), { ok: true, links: Array }, 'the group as primary gid')
   t.match(await answer({ uid: 65534, gid: 65534, groups: [27, 4242] }), { ok: true, links: Array }, 'the group as a supplementary group')
-  t.same(warns, [], 'members are not warned about')
+  t.same(warns.filter((w) => /refused/.test(w.msg)), [], 'members are not warned about')
 
   const denied = { ok: false, error: 'permission denied: only root or members of group xdpops (gid 4242) may use this socket' }
   t.same(await answer(NOBODY), denied, 'nobody')
   t.same(await answer({ uid: 1000, gid: 1000, groups: [27] }), denied, 'a user in other groups')
   t.same(await answer({ uid: 65534, gid: 0, groups: [0] }), denied, 'gid 0 is not root')
   t.equal(h.seen.length, 2, 'the handler saw only the members\' requests')
-  t.equal(warns.length, 1, 'one warning for three refusals within the interval')
-  t.match(warns[0], { obj: { uid: 65534, refused: 1 }, msg: /^control socket: refused uid 65534 \(pid \d+\): only root or members of group xdpops \(gid 4242\) may ask; refused one$/ })
+  const refusals = warns.filter((w) => /refused/.test(w.msg))
+  t.equal(refusals.length, 1, 'one warning for three refusals within the interval')
+  t.match(refusals[0], { obj: { uid: 65534, refused: 1 }, msg: /^control socket: refused uid 65534 \(pid \d+\): only root or members of group xdpops \(gid 4242\) may ask; refused one$/ })
   t.equal(srv.clients, 0, 'refused clients hold no slot')
 
-  // A reload that drops the group: members are refused from then on.
+  // A reload that drops the group: members are refused from then on (by the daemon, with the file opened again).
   srv.setAccess({ uids: [0], group: null })
+  chmodSync(path, 0o666)
   t.same(await answer({ uid: 65534, gid: 4242 }), { ok: false, error: 'permission denied: only root may use this socket' })
   t.match((await ask(path, '{"cmd":"status"}\n')).r, { ok: true }, 'root still may')
+})
+
+t.test('control-group: the socket file is 0660 and the group\'s, so members can connect without a chmod', { skip: needsRoot }, async (t) => {
+  const warns: { obj: Record<string, unknown>; msg: string }[] = []
+  const log = { debug() {}, info() {}, warn: (obj: Record<string, unknown>, msg: string) => void warns.push({ obj, msg }) } as unknown as Logger
+  const group = { name: 'xdpops', gid: 4242 }
+  const { srv, path, dir } = await serve(t, { log, access: { uids: [0], group } })
+  const st = statSync(path)
+  t.equal(st.mode & 0o777, 0o660, 'mode 0660')
+  t.equal(st.gid, 4242, 'the group\'s')
+  t.match(warns, [{ msg: new RegExp(`^control socket: members of group xdpops \\(gid 4242\\) cannot reach ${path}: ${dir}/run does not let them search it \\(mode 0700; 0711 would\\)$`) }])
+  chmodSync(dir, 0o711)
+  chmodSync(join(dir, 'run'), 0o711)
+  const answer = async (id: Identity): Promise<Record<string, unknown>> => JSON.parse((await askAs(id, path))[0]!) as Record<string, unknown>
+  t.match(await answer({ uid: 65534, gid: 4242 }), { ok: true }, 'a member connects: the file mode lets it in')
+  srv.setAccess({ uids: [0], group: null })
+  t.equal(statSync(path).mode & 0o777, 0o600, 'the group dropped at a reload: 0600 again')
+  t.same(await askAs({ uid: 65534, gid: 4242 }, path), ['error: EACCES'], 'the kernel refuses the connection now')
 })
 
 t.test('the refusal warnings share the interval logic with "too many clients", each kind counted apart', { skip: needsRoot }, async (t) => {
