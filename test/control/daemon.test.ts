@@ -85,8 +85,11 @@ t.test('the daemon: control-group members may ask, others are refused with one w
   const d = await startDaemon(ns, cfg)
   t.teardown(() => d.stop('SIGKILL'))
   t.ok(d.logs().some((l) => l.msg === `control socket at ${socket} (root or members of gid 4242 may ask)`), 'who may ask is logged')
-  // The socket stays 0600 in a 0700 directory: the kernel lets nobody else connect until the operator opens the mode.
-  t.same(await askAs({ uid: 65534, gid: 4242 }, socket), ['error: EACCES'], 'the file mode comes first')
+  // The daemon makes the socket 0660 and the group's, but the directory here is 0700: the kernel lets nobody else
+  // connect until the operator opens the directories.
+  t.equal(statSync(socket).mode & 0o777, 0o660, 'the socket is 0660')
+  t.equal(statSync(socket).gid, 4242, "in the control group")
+  t.same(await askAs({ uid: 65534, gid: 4242 }, socket), ['error: EACCES'], 'the directory mode comes first')
   chmodSync(dir, 0o711)
   chmodSync(join(dir, 'run'), 0o711)
   chmodSync(socket, 0o666)
@@ -106,6 +109,12 @@ t.test('the daemon: control-group members may ask, others are refused with one w
   const reload = cliIn(ns, 'reload', '--socket', socket)
   t.equal(reload.status, 0, reload.stderr)
   await d.waitLog((l) => l.msg === 'control socket: root may ask now', 'the new policy logged')
+  // Without control-group the daemon makes the socket 0600 and root's again: the kernel refuses the member first.
+  t.equal(statSync(socket).mode & 0o777, 0o600, 'the socket is 0600 again')
+  t.equal(statSync(socket).gid, 0, 'in group root')
+  t.same(await askAs(member, socket), ['error: EACCES'], 'the file mode keeps the group out')
+  // An operator who opens the mode by hand still meets the peer check.
+  chmodSync(socket, 0o666)
   t.same(await askAs(member, socket), ['{"ok":false,"error":"permission denied: only root may use this socket"}'], 'the group is out after the reload')
 })
 
