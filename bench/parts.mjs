@@ -206,7 +206,9 @@ export async function partA({ tmp, bpffs, opt, progress }) {
   }
 
   const M = Object.fromEntries(Object.entries(R).map(([k, v]) => [k, median(v)]))
-  const budget = M.node + 1.5 * M.ipbatch
+  // The target (issue 11): at most 1.5x the floor measured in the same run, what a Node.js process on this netlink
+  // layer does at the least. It replaced `node + 1.5 x ip-batch`, which the floor itself exceeded on slower machines.
+  const budget = 1.5 * M.floor
   const complete = R.daemonAttached.every((x) => x === L) && R.kernelOk.every((x) => x === L) && R.daemonErrors.every((x) => x === 0)
   const rows = [
     ['xdplinkd: spawn -> `started:` line', ms(M.daemon), `runs: ${runsText(R.daemon)}`],
@@ -225,10 +227,9 @@ export async function partA({ tmp, bpffs, opt, progress }) {
     ['bpftool prog load + one ip -batch (pinned)', ms(M.ipbatch), `load ${ms(M.load)} + batch ${ms(M.batch)}; runs: ${runsText(R.ipbatch)}`],
     [`one ip link set ... obj per link (${L} processes)`, ms(M.perlink, 0), `runs: ${runsText(R.perlink, 0)}`],
     ['floor: a minimal Node.js process on our netlink layer', ms(M.floor), `bench/floor-a.mjs (pinned program; dump, one batch, result line); runs: ${runsText(R.floor)}`],
-    ['ratio floor / (node + 1.5 x ip-batch)', ratio(M.floor / budget), M.floor > budget ? 'above 1.0x: the target is out of reach here' : ''],
-    ['ratio xdplinkd / ip-batch', ratio(M.daemon / M.ipbatch), ''],
-    ['ratio (xdplinkd - node) / ip-batch', ratio((M.daemon - M.node) / M.ipbatch), 'target <= 1.5x'],
-    ['ratio xdplinkd / (node + 1.5 x ip-batch)', ratio(M.daemon / budget), 'target <= 1.0x'],
+    ['ratio xdplinkd / floor', ratio(M.daemon / M.floor), 'target <= 1.5x'],
+    ['ratio xdplinkd / (node + ip-batch)', ratio(M.daemon / (M.node + M.ipbatch)), ''],
+    ['ratio (xdplinkd - node) / ip-batch', ratio((M.daemon - M.node) / M.ipbatch), ''],
     ['ratio xdplinkd / per-link processes', ratio(M.daemon / M.perlink, 3), ''],
     ...notes.map((n) => ['note', n, '']),
   ]
@@ -240,9 +241,9 @@ export async function partA({ tmp, bpffs, opt, progress }) {
     targets: [
       {
         part: 'a',
-        what: 'spawn -> all attached <= node start-up + 1.5 x ip-batch',
+        what: 'spawn -> all attached <= 1.5 x floor (bench/floor-a.mjs)',
         measured: `${ms(M.daemon)}${complete ? '' : ' (NOT all attached, see notes)'}`,
-        limit: `${ms(budget)} (${M.node.toFixed(1)} + 1.5 x ${M.ipbatch.toFixed(1)})`,
+        limit: `${ms(budget)} (1.5 x ${M.floor.toFixed(1)})`,
         ratio: M.daemon / budget,
         pass: complete && M.daemon <= budget,
       },
@@ -286,7 +287,7 @@ export async function partB({ tmp, bpffs, opt, progress }) {
   // `ip monitor link` is the reference listener: a tool nobody here wrote, reading and printing every notification.
   const listenCfg = writeConfig(join(tmp, 'b-listen.yaml'), { bpffs: join(bpffs, 'b-listen'), settleMs: opt.settle, interfaces: 'nomatch-*' })
   const R = {
-    base: [], baseCreate: [], baseAttach: [], daemon: [], daemonFirst: [], createDuring: [], daemonClock: [], cpu: [], kernelOk: [], createListening: [], createIpMonitor: [],
+    base: [], baseCreate: [], baseAttach: [], daemon: [], daemonFirst: [], createDuring: [], daemonClock: [], cpu: [], kernelOk: [], createListening: [], createIpMonitor: [], cpuListening: [], cpuIpMonitor: [],
   }
   const notes = []
   let complete = true
@@ -315,7 +316,11 @@ export async function partB({ tmp, bpffs, opt, progress }) {
         try {
           // Subscribed once it has started reading; a short wait covers its start-up.
           await sleep(200)
+          const s0 = cpuSample(mon.pid)
           R.createIpMonitor.push((await mustRun('ip', ['-n', ns, '-batch', createFile])).ms)
+          // Its CPU by schedstat (ns, not 10 ms ticks), once it has read what was queued.
+          await sleep(opt.settle + 200)
+          R.cpuIpMonitor.push((cpuSample(mon.pid).runNs - s0.runNs) / 1e6)
         } finally {
           mon.kill('SIGTERM')
         }
@@ -326,7 +331,10 @@ export async function partB({ tmp, bpffs, opt, progress }) {
 
       progress(`(b) run ${run + 1}/${opt.runs}: ip -batch create under xdplinkd matching none of the links`)
       await withDaemonIn('b', { config: () => listenCfg, timeoutMs: 60000 }, async ({ ns, d }) => {
+        const s0 = cpuSample(d.pid)
         R.createListening.push((await mustRun('ip', ['-n', ns, '-batch', createFile])).ms)
+        await sleep(opt.settle + 200)
+        R.cpuListening.push((cpuSample(d.pid).runNs - s0.runNs) / 1e6)
         if (d.attaches().length || d.problems().length) notes.push(`run ${run + 1}, listening daemon: logged ${logSummary(d.lines)}`)
       })
       await sleep(opt.cooldown)
@@ -377,23 +385,24 @@ export async function partB({ tmp, bpffs, opt, progress }) {
       ['  daemon CPU (utime+stime) over that span', ms(M.cpu, 0), `runs: ${runsText(R.cpu, 0)}`],
       ['  links carrying the program afterwards (kernel)', runsText(R.kernelOk, 0), `of ${N * 2}`],
       ['baseline: ip -batch create, then ip -batch attach', ms(M.base), `create ${ms(M.baseCreate)} + attach ${ms(M.baseAttach)}; runs: ${runsText(R.base)}`],
-      ['ratio xdplinkd / baseline', ratio(r), 'target <= 1.2x'],
+      ['ratio xdplinkd / baseline', ratio(r), 'target <= 1.5x'],
       ['ratio (xdplinkd - settle) / baseline', ratio((M.daemon - opt.settle) / M.base), ''],
       ['ratio create under xdplinkd / create alone', ratio(M.createDuring / M.baseCreate), 'what the daemon costs the creator'],
       ['the create ip -batch under `ip monitor link`', ms(M.createIpMonitor), `a listener that only reads; runs: ${runsText(R.createIpMonitor)}`],
       ['the create ip -batch under xdplinkd matching none', ms(M.createListening), `it only listens; runs: ${runsText(R.createListening)}`],
+      ['  CPU of the listener: xdplinkd matching none / ip monitor link', `${ms(M.cpuListening, 1)} / ${ms(M.cpuIpMonitor, 1)}`, `by schedstat, every notification of ${N * 2} links; runs: ${runsText(R.cpuListening, 1)} / ${runsText(R.cpuIpMonitor, 1)}`],
       ['floor: create under ip monitor + settle', ms(M.createIpMonitor + opt.settle), 'a listener cannot attach the last link sooner'],
-      ['ratio floor / baseline', ratio((M.createIpMonitor + opt.settle) / M.base), (M.createIpMonitor + opt.settle) / M.base > 1.2 ? 'above 1.2x: the target is out of reach here' : ''],
+      ['ratio floor / baseline', ratio((M.createIpMonitor + opt.settle) / M.base), (M.createIpMonitor + opt.settle) / M.base > 1.5 ? 'above 1.5x: the target is out of reach here' : ''],
       ...notes.map((n) => ['note', n, '']),
     ],
     targets: [
       {
         part: 'b',
-        what: 'create -> last attached <= 1.2 x (create + ip -batch attach)',
+        what: 'create -> last attached <= 1.5 x (create + ip -batch attach)',
         measured: `${ms(M.daemon)}${complete ? '' : ' (NOT all attached, see notes)'}`,
-        limit: ms(1.2 * M.base),
-        ratio: r / 1.2,
-        pass: complete && r <= 1.2,
+        limit: ms(1.5 * M.base),
+        ratio: r / 1.5,
+        pass: complete && r <= 1.5,
       },
     ],
     data: { runs: R, medians: M, complete },
