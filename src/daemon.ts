@@ -16,15 +16,16 @@
 import type { Logger } from 'pino'
 import { compileMatcher, kindHints, loadConfig, type Config, type ConfigError } from './config/index.js'
 import { DaemonControl, controlOptions, type ProgramUse } from './control/index.js'
-import { LinkTable } from './links/table.js'
+import type { LinkTable } from './links/table.js'
 import { logOutcome } from './log/outcomes.js'
 import type { OpenNetlink } from './netlink/socket.js'
+import { NetnsUnit } from './netns/unit.js'
 import { ProgramLoadError } from './programs/errors.js'
 import { ProgramRegistry, pinsToKeep, type ProgramBackend, type ProgramLease } from './programs/registry.js'
 import { ObjectWatch } from './programs/watch.js'
 import type { Clock } from './reconcile/debounce.js'
 import { buildDesire, type Desire } from './reconcile/desire.js'
-import { Reconciler } from './reconcile/reconciler.js'
+import type { Reconciler } from './reconcile/reconciler.js'
 import { RtnlClient } from './rtnl/client.js'
 import { probeXdpReplace } from './rtnl/features.js'
 import { SerialJob } from './serial.js'
@@ -180,9 +181,8 @@ export class Daemon {
   readonly #log: Logger
   readonly #control: DaemonControl
   readonly #registry: ProgramRegistry
-  readonly #client: RtnlClient
-  readonly #table: LinkTable
-  readonly #reconciler: Reconciler
+  /** The daemon's own network namespace. */
+  readonly #host: NetnsUnit
   readonly #watch: ObjectWatch
   #gen: Generation
   readonly #reloads = new SerialJob<string, boolean>((reason) => this.#reload(reason))
@@ -243,14 +243,10 @@ export class Daemon {
     this.#log = p.o.log
     this.#control = p.control
     this.#registry = p.registry
-    this.#client = p.client
     this.#gen = p.gen
-    this.#client.on('error', (e) => this.#log.warn({ err: e }, `netlink: ${e.message}`))
-    this.#table = new LinkTable(this.#client)
-    this.#table.on('error', (e) => this.#log.error({ err: e }, `link table: ${e.message}`))
-    this.#reconciler = new Reconciler({
-      table: this.#table,
-      setter: this.#client,
+    this.#host = new NetnsUnit({
+      client: p.client,
+      log: this.#log,
       desire: this.#desire(this.#gen),
       replaceSupported: p.replaceSupported,
       report: (e) => logOutcome(this.#log, e),
@@ -260,11 +256,6 @@ export class Daemon {
       onLatency: (ms) => this.#control.observeLatency(ms),
       onIdle: () => this.#changed(),
     })
-    this.#table.on('resync', (r) => {
-      if (r.reason !== 'overrun') return
-      this.#log.warn({ differences: r.events, links: r.links }, `netlink overrun: notifications were lost; re-dumped ${r.links} links, ${r.events} differences`)
-      this.#reconciler.reconcileAll()
-    })
     this.#watch = new ObjectWatch({ objects: this.#registry.objects, log: this.#log, onChange: () => void this.reload('object file changed') })
   }
 
@@ -273,11 +264,11 @@ export class Daemon {
   }
 
   get table(): LinkTable {
-    return this.#table
+    return this.#host.table
   }
 
   get reconciler(): Reconciler {
-    return this.#reconciler
+    return this.#host.reconciler
   }
 
   get registry(): ProgramRegistry {
@@ -300,14 +291,11 @@ export class Daemon {
 
   async #start(): Promise<void> {
     try {
-      await this.#table.start()
+      await this.#host.start(() => this.#stopped)
     } catch (e) {
       if (this.#stopped) return // the dump was cut off by stop() closing the socket: not a start-up failure
       throw e
     }
-    if (this.#stopped) return
-    this.#reconciler.reconcileAll()
-    await this.#reconciler.idle()
     if (this.#stopped) return
     // Pins of an earlier config that nothing uses any more (and that no link still runs) go now, not at the first
     // reload.
@@ -348,13 +336,13 @@ export class Daemon {
    * connections open, and the table not stuck in a resync.
    */
   alive(): boolean {
-    return !this.#stopped && this.#client.connected && this.#table.healthy()
+    return !this.#stopped && this.#host.alive()
   }
 
   summary(): Summary {
-    const t = this.#reconciler.tally()
+    const t = this.#host.reconciler.tally()
     return {
-      links: this.#table.size,
+      links: this.#host.table.size,
       managed: t.managed,
       attached: t.attached,
       pending: t.pending,
@@ -390,8 +378,8 @@ export class Daemon {
     this.#reloadError = null
     next.commit()
     logPrograms(this.#log, next.gen, old)
-    this.#reconciler.setDesire(this.#desire(next.gen), next.gen.config.settleMs, next.gen.config.maxSettleMs)
-    await this.#reconciler.idle()
+    this.#host.reconciler.setDesire(this.#desire(next.gen), next.gen.config.settleMs, next.gen.config.maxSettleMs)
+    await this.#host.reconciler.idle()
     // Old programs are released only once every link has been moved off them (the replaces above are done).
     for (const l of old.leases.values()) l.release()
     this.#prune()
@@ -435,7 +423,7 @@ export class Daemon {
 
   /** Removes pins that no entry uses and that no link still runs (a link in error may still run an old one). */
   #prune(): void {
-    const r = this.#registry.prune(pinsToKeep(this.#gen.leases.values(), this.#table.links(), this.#registry.ownedPrograms()))
+    const r = this.#registry.prune(pinsToKeep(this.#gen.leases.values(), this.#host.table.links(), this.#registry.ownedPrograms()))
     if (r.removed.length) this.#log.info({ removed: r.removed }, `removed ${r.removed.length} unused pins`)
     for (const f of r.failed) this.#log.warn({ dir: f.dir }, `could not remove pin ${f.dir}: ${f.error.message}`)
   }
@@ -449,12 +437,11 @@ export class Daemon {
     this.#watch.close()
     if (this.#statusTimer) clearTimeout(this.#statusTimer)
     if (this.#gen.config.onExit === 'detach') {
-      this.#reconciler.setDesire(this.#desire(this.#gen, () => null))
-      await this.#reconciler.idle()
+      this.#host.reconciler.setDesire(this.#desire(this.#gen, () => null))
+      await this.#host.reconciler.idle()
       this.#log.info({ action: 'detach' }, 'on-exit detach: our programs are detached')
     }
-    this.#reconciler.stop()
-    this.#client.close()
+    this.#host.close()
     this.#registry.close()
     this.#log.info('stopped')
   }

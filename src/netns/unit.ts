@@ -1,0 +1,83 @@
+/**
+ * Everything the daemon runs for one network namespace: its netlink connections (RtnlClient), the link table they
+ * feed and the reconciler that plans the table's links. A netlink socket belongs to the namespace it was created
+ * in (docs/DESIGN.md, "Network namespaces"), so each namespace gets a unit of its own, and a link is known by its
+ * unit and its ifindex: the same ifindex or name in two namespaces are two links.
+ *
+ * What units share is decided by the daemon and handed in: the desire (config and programs: a program fd is not
+ * namespaced), whether the kernel has XDP_FLAGS_REPLACE, the clock, and where outcomes go.
+ */
+import type { Logger } from 'pino'
+import { LinkTable } from '../links/table.js'
+import type { Clock } from '../reconcile/debounce.js'
+import type { Desire } from '../reconcile/desire.js'
+import { Reconciler, type ReconcilerEvent } from '../reconcile/reconciler.js'
+import type { RtnlClient } from '../rtnl/client.js'
+
+export interface NetnsUnitOptions {
+  client: RtnlClient
+  log: Logger
+  desire: Desire
+  settleMs: number
+  maxSettleMs: number
+  replaceSupported: boolean
+  clock?: Clock | undefined
+  report(e: ReconcilerEvent): void
+  onLatency?(ms: number): void
+  onIdle?(): void
+}
+
+export class NetnsUnit {
+  readonly client: RtnlClient
+  readonly table: LinkTable
+  readonly reconciler: Reconciler
+  readonly #log: Logger
+
+  /** Connects the parts; opens nothing (the client is open already). */
+  constructor(o: NetnsUnitOptions) {
+    this.client = o.client
+    this.#log = o.log
+    this.client.on('error', (e) => this.#log.warn({ err: e }, `netlink: ${e.message}`))
+    this.table = new LinkTable(this.client)
+    this.table.on('error', (e) => this.#log.error({ err: e }, `link table: ${e.message}`))
+    this.reconciler = new Reconciler({
+      table: this.table,
+      setter: this.client,
+      desire: o.desire,
+      replaceSupported: o.replaceSupported,
+      report: o.report,
+      settleMs: o.settleMs,
+      maxSettleMs: o.maxSettleMs,
+      clock: o.clock,
+      onLatency: o.onLatency,
+      onIdle: o.onIdle,
+    })
+    // An overrun lost notifications of this namespace only: its table re-dumped, its links are planned again.
+    this.table.on('resync', (r) => {
+      if (r.reason !== 'overrun') return
+      this.#log.warn({ differences: r.events, links: r.links }, `netlink overrun: notifications were lost; re-dumped ${r.links} links, ${r.events} differences`)
+      this.reconciler.reconcileAll()
+    })
+  }
+
+  /**
+   * Dumps the links and plans every one; resolves when every answer is in. `cancelled` is asked after the dump: a
+   * daemon stopping meanwhile plans nothing more.
+   */
+  async start(cancelled: () => boolean = () => false): Promise<void> {
+    await this.table.start()
+    if (cancelled()) return
+    this.reconciler.reconcileAll()
+    await this.reconciler.idle()
+  }
+
+  /** The receive path is intact: both connections open, the table not stuck in a resync. */
+  alive(): boolean {
+    return this.client.connected && this.table.healthy()
+  }
+
+  close(): void {
+    this.reconciler.stop()
+    this.client.close()
+  }
+}
