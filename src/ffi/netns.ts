@@ -92,6 +92,17 @@ export function withNetns<T>(nsFd: number, fn: () => T): T {
   return result as T
 }
 
+/**
+ * A descriptor of the network namespace `fd` refers to that holds no mount. One opened through a bind mount
+ * (/run/netns/NAME) keeps that mount busy: umount(2) without MNT_DETACH fails with EBUSY as long as it is open
+ * (fs/namespace.c do_umount -> propagate_mount_busy), and a runtime that unmounts that way would fail because of us.
+ * /proc/thread-self/ns/net opened from inside the namespace is the same nsfs inode on nsfs's internal mount
+ * (fs/nsfs.c ns_get_path), which nobody unmounts. The caller closes both when done.
+ */
+export function reopenNetns(fd: number): number {
+  return withNetns(fd, () => openSync('/proc/thread-self/ns/net', constants.O_RDONLY))
+}
+
 /** Whether the opened file `fd` is a namespace file (nsfs), judged on the descriptor, not on a path. */
 export function isNsfs(fd: number): boolean {
   return fstatfsType(fd) === NSFS_MAGIC

@@ -8,7 +8,7 @@ import t, { type Test } from 'tap'
 import { closeSync, fstatSync, openSync, readlinkSync } from 'node:fs'
 import { once } from 'node:events'
 import { CLONE_NEWNET, NSFS_MAGIC, fstatfsType } from '../../src/ffi/libc.js'
-import { NetnsStuckError, isNsfs, nsType, ownNetnsIdentity, withNetns } from '../../src/ffi/netns.js'
+import { NetnsStuckError, isNsfs, nsType, ownNetnsIdentity, reopenNetns, withNetns } from '../../src/ffi/netns.js'
 import { ERRNO, SyscallError } from '../../src/ffi/errno.js'
 import { RtnlClient, type LinkNotification } from '../../src/rtnl/client.js'
 import { makeNetns, needsRoot } from '../helpers/netns.js'
@@ -108,6 +108,12 @@ t.test('kernel', { skip: needsRoot }, async (t) => {
     const st = fstatSync(self)
     t.same(own, { dev: st.dev, ino: st.ino }, "fstat of /proc/self/ns/net: the process's namespace")
     t.equal(`net:[${own.ino}]`, before, 'the inode is the one readlink shows')
+    const again = reopenNetns(fd)
+    t.teardown(() => closeSync(again))
+    t.equal(readlinkSync(`/proc/self/fd/${fd}`), `/run/netns/${ns.name}`, 'the file opened through its bind mount')
+    t.equal(readlinkSync(`/proc/self/fd/${again}`), `net:[${fstatSync(fd).ino}]`, 'reopened: the same namespace, through no mount')
+    t.equal(fstatSync(again).dev, fstatSync(fd).dev)
+    t.equal(here(), before)
   })
 
 })
