@@ -28,6 +28,8 @@ const c = {
   ),
   umount2: libc.func('int umount2(const char *target, int flags)'),
   statfs: libc.func('int statfs(const char *path, void *buf)'),
+  fstatfs: libc.func('int fstatfs(int fd, void *buf)'),
+  setns: libc.func('int setns(int fd, int nstype)'),
 }
 
 // <linux/socket.h>, <linux/netlink.h>, <asm-generic/socket.h>, <fcntl.h>, <poll.h>
@@ -46,8 +48,12 @@ export const MSG_DONTWAIT = 0x40
 export const MSG_TRUNC = 0x20
 export const MSG_PEEK = 0x2
 export const POLLIN = 0x1
-// <linux/magic.h>: statfs f_type of a BPF filesystem
+// <linux/magic.h>: statfs f_type of a BPF filesystem, and of nsfs (the files /proc/PID/ns/* lead to, and the bind
+// mounts of them under /run/netns: fs/nsfs.c)
 export const BPF_FS_MAGIC = 0xcafe4a11
+export const NSFS_MAGIC = 0x6e736673
+// <linux/sched.h>: setns(2)'s nstype for a network namespace
+export const CLONE_NEWNET = 0x40000000
 // <sys/mount.h>
 export const MS_NOSUID = 0x2
 export const MS_NODEV = 0x4
@@ -222,10 +228,30 @@ export function watchReadable(fd: number, onReadable: () => void): Watch {
  * <linux/magic.h> are 32-bit, so the low half is compared.
  */
 export function statfsType(path: string): number {
-  const { size, fields } = STRUCTS.statfs
-  const buf = Buffer.alloc(size)
+  const buf = Buffer.alloc(STRUCTS.statfs.size)
   check('statfs', c.statfs(path, buf), path)
-  return Number(buf.readBigUInt64LE(fields.f_type) & 0xffffffffn)
+  return fType(buf)
+}
+
+/** fstatfs(2)'s f_type: the filesystem of an opened file, not of whatever its path names by now. */
+export function fstatfsType(fd: number): number {
+  const buf = Buffer.alloc(STRUCTS.statfs.size)
+  check('fstatfs', c.fstatfs(fd, buf))
+  return fType(buf)
+}
+
+function fType(buf: Buffer): number {
+  return Number(buf.readBigUInt64LE(STRUCTS.statfs.fields.f_type) & 0xffffffffn)
+}
+
+/**
+ * setns(2): moves the calling thread (not the process) into the namespace `fd` refers to. With `nstype` the kernel
+ * refuses a namespace of another kind with EINVAL, and so a file that is no namespace (kernel/nsproxy.c, setns),
+ * except a pidfd, which it takes as "that process's namespaces". Use it through ffi/netns.ts withNetns, which
+ * switches back.
+ */
+export function setns(fd: number, nstype: number): void {
+  check('setns', c.setns(fd, nstype))
 }
 
 /** Whether `path` lies on a BPF filesystem (the only place BPF_OBJ_PIN works: kernel/bpf/inode.c). */

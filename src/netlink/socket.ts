@@ -13,6 +13,7 @@ import { EventEmitter } from 'node:events'
 import { Fd } from '../ffi/fd.js'
 import { SyscallError, ERRNO } from '../ffi/errno.js'
 import * as libc from '../ffi/libc.js'
+import { withNetns } from '../ffi/netns.js'
 import {
   NETLINK_CAP_ACK,
   NETLINK_EXT_ACK,
@@ -44,6 +45,11 @@ export interface NetlinkSocketOptions {
   rcvbuf?: number
   /** Netlink protocol; NETLINK_ROUTE by default. */
   protocol?: number
+  /**
+   * A descriptor of the network namespace the socket is to belong to (a namespace file, opened); the namespace the
+   * process runs in when absent. Entered only around socket(): the socket keeps the namespace it was created in.
+   */
+  netnsFd?: number
 }
 
 export interface Request {
@@ -164,7 +170,10 @@ class KernelEndpoint implements NetlinkEndpoint {
   #watch: libc.Watch | null = null
 
   constructor(opts: NetlinkSocketOptions) {
-    const raw = libc.socket(libc.AF_NETLINK, libc.SOCK_RAW | libc.SOCK_NONBLOCK | libc.SOCK_CLOEXEC, opts.protocol ?? NETLINK_ROUTE)
+    const create = (): number =>
+      libc.socket(libc.AF_NETLINK, libc.SOCK_RAW | libc.SOCK_NONBLOCK | libc.SOCK_CLOEXEC, opts.protocol ?? NETLINK_ROUTE)
+    // bind, the options and everything after act on the socket's own namespace (sock_net), wherever the thread is.
+    const raw = opts.netnsFd === undefined ? create() : withNetns(opts.netnsFd, create)
     this.#fd = new Fd(raw, 'netlink socket')
     try {
       if (opts.rcvbuf !== undefined) setReceiveBuffer(raw, opts.rcvbuf)

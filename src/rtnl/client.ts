@@ -25,6 +25,12 @@ export interface RtnlClientOptions {
   subscribe?: boolean
   /** Opens each of the two connections: sockets in the kernel by default; a fake kernel in tests (test/helpers/nltest.ts). */
   open?: OpenNetlink
+  /**
+   * A descriptor of the network namespace whose links the client is about (both sockets are created there); the
+   * namespace the process runs in when absent. Used only while the constructor runs. The sockets hold a reference
+   * to their namespace (net/core/sock.c sk_alloc takes get_net), so a client left open keeps it alive.
+   */
+  netnsFd?: number
 }
 
 export interface RtnlClientEvents {
@@ -52,9 +58,10 @@ export class RtnlClient extends EventEmitter<RtnlClientEvents> implements LinkSo
     // Dump datagrams and ack bursts land here; a bigger buffer than the default only adds headroom, since requests
     // are windowed (NetlinkSocket.requestBatch) and dumps advance only as we read.
     const open = opts.open ?? NetlinkSocket.open
-    this.requests = open({ groups: 0, rcvbuf: REQUEST_RCVBUF })
+    const netnsFd = opts.netnsFd
+    this.requests = open({ groups: 0, rcvbuf: REQUEST_RCVBUF, netnsFd })
     try {
-      this.events = opts.subscribe === false ? null : open({ groups: RTMGRP_LINK, rcvbuf: opts.rcvbuf ?? DEFAULT_RCVBUF })
+      this.events = opts.subscribe === false ? null : open({ groups: RTMGRP_LINK, rcvbuf: opts.rcvbuf ?? DEFAULT_RCVBUF, netnsFd })
     } catch (e) {
       this.requests.close()
       throw e
