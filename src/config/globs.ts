@@ -1,5 +1,5 @@
 /**
- * Shell globs on interface names, on top of picomatch. Pure.
+ * Shell globs on interface names and on network namespace names, on top of picomatch. Pure.
  *
  * The accepted syntax is the shell's: `*`, `?`, `[...]` (with `[!...]`/`[^...]` and POSIX classes such as
  * `[[:digit:]]`), `{a,b}` alternatives and `\` escapes. picomatch is a path matcher with more than that, so:
@@ -7,8 +7,8 @@
  * - `noextglob`, and unescaped `(`/`)` are refused: picomatch still reads `(a|b)` as a regex group;
  * - `nonegate`, and a leading `!` is refused: in picomatch it negates the whole glob, which would turn an entry
  *   into "every link except" by one character. `exclude:` says that explicitly;
- * - `/` is refused: no interface name contains one (dev_valid_name in net/core/dev.c), and picomatch treats it as
- *   a path separator;
+ * - `/` is refused: no interface name contains one (dev_valid_name in net/core/dev.c), no namespace name either
+ *   (it is a file name), and picomatch treats it as a path separator;
  * - `strictBrackets`: an unbalanced `[`, `{` or `(` is an error, not a literal;
  * - `posix`: bracket expressions as the shell has them (`[!0-9]` negates; POSIX classes).
  */
@@ -29,13 +29,43 @@ export const GLOB_OPTIONS: picomatch.PicomatchOptions = Object.freeze({
 export const MAX_IFNAME_BYTES = 15
 /** ALTIFNAMSIZ - 1: the longest alternative name (include/uapi/linux/if.h, rtnl_alt_ifname). */
 export const MAX_ALTNAME_BYTES = 127
+/** NAME_MAX: the longest file name (include/uapi/linux/limits.h), so the longest namespace name. */
+export const MAX_NETNS_NAME_BYTES = 255
 
-/** Why `glob` is not usable as an interface glob, or null when it is. */
-export function globProblem(glob: string): string | null {
+/** What a list of globs is matched against: the words of globProblem's messages and the longest name. */
+export interface GlobSubject {
+  /** Plural, as in "interface names cannot contain ...". */
+  names: string
+  /** How to say "all but" instead of a leading "!". */
+  negation: string
+  /** The longest name in bytes: a glob that needs more can never match. */
+  maxBytes: number
+  /** Why no name is longer. */
+  limit: string
+}
+
+/** `interfaces:` and `exclude:`: link names and alternative names. */
+export const LINK_NAMES: GlobSubject = Object.freeze({
+  names: 'interface names',
+  negation: 'list the links to leave out under "exclude"',
+  maxBytes: MAX_ALTNAME_BYTES,
+  limit: `link names have at most ${MAX_IFNAME_BYTES} and alternative names at most ${MAX_ALTNAME_BYTES}`,
+})
+
+/** `netns:`: the file name of a namespace file in a watched directory, or the reserved name of the own namespace. */
+export const NETNS_NAMES: GlobSubject = Object.freeze({
+  names: 'namespace names',
+  negation: 'list the namespaces to manage instead',
+  maxBytes: MAX_NETNS_NAME_BYTES,
+  limit: `namespace names are file names, of at most ${MAX_NETNS_NAME_BYTES} bytes (NAME_MAX)`,
+})
+
+/** Why `glob` is not usable as a glob on `subject`'s names (interface names by default), or null when it is. */
+export function globProblem(glob: string, subject: GlobSubject = LINK_NAMES): string | null {
   if (glob === '') return 'an empty glob matches nothing'
-  if (glob.startsWith('!')) return 'a leading "!" would negate the glob, which is not supported: list the links to leave out under "exclude" (write "\\!" for a literal "!")'
-  if (glob.includes('/')) return 'interface names cannot contain "/"'
-  if (glob.includes('\0')) return 'interface names cannot contain NUL'
+  if (glob.startsWith('!')) return `a leading "!" would negate the glob, which is not supported: ${subject.negation} (write "\\!" for a literal "!")`
+  if (glob.includes('/')) return `${subject.names} cannot contain "/"`
+  if (glob.includes('\0')) return `${subject.names} cannot contain NUL`
   const paren = unescapedOutsideBrackets(glob, '()')
   if (paren !== null) return `"${paren}" is not glob syntax here: use {a,b} for alternatives, or "\\${paren}" for a literal character`
   let re: RegExp
@@ -47,9 +77,7 @@ export function globProblem(glob: string): string | null {
   // picomatch turns a pattern it cannot make a regex of (a reversed range such as [z-a], a trailing "\") into $^.
   if (re.source === '$^') return 'invalid glob (a reversed range such as [z-a], or a trailing "\\"?)'
   const min = minMatchBytes(glob)
-  if (min > MAX_ALTNAME_BYTES) {
-    return `can never match: it needs at least ${min} bytes, but link names have at most ${MAX_IFNAME_BYTES} and alternative names at most ${MAX_ALTNAME_BYTES}`
-  }
+  if (min > subject.maxBytes) return `can never match: it needs at least ${min} bytes, but ${subject.limit}`
   return null
 }
 

@@ -8,6 +8,7 @@
  * type, pattern, length or range keywords next to it. Validators that do not know it ignore it.
  */
 import { XDP_ENTRY_MODES } from '../rtnl/xdp.js'
+import { DEFAULT_NETNS, DEFAULT_NETNS_DIRS } from './types.js'
 
 export const SCHEMA_ID = 'urn:xdplinkd:config'
 
@@ -66,12 +67,20 @@ export const configSchema = {
       'x-expected': 'host:port, such as 127.0.0.1:9477 or [::1]:9477',
       description: 'Where to serve Prometheus metrics. Absent or null: no metrics endpoint.',
     },
+    'netns-dirs': {
+      type: 'array',
+      items: { $ref: '#/$defs/absolutePath' },
+      'x-expected': 'a list of absolute directory paths',
+      default: [...DEFAULT_NETNS_DIRS],
+      description:
+        'Directories of network namespace files (bind mounts of /proc/PID/ns/net): a namespace there is named by its file name in "netns". Default: /run/netns (ip netns, containerd, CRI-O) and /run/docker/netns (Docker). Empty: only the daemon\'s own namespace ("host") can be managed.',
+    },
     attach: {
       type: 'array',
       items: { $ref: '#/$defs/attachEntry' },
       'x-expected': 'a list of attach entries',
       description:
-        'Ordered: for each link, the first entry that matches it decides which program it gets. A link that no entry matches gets none, and a program xdplinkd attached to it is detached; an empty list therefore detaches everything xdplinkd attached.',
+        'Ordered: for each link, the first entry that matches it (and whose "netns" matches the link\'s namespace) decides which program it gets. A link that no entry matches gets none, and a program xdplinkd attached to it is detached; an empty list therefore detaches everything xdplinkd attached.',
     },
   },
   $defs: {
@@ -93,6 +102,13 @@ export const configSchema = {
       'x-expected': 'a shell glob on interface names, such as "eth*" or "ens[0-9]*"',
       description:
         'Matched against the link name and each alternative name: * ? [...] [!...] {a,b} and \\ escapes. Link names have at most 15 bytes, alternative names at most 127.',
+    },
+    netnsGlob: {
+      type: 'string',
+      minLength: 1,
+      'x-expected': 'a shell glob on namespace names, such as "cni-*" or "host"',
+      description:
+        'Matched against a namespace\'s name: its file name in a directory of "netns-dirs", or "host" for the daemon\'s own namespace (which * matches too). Same syntax as interface globs; no "/".',
     },
     kind: {
       type: 'string',
@@ -125,6 +141,15 @@ export const configSchema = {
           'x-expected': 'a non-empty list of link kinds',
           description:
             'Only links of these kinds (IFLA_INFO_KIND: veth, bridge, vlan, ...) match; "device" stands for links without a kind, such as physical NICs. Absent: any kind.',
+        },
+        netns: {
+          type: 'array',
+          minItems: 1,
+          items: { $ref: '#/$defs/netnsGlob' },
+          'x-expected': 'a non-empty list of namespace name globs',
+          default: [...DEFAULT_NETNS],
+          description:
+            'The network namespaces whose links the entry is for, by name: "host" is the daemon\'s own, any other name a file in a directory of "netns-dirs". Absent: ["host"] only.',
         },
         object: {
           type: 'string',

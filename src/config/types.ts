@@ -11,6 +11,12 @@ export const ON_EXIT_VALUES: readonly OnExit[] = ['keep', 'detach']
  */
 export const NO_KIND = 'device'
 
+/**
+ * The name `netns:` gives the daemon's own network namespace. It is matched like any namespace name, so `*`
+ * matches it too. Other namespaces are named by their file's name in a directory of `netns-dirs:`.
+ */
+export const HOST_NETNS = 'host'
+
 export interface MetricsEndpoint {
   /** Without brackets for IPv6 (`::1`), ready for `server.listen(port, host)`. */
   host: string
@@ -34,6 +40,11 @@ export interface AttachEntry {
   exclude: string[]
   /** null when `kinds:` is absent (any kind matches). */
   kinds: string[] | null
+  /**
+   * Globs on the names of the namespaces whose links the entry is for (HOST_NETNS: the daemon's own); `[host]` when
+   * `netns:` is absent. The entry decides for a link only in a namespace these match (match.ts).
+   */
+  netns: string[]
   /** Absolute. Relative paths in the file are resolved against the config file's directory. */
   object: string
   /** null: the object must hold exactly one XDP program (checked when it is loaded, not here). */
@@ -58,7 +69,15 @@ export interface Config {
   controlGroup: ControlGroup | null
   /** null: no metrics endpoint. */
   metrics: MetricsEndpoint | null
-  /** In file order; the first entry that matches a link decides (see match.ts). Empty: no link gets a program. */
+  /**
+   * Directories of namespace files (absolute, normalized, no duplicates): a namespace bound there is named by its
+   * file name. Empty: only the daemon's own namespace (HOST_NETNS) can be managed.
+   */
+  netnsDirs: string[]
+  /**
+   * In file order; the first entry that matches a link (and the link's namespace) decides (see match.ts). Empty: no
+   * link gets a program.
+   */
   entries: AttachEntry[]
 }
 
@@ -80,6 +99,12 @@ export const DEFAULTS = {
   mode: 'auto',
   replaceForeign: false,
 } as const satisfies Partial<Config> & Partial<AttachEntry>
+
+/** `netns:` when absent: the daemon's own namespace only, so a config written before namespaces means what it did. */
+export const DEFAULT_NETNS: readonly string[] = Object.freeze([HOST_NETNS])
+
+/** `netns-dirs:` when absent: `ip netns`, containerd and CRI-O bind namespaces under /run/netns, Docker under /run/docker/netns. */
+export const DEFAULT_NETNS_DIRS: readonly string[] = Object.freeze(['/run/netns', '/run/docker/netns'])
 
 /** How messages name an entry: its place in the file, and its name when it has one of its own. */
 export function entryLabel(e: Pick<AttachEntry, 'index' | 'name'>): string {

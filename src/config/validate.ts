@@ -6,7 +6,8 @@
  * 2. the published JSON Schema (schema.ts), compiled by ajv with allErrors (at build time: schema-validator.ts); ajv's instancePath is mapped back to
  *    the YAML node for the line and column;
  * 3. what a schema cannot say: max-settle >= settle, glob syntax, host:port, socket path length, unique names, that
- *    a control-group name is a group (looked up in the /etc/group text the caller read).
+ *    a control-group name is a group (looked up in the /etc/group text the caller read), netns-dirs without ".." or
+ *    duplicates, and no netns glob that only a watched directory could satisfy when none is watched.
  *    A value the schema already rejected is not checked again, so each problem is reported once.
  */
 import { isIP, isIPv4, isIPv6 } from 'node:net'
@@ -15,13 +16,23 @@ import type { ErrorObject } from 'ajv/dist/2020.js'
 import { err, ok, type Result } from '../result.js'
 import { formatDuration, parseDuration } from './durations.js'
 import { ConfigError, sortErrors, type KeyPath } from './errors.js'
-import { globProblem } from './globs.js'
+import { compileGlobs, globProblem, LINK_NAMES, NETNS_NAMES, type GlobSubject } from './globs.js'
 import { configSchema } from './schema.js'
 import { loadSchemaValidator } from './schema-validator.js'
 import { parseYaml, type YamlSource } from './source.js'
-import { suggest } from './suggest.js'
+import { suggestKey } from './suggest.js'
 import type { XdpEntryMode } from '../rtnl/xdp.js'
-import { DEFAULTS, type AttachEntry, type Config, type ControlGroup, type MetricsEndpoint, type OnExit } from './types.js'
+import {
+  DEFAULT_NETNS,
+  DEFAULT_NETNS_DIRS,
+  DEFAULTS,
+  HOST_NETNS,
+  type AttachEntry,
+  type Config,
+  type ControlGroup,
+  type MetricsEndpoint,
+  type OnExit,
+} from './types.js'
 
 const validateSchema = await loadSchemaValidator()
 
@@ -30,6 +41,16 @@ export const MAX_SOCKET_PATH_BYTES = 107
 
 /** Where `control-group:` names are looked up. NSS sources other than files (LDAP, sssd) are not consulted. */
 export const GROUP_FILE = '/etc/group'
+
+/** The glob keys of an attach entry and what each is matched against. */
+const ENTRY_GLOBS: readonly (readonly ['interfaces' | 'exclude' | 'netns', GlobSubject])[] = [
+  ['interfaces', LINK_NAMES],
+  ['exclude', LINK_NAMES],
+  ['netns', NETNS_NAMES],
+]
+
+/** Whether a glob matches the own namespace's name: the one a namespace glob can match with no directory watched. */
+const matchesHost = (glob: string): boolean => compileGlobs([glob])(HOST_NETNS)
 
 /** Group name -> gid from GROUP_FILE, or why it could not be read. */
 export type GroupTable = Result<ReadonlyMap<string, number>, string>
@@ -110,11 +131,12 @@ class Checker {
     }
     const controlGroup = this.#controlGroup(data)
     const metrics = this.#metrics(data)
-    const entries = this.#entries(data, posix.dirname(file))
+    const netnsDirs = this.#netnsDirs(data)
+    const entries = this.#entries(data, posix.dirname(file), netnsDirs)
     const onExit = data['on-exit'] ?? DEFAULTS.onExit
     if (this.errors.length > 0 || settleMs === null || maxSettleMs === null || bpffs === null || controlSocket === null) return null
-    if (controlGroup === undefined || metrics === undefined || entries === null) return null
-    return { path: file, settleMs, maxSettleMs, bpffs, onExit: onExit as OnExit, controlSocket, controlGroup, metrics, entries }
+    if (controlGroup === undefined || metrics === undefined || netnsDirs === null || entries === null) return null
+    return { path: file, settleMs, maxSettleMs, bpffs, onExit: onExit as OnExit, controlSocket, controlGroup, metrics, netnsDirs, entries }
   }
 
   #ok(path: KeyPath): boolean {
@@ -136,7 +158,36 @@ class Checker {
   #absolutePath(data: Json, key: string, fallback: string): string | null {
     if (!(key in data)) return fallback
     const v = data[key]
-    return typeof v === 'string' && this.#ok([key]) ? posix.normalize(v).replace(/(.)\/$/, '$1') : null
+    return typeof v === 'string' && this.#ok([key]) ? normalizePath(v) : null
+  }
+
+  /**
+   * null: invalid. Normalized like bpffs (`//`, `.`, a trailing `/`), but `..` is refused rather than resolved: the
+   * kernel takes `..` after following symlinks, so `/run/netns/../x` need not be `/run/x`. A directory listed twice
+   * (after normalization) is an error at the second.
+   */
+  #netnsDirs(data: Json): string[] | null {
+    const list = data['netns-dirs']
+    if (list === undefined) return [...DEFAULT_NETNS_DIRS]
+    if (!Array.isArray(list) || !this.#ok(['netns-dirs'])) return null
+    const dirs: string[] = []
+    let valid = true
+    list.forEach((v: unknown, i) => {
+      const path = ['netns-dirs', i]
+      if (typeof v !== 'string' || !this.#ok(path)) return void (valid = false)
+      if (v.split('/').includes('..')) {
+        this.#error(path, `expected a path without ".." components (resolved after symlinks, it need not mean what it reads as), got ${repr(v)}`)
+        return void (valid = false)
+      }
+      const dir = normalizePath(v)
+      const first = dirs.indexOf(dir)
+      if (first >= 0) {
+        this.#error(path, `expected a directory not listed before, got ${repr(v)}, the directory of netns-dirs[${first}]`)
+        valid = false
+      }
+      dirs.push(dir)
+    })
+    return valid ? dirs : null
   }
 
   /** undefined: invalid. A name must be in the group table the caller read. */
@@ -172,7 +223,8 @@ class Checker {
     return undefined
   }
 
-  #entries(data: Json, dir: string): AttachEntry[] | null {
+  /** `netnsDirs`: null when invalid (then namespace globs are checked only for syntax). */
+  #entries(data: Json, dir: string, netnsDirs: readonly string[] | null): AttachEntry[] | null {
     const list = data['attach']
     if (!Array.isArray(list)) return null
     const entries: AttachEntry[] = []
@@ -180,14 +232,17 @@ class Checker {
     let valid = true
     list.forEach((raw: unknown, index) => {
       if (!isRecord(raw)) return void (valid = false)
-      for (const key of ['interfaces', 'exclude'] as const) {
+      for (const [key, subject] of ENTRY_GLOBS) {
         const globs = raw[key]
         if (!Array.isArray(globs)) continue
         globs.forEach((g: unknown, j) => {
           const path = ['attach', index, key, j]
           if (typeof g !== 'string' || !this.#ok(path)) return
-          const problem = globProblem(g)
+          const problem = globProblem(g, subject)
           if (problem !== null) this.#error(path, `${problem}, got ${repr(g)}`)
+          else if (key === 'netns' && netnsDirs?.length === 0 && !matchesHost(g)) {
+            this.#error(path, `expected a glob that matches "${HOST_NETNS}": netns-dirs is empty, so no other namespace can be managed, got ${repr(g)}`)
+          }
         })
       }
       const name = typeof raw['name'] === 'string' ? raw['name'] : `attach[${index}]`
@@ -195,7 +250,7 @@ class Checker {
       if (first !== undefined) {
         this.#error(['attach', index, ...('name' in raw ? ['name'] : [])], `expected a name not used before, got ${repr(name)}, the name of attach[${first}]`)
       } else names.set(name, index)
-      const { interfaces, exclude, kinds, object, program, mode } = raw
+      const { interfaces, exclude, kinds, netns, object, program, mode } = raw
       if (!isStringArray(interfaces) || typeof object !== 'string') return void (valid = false)
       entries.push({
         index,
@@ -203,6 +258,7 @@ class Checker {
         interfaces: [...interfaces],
         exclude: isStringArray(exclude) ? [...exclude] : [],
         kinds: isStringArray(kinds) ? [...new Set(kinds)] : null,
+        netns: isStringArray(netns) ? [...netns] : [...DEFAULT_NETNS],
         object: posix.resolve(dir, object),
         program: typeof program === 'string' ? program : null,
         mode: (mode ?? DEFAULTS.mode) as XdpEntryMode,
@@ -219,8 +275,10 @@ class Checker {
       case 'additionalProperties': {
         const key = String((e.params as { additionalProperty: string }).additionalProperty)
         const allowed = Object.keys((parent['properties'] ?? {}) as Json)
-        const guess = suggest(key.toLowerCase(), allowed, 2)
-        const hint = guess === null ? '' : ` (did you mean "${guess}"?)`
+        const guess = suggestKey(key, allowed)
+        // netns beside netns-dirs at the top is a likely slip: say where an entry's key goes.
+        const misplaced = path.length === 0 && key in configSchema.$defs.attachEntry.properties
+        const hint = guess !== null ? ` (did you mean "${guess}"?)` : misplaced ? ` ("${key}" is a key of each attach entry)` : ''
         return this.src.errorAt([...path, key], `unknown key${hint}; expected one of ${allowed.join(', ')}`, 'key')
       }
       case 'required': {
@@ -281,6 +339,11 @@ export function parseGroupFile(text: string): Map<string, number> {
     if (gid <= 4294967294 && !groups.has(f[0]!)) groups.set(f[0]!, gid)
   }
   return groups
+}
+
+/** `//`, `.` and a trailing `/` taken out; `..` resolved lexically (callers that must not have it refuse it first). */
+function normalizePath(path: string): string {
+  return posix.normalize(path).replace(/(.)\/$/, '$1')
 }
 
 /** The x-expected text of a schema node, following one $ref into $defs. */

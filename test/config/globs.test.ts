@@ -1,5 +1,5 @@
 import t from 'tap'
-import { compileGlobs, globProblem, minMatchBytes } from '../../src/config/globs.js'
+import { compileGlobs, globProblem, LINK_NAMES, minMatchBytes, NETNS_NAMES } from '../../src/config/globs.js'
 
 t.test('globProblem accepts shell globs', async (t) => {
   const ok = ['eth0', 'eth*', 'ens[0-9]*', '[!0-9]*', '[^x]', 'veth?', '{eth,ens}*', '*', '**', 'eth0.100', 'br-*', 'a\\*',
@@ -27,6 +27,27 @@ t.test('globProblem rejects what can never match or does not mean what it says',
     [`${'?'.repeat(100)}[ab]${'x'.repeat(27)}`, /^can never match: it needs at least 128 bytes/],
   ]
   for (const [g, re] of bad) t.match(globProblem(g), re, JSON.stringify(g))
+})
+
+t.test('globProblem on namespace names: the same syntax, their own words and limit (NAME_MAX)', async (t) => {
+  const ok = ['host', 'cni-*', 'cni-[0-9a-f]*', '*', '{host,myns}', 'a.b', '.hidden', 'ns with spaces', '\\!x', 'n'.repeat(255), `${'n'.repeat(255)}*`]
+  for (const g of ok) t.equal(globProblem(g, NETNS_NAMES), null, g)
+  const table: [glob: string, links: string | RegExp, netns: string | RegExp | null][] = [
+    ['', 'an empty glob matches nothing', 'an empty glob matches nothing'],
+    ['a/b', 'interface names cannot contain "/"', 'namespace names cannot contain "/"'],
+    ['a\0b', 'interface names cannot contain NUL', 'namespace names cannot contain NUL'],
+    ['!x', /: list the links to leave out under "exclude" \(write "\\!" for a literal "!"\)$/, /: list the namespaces to manage instead \(write "\\!" for a literal "!"\)$/],
+    ['(a|b)', /^"\(" is not glob syntax here/, /^"\(" is not glob syntax here/],
+    ['[z-a]', /^invalid glob \(a reversed range/, /^invalid glob \(a reversed range/],
+    ['a'.repeat(128), /^can never match: it needs at least 128 bytes, but link names have at most 15/, null],
+    ['a'.repeat(256), /^can never match: it needs at least 256 bytes, but link names/, 'can never match: it needs at least 256 bytes, but namespace names are file names, of at most 255 bytes (NAME_MAX)'],
+  ]
+  for (const [g, links, netns] of table) {
+    t.match(globProblem(g, LINK_NAMES), links, `links: ${JSON.stringify(g.slice(0, 20))}`)
+    t.equal(globProblem(g), globProblem(g, LINK_NAMES), 'interface names by default')
+    if (netns === null) t.equal(globProblem(g, NETNS_NAMES), null, `netns: ${g.length} bytes fit a file name`)
+    else t.match(globProblem(g, NETNS_NAMES), netns, `netns: ${JSON.stringify(g.slice(0, 20))}`)
+  }
 })
 
 t.test('minMatchBytes is a lower bound on the length of a match', async (t) => {

@@ -1,6 +1,6 @@
 import t from 'tap'
-import { compileMatcher, matchLink } from '../../src/config/match.js'
-import type { AttachEntry, Config, LinkIdentity } from '../../src/config/types.js'
+import { compileMatcher, matchLink, netnsMatches } from '../../src/config/match.js'
+import { HOST_NETNS, type AttachEntry, type Config, type LinkIdentity } from '../../src/config/types.js'
 import { parseConfig } from '../../src/config/validate.js'
 
 function config(yaml: string): Config {
@@ -91,6 +91,101 @@ t.test('an empty attach list matches nothing', async (t) => {
 t.test('returns the entry object itself', async (t) => {
   const e = matchLink(cfg, link('veth1', [], 'veth')) as AttachEntry
   t.equal(e, cfg.entries[1])
+})
+
+t.test('netnsMatches: an entry\'s netns globs on a namespace name; host is a name like any other', async (t) => {
+  t.equal(HOST_NETNS, 'host')
+  const c = config(`
+attach:
+  - name: default
+    interfaces: [eth0]
+    object: a.o
+  - name: pods
+    interfaces: [eth0]
+    object: a.o
+    netns: ["cni-*", myns]
+  - name: everywhere
+    interfaces: [eth0]
+    object: a.o
+    netns: ["*"]
+  - name: host-and-docker
+    interfaces: [eth0]
+    object: a.o
+    netns: [host, "[0-9a-f]*"]
+  - name: braces
+    interfaces: [eth0]
+    object: a.o
+    netns: ["{host,cni-?}"]
+`)
+  const entry = (name: string): AttachEntry => c.entries.find((e) => e.name === name)!
+  const table: [entry: string, netns: string, want: boolean][] = [
+    ['default', 'host', true],
+    ['default', 'cni-1234', false],
+    ['default', 'Host', false],
+    ['default', 'hostx', false],
+    ['pods', 'cni-5f2a-11ee', true],
+    ['pods', 'cni-', true],
+    ['pods', 'myns', true],
+    ['pods', 'myns2', false],
+    ['pods', 'host', false],
+    ['everywhere', 'host', true],
+    ['everywhere', 'cni-1', true],
+    ['everywhere', '.hidden', true],
+    ['everywhere', 'ns with spaces', true],
+    ['host-and-docker', 'host', true],
+    ['host-and-docker', 'a1b2c3d4e5f6', true],
+    ['host-and-docker', 'pod-1', false],
+    ['braces', 'host', true],
+    ['braces', 'cni-7', true],
+    ['braces', 'cni-77', false],
+  ]
+  for (const [name, netns, want] of table) t.equal(netnsMatches(entry(name), netns), want, `${name} in ${netns}`)
+})
+
+t.test('matchLink in a namespace: the first entry for that namespace whose link conditions hold', async (t) => {
+  const c = config(`
+attach:
+  - name: host-eth0
+    interfaces: [eth0]
+    object: a.o
+  - name: pod-eth0
+    interfaces: [eth0]
+    object: b.o
+    netns: ["cni-*"]
+  - name: pod-any
+    interfaces: ["*"]
+    exclude: [lo]
+    object: c.o
+    netns: ["cni-*", myns]
+  - name: catch-all
+    interfaces: ["eth*"]
+    object: d.o
+    netns: ["*"]
+`)
+  const table: [netns: string, link: LinkIdentity, entry: string | null][] = [
+    ['host', link('eth0'), 'host-eth0'],
+    ['host', link('eth1'), 'catch-all'],
+    ['host', link('veth0', [], 'veth'), null],
+    ['cni-1', link('eth0', [], 'veth'), 'pod-eth0'],
+    ['cni-1', link('eth1', [], 'veth'), 'pod-any'],
+    ['cni-1', link('lo'), null],
+    ['myns', link('eth0'), 'pod-any'],
+    ['myns', link('lo'), null],
+    ['other', link('eth0'), 'catch-all'],
+    ['other', link('veth0'), null],
+  ]
+  for (const [netns, l, want] of table) {
+    t.equal(matchLink(c, l, netns)?.name ?? null, want, `${l.name} in ${netns}`)
+    t.equal(compileMatcher(c, netns)(l)?.name ?? null, want, `compileMatcher: ${l.name} in ${netns}`)
+  }
+  t.equal(matchLink(c, link('eth0'))?.name, 'host-eth0', 'without a namespace: the own (host)')
+  t.equal(compileMatcher(c)(link('eth1'))?.name, 'catch-all', 'compileMatcher without a namespace: host')
+})
+
+t.test('a config without netns keys means what it meant: every entry is for host, and only host', async (t) => {
+  for (const e of cfg.entries) t.same(e.netns, ['host'], e.name)
+  t.equal(matchLink(cfg, link('eth0'), 'cni-1'), null, 'a link in another namespace gets nothing')
+  t.equal(matchLink(cfg, link('eth0'), HOST_NETNS)?.name, 'excluded-by-altname')
 })
 
 t.test('compileMatcher gives the same answers, and matchLink compiles once per config', async (t) => {

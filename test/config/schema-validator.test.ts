@@ -20,6 +20,9 @@ const DOCS: unknown[] = [
   { attach: [{ interfaces: ['eth*'], object: 'x.o', kinds: [1], exclude: 'eth0', 'replace-foreign': 'yes' }], 'on-exit': 'explode' },
   { attach: [{ name: 'x'.repeat(300), interfaces: ['eth*'], object: 'x.o' }], metrics: { port: 70000 }, 'control-socket': 7 },
   { attach: [{ interfaces: ['eth*'], object: 'x.o', program: '' }], bpffs: 'relative/path', metrics: 'localhost:9100' },
+  { attach: [{ interfaces: ['eth*'], object: 'x.o', netns: ['host', 'cni-*'] }], 'netns-dirs': ['/run/netns'] },
+  { attach: [{ interfaces: ['eth*'], object: 'x.o', netns: 'cni-*' }, { interfaces: ['x'], object: 'x.o', netns: [''] }], 'netns-dirs': ['run/netns', 7] },
+  { attach: [{ interfaces: ['eth*'], object: 'x.o', netns: [] }], 'netns-dirs': '/run/netns' },
 ]
 
 t.test('generated validator: same verdicts and errors as ajv at run time', async (t) => {

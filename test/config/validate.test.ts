@@ -39,13 +39,13 @@ const cases: { name: string; yaml: string; errors: Expected[] }[] = [
   {
     name: 'unknown top-level key, with a suggestion',
     yaml: lines('max_settle: 1s', ...ATTACH),
-    errors: [[1, 1, 'max_settle', 'unknown key (did you mean "max-settle"?); expected one of settle, max-settle, bpffs, on-exit, control-socket, control-group, metrics, attach']],
+    errors: [[1, 1, 'max_settle', 'unknown key (did you mean "max-settle"?); expected one of settle, max-settle, bpffs, on-exit, control-socket, control-group, metrics, netns-dirs, attach']],
   },
   {
     name: 'unknown key in an entry: reported at the key',
     yaml: lines(...ATTACH, '    interface: [eth1]', '    zzz: 1'),
     errors: [
-      [4, 5, 'attach[0].interface', /^unknown key \(did you mean "interfaces"\?\); expected one of interfaces, exclude, kinds, object, program, mode, replace-foreign, name$/],
+      [4, 5, 'attach[0].interface', /^unknown key \(did you mean "interfaces"\?\); expected one of interfaces, exclude, kinds, netns, object, program, mode, replace-foreign, name$/],
       [5, 5, 'attach[0].zzz', /^unknown key; expected one of interfaces,/],
     ],
   },
@@ -254,6 +254,127 @@ const cases: { name: string; yaml: string; errors: Expected[] }[] = [
     ],
   },
   {
+    name: 'netns: a non-empty list of namespace name globs',
+    yaml: lines(
+      'attach:',
+      '  - interfaces: [eth0]',
+      '    object: x.o',
+      '    netns: cni-*',
+      '  - interfaces: [eth0]',
+      '    object: x.o',
+      '    netns: []',
+      '  - interfaces: [eth0]',
+      '    object: x.o',
+      '    netns: ["", 7, null]',
+    ),
+    errors: [
+      [4, 12, 'attach[0].netns', 'expected a non-empty list of namespace name globs, got "cni-*"'],
+      [7, 12, 'attach[1].netns', 'expected a non-empty list of namespace name globs, got an empty list'],
+      [10, 13, 'attach[2].netns[0]', 'expected a shell glob on namespace names, such as "cni-*" or "host", got ""'],
+      [10, 17, 'attach[2].netns[1]', 'expected a shell glob on namespace names, such as "cni-*" or "host", got 7'],
+      [10, 20, 'attach[2].netns[2]', 'expected a shell glob on namespace names, such as "cni-*" or "host", got null (no value)'],
+    ],
+  },
+  {
+    name: 'netns globs: the interface glob rules, for file names',
+    yaml: lines(
+      'attach:',
+      '  - interfaces: [eth0]',
+      '    object: x.o',
+      `    netns: ["cni-*", "run/netns/x", "!host", "(a|b)", "cni-[", "[z-a]", "${'n'.repeat(256)}", "${'n'.repeat(255)}", "${'m'.repeat(200)}*"]`,
+    ),
+    errors: [
+      [4, 22, 'attach[0].netns[1]', 'namespace names cannot contain "/", got "run/netns/x"'],
+      [4, 37, 'attach[0].netns[2]', 'a leading "!" would negate the glob, which is not supported: list the namespaces to manage instead (write "\\!" for a literal "!"), got "!host"'],
+      [4, 46, 'attach[0].netns[3]', /^"\(" is not glob syntax here: use \{a,b\} for alternatives/],
+      [4, 55, 'attach[0].netns[4]', /^invalid glob: Missing closing: "\]"/],
+      [4, 64, 'attach[0].netns[5]', /^invalid glob \(a reversed range/],
+      [4, 73, 'attach[0].netns[6]', /^can never match: it needs at least 256 bytes, but namespace names are file names, of at most 255 bytes \(NAME_MAX\), got "n+\.\.\."$/],
+    ],
+  },
+  {
+    name: 'netns-dirs: absolute, without "..", each directory once (after normalization)',
+    yaml: lines(
+      'netns-dirs:',
+      '  - /run/netns',
+      '  - run/netns',
+      '  - /run/netns/',
+      '  - //run//netns/.',
+      '  - /run/x/../netns',
+      '  - /var/run/netns',
+      '  - 7',
+      '  - ""',
+      '  - "/run/a\\0b"',
+      ...ATTACH,
+    ),
+    errors: [
+      [3, 5, 'netns-dirs[1]', 'expected an absolute path, got "run/netns"'],
+      [4, 5, 'netns-dirs[2]', 'expected a directory not listed before, got "/run/netns/", the directory of netns-dirs[0]'],
+      [5, 5, 'netns-dirs[3]', 'expected a directory not listed before, got "//run//netns/.", the directory of netns-dirs[0]'],
+      [6, 5, 'netns-dirs[4]', 'expected a path without ".." components (resolved after symlinks, it need not mean what it reads as), got "/run/x/../netns"'],
+      [8, 5, 'netns-dirs[6]', 'expected an absolute path, got 7'],
+      [9, 5, 'netns-dirs[7]', 'expected an absolute path, got ""'],
+      [10, 5, 'netns-dirs[8]', 'expected an absolute path, got "/run/a\\u0000b"'],
+    ],
+  },
+  {
+    name: 'netns-dirs: a list',
+    yaml: lines('netns-dirs: /run/netns', ...ATTACH),
+    errors: [[1, 13, 'netns-dirs', 'expected a list of absolute directory paths, got "/run/netns"']],
+  },
+  {
+    name: 'netns-dirs empty: a netns glob that cannot match "host" can never match, at the glob',
+    yaml: lines(
+      'netns-dirs: []',
+      'attach:',
+      '  - interfaces: [eth0]',
+      '    object: x.o',
+      '  - interfaces: [eth1]',
+      '    object: x.o',
+      '    netns: [host, "cni-*", "*", "h?st", "{host,pod}", "[!h]*"]',
+      '  - name: pods',
+      '    interfaces: [eth2]',
+      '    object: x.o',
+      '    netns: ["cni-*"]',
+    ),
+    errors: [
+      [7, 19, 'attach[1].netns[1]', 'expected a glob that matches "host": netns-dirs is empty, so no other namespace can be managed, got "cni-*"'],
+      [7, 55, 'attach[1].netns[5]', 'expected a glob that matches "host": netns-dirs is empty, so no other namespace can be managed, got "[!h]*"'],
+      [11, 13, 'attach[2].netns[0]', /^expected a glob that matches "host": netns-dirs is empty/],
+    ],
+  },
+  {
+    name: 'netns-dirs invalid: the netns globs are checked for syntax only',
+    yaml: lines('netns-dirs: [run]', 'attach:', '  - interfaces: [eth0]', '    object: x.o', '    netns: ["cni-*"]'),
+    errors: [[1, 14, 'netns-dirs[0]', 'expected an absolute path, got "run"']],
+  },
+  {
+    name: 'unknown keys near the netns keys: aliases, and an entry key at the top',
+    yaml: lines(
+      'netns_dirs: [/run/netns]',
+      'namespace-dirs: [/run/netns]',
+      'netns: [host]',
+      'namespaces: [host]',
+      'attach:',
+      '  - interfaces: [eth0]',
+      '    object: x.o',
+      '    namespaces: ["cni-*"]',
+      '    Network_Namespace: [host]',
+      '    netn: [host]',
+      '    netns-dirs: [/run/netns]',
+    ),
+    errors: [
+      [1, 1, 'netns_dirs', /^unknown key \(did you mean "netns-dirs"\?\); expected one of settle,/],
+      [2, 1, 'namespace-dirs', /^unknown key \(did you mean "netns-dirs"\?\);/],
+      [3, 1, 'netns', /^unknown key \("netns" is a key of each attach entry\); expected one of settle,/],
+      [4, 1, 'namespaces', /^unknown key; expected one of settle,/],
+      [8, 5, 'attach[0].namespaces', /^unknown key \(did you mean "netns"\?\); expected one of interfaces,/],
+      [9, 5, 'attach[0].Network_Namespace', /^unknown key \(did you mean "netns"\?\);/],
+      [10, 5, 'attach[0].netn', /^unknown key \(did you mean "netns"\?\);/],
+      [11, 5, 'attach[0].netns-dirs', /^unknown key; expected one of interfaces,/],
+    ],
+  },
+  {
     name: 'an error inside an aliased node is reported at the anchor',
     yaml: lines('attach:', '  - interfaces: &globs ["eth[", eth1]', '    object: x.o', '  - interfaces: *globs', '    object: y.o'),
     errors: [
@@ -343,6 +464,7 @@ t.test('defaults', async (t) => {
       controlSocket: '/run/xdplinkd/control.sock',
       controlGroup: null,
       metrics: null,
+      netnsDirs: ['/run/netns', '/run/docker/netns'],
       entries: [
         {
           index: 0,
@@ -350,6 +472,7 @@ t.test('defaults', async (t) => {
           interfaces: ['eth0'],
           exclude: [],
           kinds: null,
+          netns: ['host'],
           object: '/opt/x.o',
           program: null,
           mode: 'auto',
@@ -370,10 +493,12 @@ t.test('every setting', async (t) => {
       'control-socket: /run/x//ctl.sock',
       'control-group: 4242',
       'metrics: "[::1]:9100"',
+      'netns-dirs: [/run/netns/, "//var/run/./netns", /]',
       'attach:',
       '  - interfaces: ["veth*", xdpl*]',
       '    exclude: [veth9]',
       '    kinds: [veth, device, veth]',
+      '    netns: [host, "cni-*"]',
       '    object: ../bpf/xdp_pass.o',
       '    program: xdp_pass',
       '    mode: generic',
@@ -396,6 +521,7 @@ t.test('every setting', async (t) => {
       controlSocket: '/run/x/ctl.sock',
       controlGroup: { name: null, gid: 4242 },
       metrics: { host: '::1', port: 9100 },
+      netnsDirs: ['/run/netns', '/var/run/netns', '/'],
       entries: [
         {
           index: 0,
@@ -403,6 +529,7 @@ t.test('every setting', async (t) => {
           interfaces: ['veth*', 'xdpl*'],
           exclude: ['veth9'],
           kinds: ['veth', 'device'],
+          netns: ['host', 'cni-*'],
           object: '/etc/bpf/xdp_pass.o',
           program: 'xdp_pass',
           mode: 'generic',
@@ -414,6 +541,7 @@ t.test('every setting', async (t) => {
           interfaces: ['*'],
           exclude: [],
           kinds: null,
+          netns: ['host'],
           object: '/opt/drop.o',
           program: null,
           mode: 'offload',
@@ -428,6 +556,25 @@ t.test('an empty attach list is valid (it detaches whatever xdplinkd attached)',
   const r = parseConfig('attach: []\n', FILE)
   t.ok(r.ok)
   if (r.ok) t.same(r.value.entries, [])
+})
+
+t.test('netns and netns-dirs: what each setting gives', async (t) => {
+  const entry = (netns: string): string[] => ['attach:', '  - interfaces: [eth0]', '    object: x.o', ...(netns === '' ? [] : [`    netns: ${netns}`])]
+  const table: [yaml: string[], netnsDirs: string[], netns: string[]][] = [
+    [entry(''), ['/run/netns', '/run/docker/netns'], ['host']],
+    [['netns-dirs: []', ...entry('')], [], ['host']],
+    [['netns-dirs: []', ...entry('[host]')], [], ['host']],
+    [['netns-dirs: []', ...entry('["*"]')], [], ['*']],
+    [['netns-dirs: []', ...entry('["h*", "{host,x}", "[h]ost"]')], [], ['h*', '{host,x}', '[h]ost']],
+    [['netns-dirs: [/srv/ns]', ...entry('["cni-*"]')], ['/srv/ns'], ['cni-*']],
+    [['netns-dirs: [/run/netns/, /run/docker/netns//]', ...entry('[cni-*, "myns", host, host]')], ['/run/netns', '/run/docker/netns'], ['cni-*', 'myns', 'host', 'host']],
+    [['netns-dirs: ["/run/./netns"]', ...entry('[\\!odd, "a.b", ".hidden", "ns with spaces"]')], ['/run/netns'], ['\\!odd', 'a.b', '.hidden', 'ns with spaces']],
+    [entry(`["${'n'.repeat(255)}"]`), ['/run/netns', '/run/docker/netns'], ['n'.repeat(255)]],
+  ]
+  for (const [yaml, netnsDirs, netns] of table) {
+    const r = parseConfig(lines(...yaml), FILE)
+    t.same(r.ok ? [r.value.netnsDirs, r.value.entries[0]?.netns] : r.error.map(String), [netnsDirs, netns], yaml.join(' / '))
+  }
 })
 
 t.test('metrics: null means off', async (t) => {
