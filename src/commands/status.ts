@@ -46,9 +46,24 @@ export function countersText(c: CountersJson): string {
   )
 }
 
+const LINK_COLUMNS = ['IFINDEX', 'NAME', 'ENTRY', 'DESIRED', 'ATTACHED', 'STATE']
+
+/**
+ * The links, one table per network namespace in the order the daemon lists them (its own first). With only its own
+ * namespace managed, one table without a heading, as before namespaces.
+ */
+function linksText(links: readonly LinkStatusJson[]): string {
+  const byNetns = new Map<string, LinkStatusJson[]>()
+  for (const l of links) byNetns.set(l.netns, [...(byNetns.get(l.netns) ?? []), l])
+  if (byNetns.size <= 1 && [...byNetns.keys()].every((n) => n === 'host')) return table(LINK_COLUMNS, links.map(linkRow))
+  return [...byNetns]
+    .map(([netns, ls]) => `network namespace ${printable(netns)}: ${ls.length} links\n${table(LINK_COLUMNS, ls.map(linkRow))}`)
+    .join('\n')
+}
+
 /** The human form: links, programs, counters. Pure. */
 export function statusText(s: StatusJson): string {
-  const links = table(['IFINDEX', 'NAME', 'ENTRY', 'DESIRED', 'ATTACHED', 'STATE'], s.links.map(linkRow))
+  const links = linksText(s.links)
   const programs = s.programs.length
     ? table(
         ['ID', 'TAG', 'NAME', 'ENTRIES', 'OBJECT', 'PIN'],

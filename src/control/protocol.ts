@@ -27,6 +27,8 @@ export interface AttachedProgramJson {
 }
 
 export interface LinkStatusJson {
+  /** The link's network namespace: `host` (the daemon's own) or the name of its namespace file. */
+  netns: string
   ifindex: number
   name: string
   kind: string | null

@@ -3,10 +3,8 @@
  * Reads what the daemon already holds; the only I/O is the ownership check (our pins under bpffs), once per call.
  */
 import type { Config } from '../config/index.js'
-import type { LinkRecord } from '../reconcile/record.js'
-import type { ReconcilerCounters } from '../reconcile/reconciler.js'
+import type { NamespaceView } from '../netns/unit.js'
 import type { LoadedProgram } from '../programs/registry.js'
-import type { LinkState } from '../rtnl/link.js'
 import { xdpPrograms, type XdpState } from '../rtnl/xdp.js'
 import type { AttachedProgramJson, CountersJson, LinkStatusJson, ProgramStatusJson, StatusJson } from './protocol.js'
 
@@ -19,8 +17,8 @@ export interface ProgramUse {
 /** What status reads; the Daemon is one. */
 export interface StatusSource {
   readonly config: Pick<Config, 'path'>
-  readonly table: { links(): LinkState[]; readonly stats: { readonly overruns: number; readonly resyncs: number } }
-  readonly reconciler: { records(): LinkRecord[]; readonly counters: ReconcilerCounters }
+  /** Every managed namespace, the daemon's own first. */
+  namespaces(): NamespaceView[]
   readonly registry: { ownedProgramIds(): Set<number> }
   programs(): ProgramUse[]
 }
@@ -30,16 +28,19 @@ function attachedPrograms(xdp: XdpState | null, isOurs: (id: number) => boolean)
   return xdpPrograms(xdp).map((p) => ({ ...p, owner: isOurs(p.progId) ? 'ours' : 'foreign' }))
 }
 
-export function counters(c: ReconcilerCounters, stats: { overruns: number; resyncs: number }): CountersJson {
-  return {
-    attaches: c.attaches,
-    replaces: c.replaces,
-    detaches: c.detaches,
-    conflicts: c.conflicts,
-    errors: { ...c.errors },
-    overruns: stats.overruns,
-    resyncs: stats.resyncs,
+/** The counters of every namespace, summed. */
+export function counters(views: readonly NamespaceView[]): CountersJson {
+  const sum: CountersJson = { attaches: 0, replaces: 0, detaches: 0, conflicts: 0, errors: {}, overruns: 0, resyncs: 0 }
+  for (const { reconciler: { counters: c }, table: { stats } } of views) {
+    sum.attaches += c.attaches
+    sum.replaces += c.replaces
+    sum.detaches += c.detaches
+    sum.conflicts += c.conflicts
+    for (const [code, n] of Object.entries(c.errors)) sum.errors[code] = (sum.errors[code] ?? 0) + n
+    sum.overruns += stats.overruns
+    sum.resyncs += stats.resyncs
   }
+  return sum
 }
 
 /** Programs in use, one row per program (entries that share one are listed together), by id. */
@@ -61,11 +62,24 @@ export function buildStatus(src: StatusSource): StatusJson {
   const owned = src.registry.ownedProgramIds()
   for (const u of uses) owned.add(u.program.id)
   const isOurs = (id: number): boolean => owned.has(id)
-  const records = new Map(src.reconciler.records().map((r) => [r.ifindex, r]))
-  const links: LinkStatusJson[] = src.table.links().map((l) => {
+  const views = src.namespaces()
+  const links = views.flatMap((v) => linkRows(v, isOurs))
+  return {
+    pid: process.pid,
+    config: src.config.path,
+    links,
+    programs: programRows(uses),
+    counters: counters(views),
+  }
+}
+
+function linkRows(v: NamespaceView, isOurs: (id: number) => boolean): LinkStatusJson[] {
+  const records = new Map(v.reconciler.records().map((r) => [r.ifindex, r]))
+  return v.table.links().map((l) => {
     const r = records.get(l.ifindex)
     const [attached, ...others] = attachedPrograms(l.xdp, isOurs)
     const row: LinkStatusJson = {
+      netns: v.name,
       ifindex: l.ifindex,
       name: l.name,
       kind: l.kind,
@@ -79,11 +93,4 @@ export function buildStatus(src: StatusSource): StatusJson {
     if (others.length) row.alsoAttached = others
     return row
   })
-  return {
-    pid: process.pid,
-    config: src.config.path,
-    links,
-    programs: programRows(uses),
-    counters: counters(src.reconciler.counters, src.table.stats),
-  }
 }

@@ -37,6 +37,7 @@ export const KNOWN_FIELDS: Readonly<Record<string, string>> = {
   action: 'ACTION',
   entry: 'ENTRY',
   mode: 'MODE',
+  netns: 'NETNS',
 }
 
 /** pino's own keys: the journal has its own for each (PRIORITY, MESSAGE, the receive time, _PID, _HOSTNAME). */

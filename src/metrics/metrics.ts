@@ -5,13 +5,13 @@
  * Only the latency histogram is fed as things happen (Reconciler's onLatency).
  */
 import { Counter, Gauge, Histogram, Registry } from 'prom-client'
-import type { LinkRecord, LinkStatus } from '../reconcile/record.js'
+import type { NamespaceView } from '../netns/unit.js'
+import type { LinkStatus } from '../reconcile/record.js'
 import type { ReconcilerCounters } from '../reconcile/reconciler.js'
-import type { LinkState } from '../rtnl/link.js'
 
 export interface MetricsSource {
-  readonly table: { links(): LinkState[]; readonly stats: { readonly overruns: number; readonly resyncs: number } }
-  readonly reconciler: { records(): LinkRecord[]; readonly counters: ReconcilerCounters }
+  /** Every managed namespace (its name is the `netns` label), the daemon's own first. */
+  namespaces(): NamespaceView[]
   /** The programs the config in force uses (one per entry; shared programs repeat). */
   programs(): { program: { id: number } }[]
 }
@@ -25,9 +25,8 @@ export const LINK_STATES: readonly LinkStatus[] = ['attached', 'pending', 'confl
 export const LATENCY_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]
 
 /** Sets a counter to a total counted elsewhere (prom-client counters only go up by inc). */
-function setTotal(c: Counter, v: number, labels?: Record<string, string>): void {
-  if (labels) c.inc(labels, v)
-  else c.inc(v)
+function setTotal(c: Counter, v: number, labels: Record<string, string>): void {
+  c.inc(labels, v)
 }
 
 export class DaemonMetrics {
@@ -37,55 +36,59 @@ export class DaemonMetrics {
   /** `source` returns null until the daemon has started: then the collectors report nothing. */
   constructor(source: () => MetricsSource | null) {
     const registers = [this.registry]
-    const reconciler = (): ReconcilerCounters | null => source()?.reconciler.counters ?? null
-    const total = (name: string, help: string, read: () => number | null): void => {
+    // Counters are kept per namespace and labelled with it: a namespace that goes ends its series, and no total
+    // ever goes down (a sum over the namespaces present would, when one goes).
+    const total = (name: string, help: string, read: (v: NamespaceView) => number): void => {
       new Counter({
         name,
         help,
+        labelNames: ['netns'],
         registers,
         collect() {
-          const v = read()
           this.reset()
-          if (v !== null) setTotal(this, v)
+          for (const v of source()?.namespaces() ?? []) setTotal(this, read(v), { netns: v.name })
         },
       })
     }
+    const reconciler = (v: NamespaceView): ReconcilerCounters => v.reconciler.counters
 
     new Gauge({
       name: 'xdplinkd_links',
-      help: 'Links in the namespace by reconcile state (attached, pending, conflict, error, unmanaged)',
-      labelNames: ['state'],
+      help: 'Links in each managed namespace by reconcile state (attached, pending, conflict, error, unmanaged)',
+      labelNames: ['netns', 'state'],
       registers,
       collect() {
-        const src = source()
-        if (!src) return
-        const byIfindex = new Map(src.reconciler.records().map((r) => [r.ifindex, r.state]))
-        const n = new Map<LinkStatus, number>(LINK_STATES.map((s) => [s, 0]))
-        // As in status: a link the reconciler has not looked at yet is pending.
-        for (const l of src.table.links()) {
-          const st = byIfindex.get(l.ifindex) ?? 'pending'
-          n.set(st, (n.get(st) ?? 0) + 1)
+        this.reset()
+        for (const v of source()?.namespaces() ?? []) {
+          const byIfindex = new Map(v.reconciler.records().map((r) => [r.ifindex, r.state]))
+          const n = new Map<LinkStatus, number>(LINK_STATES.map((s) => [s, 0]))
+          // As in status: a link the reconciler has not looked at yet is pending.
+          for (const l of v.table.links()) {
+            const st = byIfindex.get(l.ifindex) ?? 'pending'
+            n.set(st, (n.get(st) ?? 0) + 1)
+          }
+          for (const [state, count] of n) this.set({ netns: v.name, state }, count)
         }
-        for (const [state, v] of n) this.set({ state }, v)
       },
     })
-    total('xdplinkd_attaches_total', 'Programs attached to a link with nothing on it (a mode change counts too)', () => reconciler()?.attaches ?? null)
-    total('xdplinkd_replaces_total', 'Programs swapped atomically (XDP_FLAGS_REPLACE) on a link', () => reconciler()?.replaces ?? null)
-    total('xdplinkd_detaches_total', 'Programs of ours detached from a link', () => reconciler()?.detaches ?? null)
-    total('xdplinkd_conflicts_total', 'Times a foreign program was found where ours should run', () => reconciler()?.conflicts ?? null)
+    total('xdplinkd_attaches_total', 'Programs attached to a link with nothing on it (a mode change counts too)', (v) => reconciler(v).attaches)
+    total('xdplinkd_replaces_total', 'Programs swapped atomically (XDP_FLAGS_REPLACE) on a link', (v) => reconciler(v).replaces)
+    total('xdplinkd_detaches_total', 'Programs of ours detached from a link', (v) => reconciler(v).detaches)
+    total('xdplinkd_conflicts_total', 'Times a foreign program was found where ours should run', (v) => reconciler(v).conflicts)
     new Counter({
       name: 'xdplinkd_errors_total',
       help: 'Failed RTM_SETLINK requests by errno name',
-      labelNames: ['code'],
+      labelNames: ['netns', 'code'],
       registers,
       collect() {
-        const c = reconciler()
         this.reset()
-        if (c) for (const [code, v] of Object.entries(c.errors)) setTotal(this, v, { code })
+        for (const v of source()?.namespaces() ?? []) {
+          for (const [code, n] of Object.entries(reconciler(v).errors)) setTotal(this, n, { netns: v.name, code })
+        }
       },
     })
-    total('xdplinkd_netlink_overruns_total', 'Netlink notification overruns (ENOBUFS): notifications were lost', () => source()?.table.stats.overruns ?? null)
-    total('xdplinkd_resyncs_total', 'Full link dumps merged into the table (start-up and after each overrun)', () => source()?.table.stats.resyncs ?? null)
+    total('xdplinkd_netlink_overruns_total', 'Netlink notification overruns (ENOBUFS): notifications were lost', (v) => v.table.stats.overruns)
+    total('xdplinkd_resyncs_total', 'Full link dumps merged into the table (start-up and after each overrun)', (v) => v.table.stats.resyncs)
     this.#latency = new Histogram({
       name: 'xdplinkd_reconcile_latency_seconds',
       help: "Time from a link's first change to its reconcile being done",

@@ -11,8 +11,18 @@ import type { Logger } from 'pino'
 import { LinkTable } from '../links/table.js'
 import type { Clock } from '../reconcile/debounce.js'
 import type { Desire } from '../reconcile/desire.js'
-import { Reconciler, type ReconcilerEvent } from '../reconcile/reconciler.js'
+import { Reconciler, type ReconcilerCounters, type ReconcilerEvent } from '../reconcile/reconciler.js'
+import type { LinkRecord } from '../reconcile/record.js'
+import type { LinkState } from '../rtnl/link.js'
 import type { RtnlClient } from '../rtnl/client.js'
+
+/** One network namespace's links and what the reconciler made of them, as status and the metrics read them. */
+export interface NamespaceView {
+  /** HOST_NETNS (`host`) for the daemon's own, else its namespace file's name. */
+  readonly name: string
+  readonly table: { links(): LinkState[]; readonly stats: { readonly overruns: number; readonly resyncs: number } }
+  readonly reconciler: { records(): LinkRecord[]; readonly counters: ReconcilerCounters }
+}
 
 export interface NetnsUnitOptions {
   client: RtnlClient

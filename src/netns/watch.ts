@@ -33,6 +33,7 @@ import { CLONE_NEWNET } from '../ffi/libc.js'
 import { NetnsStuckError, isNsfs, nsType, ownNetnsIdentity, reopenNetns } from '../ffi/netns.js'
 import { OVERRIDE_HINT } from '../config/permissions.js'
 import { walkOptions, walkPath, type PathFinding } from '../config/secure-path.js'
+import { DEFAULT_NETNS_DIRS } from '../config/types.js'
 import { realClock, type Clock } from '../reconcile/debounce.js'
 import type { Result } from '../result.js'
 import {
@@ -47,7 +48,6 @@ import {
   type RegistryState,
 } from './registry.js'
 
-export const DEFAULT_NETNS_DIRS: readonly string[] = ['/run/netns', '/run/docker/netns']
 
 /** How a file that is not (yet) a namespace is looked at again. */
 export interface RetryPolicy {
@@ -64,7 +64,7 @@ export interface NetnsWatchLog {
 }
 
 export interface NetnsWatchOptions {
-  /** The directories of namespace files; DEFAULT_NETNS_DIRS when absent. */
+  /** The directories of namespace files (the config's `netns-dirs`); its default when absent. */
   dirs?: readonly string[]
   /** --insecure-paths: the directories' owners and modes are not judged (the default checkDir). */
   insecurePaths?: boolean

@@ -37,7 +37,10 @@ t.test('every text output escapes what it prints: links, monitor events, status'
     statusText({
       pid: 1,
       config: '/etc/x\u001b.yaml',
-      links: [{ ifindex: 7, name: evil.name, kind: 'veth', entry: null, desiredProgId: null, attached: null, state: 'error', lastError: 'EINVAL: \u0007' }],
+      links: [
+        { netns: 'host', ifindex: 7, name: evil.name, kind: 'veth', entry: null, desiredProgId: null, attached: null, state: 'error', lastError: 'EINVAL: \u0007' },
+        { netns: 'cni-\u001b', ifindex: 7, name: evil.name, kind: 'veth', entry: null, desiredProgId: null, attached: null, state: 'unmanaged', lastError: null },
+      ],
       programs: [],
       counters: { attaches: 0, replaces: 0, detaches: 0, conflicts: 0, errors: {}, overruns: 0, resyncs: 1 },
     }),
@@ -46,4 +49,14 @@ t.test('every text output escapes what it prints: links, monitor events, status'
   t.notMatch(text, /[\u0000-\u0009\u000b-\u001f\u007f-\u009f]/, 'no control character but the newlines between lines')
   t.match(linksTable([evil]), /\n7 +a\\x1b\]0;PWNED\\x07 +v\\x07eth +down +yes +- +alt\\x1b\[31m\n$/)
   t.equal(eventText({ event: 'rename', ifindex: 7, name: evil.name, oldName: '\u009bold', link: evil, previous: evil }), 'rename     7 a\\x1b]0;PWNED\\x07 (was \\x9bold)')
+})
+
+t.test('status: one table per network namespace once there is more than the daemon own; one without a heading before', async (t) => {
+  const row = (netns: string, ifindex: number, name: string) =>
+    ({ netns, ifindex, name, kind: 'veth', entry: null, desiredProgId: null, attached: null, state: 'unmanaged', lastError: null }) as const
+  const status = (links: ReturnType<typeof row>[]) =>
+    statusText({ pid: 1, config: '/c.yaml', links, programs: [], counters: { attaches: 0, replaces: 0, detaches: 0, conflicts: 0, errors: {}, overruns: 0, resyncs: 1 } })
+  t.notMatch(status([row('host', 1, 'lo')]), /network namespace/, 'only the daemon own: as before namespaces')
+  const text = status([row('host', 1, 'lo'), row('host', 2, 'va'), row('cni-1', 1, 'lo'), row('cni-1', 2, 'eth0')])
+  t.match(text, /network namespace host: 2 links\nIFINDEX +NAME.*\n1 +lo .*\n2 +va .*\n\nnetwork namespace cni-1: 2 links\nIFINDEX +NAME.*\n1 +lo .*\n2 +eth0 /)
 })

@@ -15,8 +15,13 @@ function fakeDaemon() {
     nextReload: true,
     lastReloadError: null as string | null,
     config: { path: '/etc/xdplinkd/config.yaml' },
-    table: { links: () => [], stats: { overruns: 0, resyncs: 1 } },
-    reconciler: { records: (): LinkRecord[] => [], counters: { attaches: 0, replaces: 0, detaches: 0, conflicts: 0, errors: {}, batches: 0, requests: 0 } },
+    namespaces: () => [
+      {
+        name: 'host',
+        table: { links: () => [], stats: { overruns: 0, resyncs: 1 } },
+        reconciler: { records: (): LinkRecord[] => [], counters: { attaches: 0, replaces: 0, detaches: 0, conflicts: 0, errors: {}, batches: 0, requests: 0 } },
+      },
+    ],
     registry: { ownedProgramIds: () => new Set<number>() },
     programs: () => [],
     async reload(reason?: string) {
@@ -64,7 +69,7 @@ t.test('metrics on the configured address; a port in use fails start and release
   const { port } = c.metricsAddress()!
   const body = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text()
   t.match(body, /\nxdplinkd_reconcile_latency_seconds_count 1\n/)
-  t.match(body, /\nxdplinkd_resyncs_total 1\n/)
+  t.match(body, /\nxdplinkd_resyncs_total{netns="host"} 1\n/)
 
   const taken = createServer()
   await new Promise<void>((r) => taken.listen(0, '127.0.0.1', () => r()))

@@ -35,6 +35,12 @@ t.test('status joins the table, the records, ownership and the counters', async 
   ]
   const src: StatusSource = {
     config: { path: '/etc/xdplinkd/config.yaml' },
+    namespaces: () => [host, pod],
+    registry: { ownedProgramIds: () => new Set([8]) },
+    programs: () => uses,
+  }
+  const host = {
+    name: 'host',
     table: {
       links: () => [
         link(1, 'lo', { kind: null }),
@@ -59,24 +65,31 @@ t.test('status joins the table, the records, ownership and the counters', async 
       ],
       counters: { attaches: 4, replaces: 1, detaches: 2, conflicts: 1, errors: { EINVAL: 3 }, batches: 9, requests: 12 },
     },
-    registry: { ownedProgramIds: () => new Set([8]) },
-    programs: () => uses,
+  }
+  const pod = {
+    name: 'cni-1',
+    table: { links: () => [link(2, 'eth0', { xdp: { mode: 'generic', progId: 11, skbProgId: 11 } })], stats: { overruns: 0, resyncs: 1 } },
+    reconciler: {
+      records: () => [rec(2, 'eth0', { entry: 'drop', desiredProgId: 11, state: 'attached' })],
+      counters: { attaches: 1, replaces: 0, detaches: 0, conflicts: 0, errors: { EINVAL: 1, EBUSY: 2 }, batches: 1, requests: 1 },
+    },
   }
   const s = buildStatus(src)
   t.equal(s.pid, process.pid)
   t.equal(s.config, '/etc/xdplinkd/config.yaml')
   t.same(
-    s.links.map((l) => [l.ifindex, l.name, l.entry, l.desiredProgId, l.attached, l.state, l.lastError]),
+    s.links.map((l) => [l.netns, l.ifindex, l.name, l.entry, l.desiredProgId, l.attached, l.state, l.lastError]),
     [
-      [1, 'lo', null, null, null, 'unmanaged', null],
-      [2, 'va', 'web', 10, { progId: 10, mode: 'generic', owner: 'ours' }, 'attached', null],
-      [3, 'vb', 'web', 10, { progId: 99, mode: 'native', owner: 'foreign' }, 'conflict', null],
-      [4, 'vc', 'lab', 10, { progId: 8, mode: 'generic', owner: 'ours' }, 'error', 'EINVAL: bad'],
-      [5, 'vd', 'drop', 11, null, 'pending', null],
-      [6, 've', 'drop', 11, { progId: 11, mode: 'native', owner: 'ours' }, 'attached', null],
-      [7, 'new', null, null, null, 'pending', null],
+      ['host', 1, 'lo', null, null, null, 'unmanaged', null],
+      ['host', 2, 'va', 'web', 10, { progId: 10, mode: 'generic', owner: 'ours' }, 'attached', null],
+      ['host', 3, 'vb', 'web', 10, { progId: 99, mode: 'native', owner: 'foreign' }, 'conflict', null],
+      ['host', 4, 'vc', 'lab', 10, { progId: 8, mode: 'generic', owner: 'ours' }, 'error', 'EINVAL: bad'],
+      ['host', 5, 'vd', 'drop', 11, null, 'pending', null],
+      ['host', 6, 've', 'drop', 11, { progId: 11, mode: 'native', owner: 'ours' }, 'attached', null],
+      ['host', 7, 'new', null, null, null, 'pending', null],
+      ['cni-1', 2, 'eth0', 'drop', 11, { progId: 11, mode: 'generic', owner: 'ours' }, 'attached', null],
     ],
-    'one row per link; lastError only in state error; a link without a record yet is pending',
+    'one row per link, each with its namespace (the same ifindex in two is two links); lastError only in state error; a link without a record yet is pending',
   )
   t.same(s.links[5]!.alsoAttached, [{ progId: 42, mode: 'offload', owner: 'foreign' }], 'multi: the other modes too')
   t.notOk('alsoAttached' in s.links[1]!)
@@ -84,7 +97,7 @@ t.test('status joins the table, the records, ownership and the counters', async 
     { id: 10, tag: '0000000000000010', name: 'xdp_pass', object: '/opt/xdp_pass.o', pin: '/sys/fs/bpf/xdplinkd/0123456789abcdef-xdp_pass/prog', entries: ['web', 'lab'] },
     { id: 11, tag: '0000000000000011', name: 'xdp_drop', object: '/opt/xdp_drop.o', pin: '/sys/fs/bpf/xdplinkd/0123456789abcdef-xdp_drop/prog', entries: ['drop'] },
   ])
-  t.same(s.counters, { attaches: 4, replaces: 1, detaches: 2, conflicts: 1, errors: { EINVAL: 3 }, overruns: 2, resyncs: 3 })
+  t.same(s.counters, { attaches: 5, replaces: 1, detaches: 2, conflicts: 1, errors: { EINVAL: 4, EBUSY: 2 }, overruns: 2, resyncs: 4 }, 'summed over the namespaces')
   t.same(programRows([]), [])
 })
 

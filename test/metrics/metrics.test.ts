@@ -19,8 +19,7 @@ function fakeSource() {
     progIds: [5, 5, 6],
   }
   const source: MetricsSource = {
-    table: { links: () => src.links, stats },
-    reconciler: { records: () => src.records, counters },
+    namespaces: () => [{ name: 'host', table: { links: () => src.links, stats }, reconciler: { records: () => src.records, counters } }],
     programs: () => src.progIds.map((id) => ({ program: { id } })),
   }
   return { source, counters, stats, src }
@@ -30,13 +29,13 @@ t.test('the metrics follow the daemon counters when scraped, in a registry of th
   const f = fakeSource()
   const m = new DaemonMetrics(() => f.source)
   let s = samples(await m.text())
-  t.equal(s.get('xdplinkd_links{state="attached"}'), 1)
-  t.equal(s.get('xdplinkd_links{state="error"}'), 1)
-  t.equal(s.get('xdplinkd_links{state="unmanaged"}'), 1)
-  t.equal(s.get('xdplinkd_links{state="pending"}'), 1, 'a link without a record is pending')
-  t.equal(s.get('xdplinkd_links{state="conflict"}'), 0, 'every state is reported, zeros included')
-  t.equal(s.get('xdplinkd_attaches_total'), 0)
-  t.equal(s.get('xdplinkd_resyncs_total'), 1)
+  t.equal(s.get('xdplinkd_links{netns="host",state="attached"}'), 1)
+  t.equal(s.get('xdplinkd_links{netns="host",state="error"}'), 1)
+  t.equal(s.get('xdplinkd_links{netns="host",state="unmanaged"}'), 1)
+  t.equal(s.get('xdplinkd_links{netns="host",state="pending"}'), 1, 'a link without a record is pending')
+  t.equal(s.get('xdplinkd_links{netns="host",state="conflict"}'), 0, 'every state is reported, zeros included')
+  t.equal(s.get('xdplinkd_attaches_total{netns="host"}'), 0)
+  t.equal(s.get('xdplinkd_resyncs_total{netns="host"}'), 1)
   t.equal(s.get('xdplinkd_programs_loaded'), 2, 'distinct programs')
   t.notOk([...s.keys()].some((k) => k.startsWith('xdplinkd_errors_total')), 'no error series before an error')
 
@@ -52,35 +51,53 @@ t.test('the metrics follow the daemon counters when scraped, in a registry of th
   m.observeLatency(30)
   m.observeLatency(700)
   s = samples(await m.text())
-  t.equal(s.get('xdplinkd_attaches_total'), 3)
-  t.equal(s.get('xdplinkd_replaces_total'), 1)
-  t.equal(s.get('xdplinkd_detaches_total'), 2)
-  t.equal(s.get('xdplinkd_conflicts_total'), 4)
-  t.equal(s.get('xdplinkd_errors_total{code="EBUSY"}'), 2)
-  t.equal(s.get('xdplinkd_errors_total{code="EOPNOTSUPP"}'), 1)
-  t.equal(s.get('xdplinkd_netlink_overruns_total'), 5)
-  t.equal(s.get('xdplinkd_resyncs_total'), 6)
-  t.equal(s.get('xdplinkd_links{state="pending"}'), 0)
-  t.equal(s.get('xdplinkd_links{state="conflict"}'), 1)
+  t.equal(s.get('xdplinkd_attaches_total{netns="host"}'), 3)
+  t.equal(s.get('xdplinkd_replaces_total{netns="host"}'), 1)
+  t.equal(s.get('xdplinkd_detaches_total{netns="host"}'), 2)
+  t.equal(s.get('xdplinkd_conflicts_total{netns="host"}'), 4)
+  t.equal(s.get('xdplinkd_errors_total{netns="host",code="EBUSY"}'), 2)
+  t.equal(s.get('xdplinkd_errors_total{netns="host",code="EOPNOTSUPP"}'), 1)
+  t.equal(s.get('xdplinkd_netlink_overruns_total{netns="host"}'), 5)
+  t.equal(s.get('xdplinkd_resyncs_total{netns="host"}'), 6)
+  t.equal(s.get('xdplinkd_links{netns="host",state="pending"}'), 0)
+  t.equal(s.get('xdplinkd_links{netns="host",state="conflict"}'), 1)
   t.equal(s.get('xdplinkd_reconcile_latency_seconds_count'), 2)
   t.equal(s.get('xdplinkd_reconcile_latency_seconds_sum'), 0.73)
   t.equal(s.get('xdplinkd_reconcile_latency_seconds_bucket{le="0.05"}'), 1)
   t.equal(s.get('xdplinkd_reconcile_latency_seconds_bucket{le="1"}'), 2)
   // scraping twice does not add the totals up again
   s = samples(await m.text())
-  t.equal(s.get('xdplinkd_attaches_total'), 3)
+  t.equal(s.get('xdplinkd_attaches_total{netns="host"}'), 3)
 
   t.equal((await globalRegistry.metrics()).includes('xdplinkd_'), false, 'nothing in the global registry')
   // two daemons in one process (tests) do not clash over metric names
   t.doesNotThrow(() => new DaemonMetrics(() => null))
 })
 
-t.test('before start the collectors report nothing but zeros', async (t) => {
+t.test('before start the collectors report no namespace and no programs', async (t) => {
   const m = new DaemonMetrics(() => null)
   const s = samples(await m.text())
   t.equal(s.get('xdplinkd_programs_loaded'), 0)
-  t.equal(s.get('xdplinkd_attaches_total'), 0)
+  t.notOk([...s.keys()].some((k) => k.startsWith('xdplinkd_attaches_total')), 'no counter series without a namespace')
   t.notOk([...s.keys()].some((k) => k.startsWith('xdplinkd_links{')), 'no link states without links')
+})
+
+t.test('each namespace is a netns label; one that goes ends its series', async (t) => {
+  const f = fakeSource()
+  const pod = { name: 'cni-1', table: { links: () => [link(1, 'lo'), link(2, 'eth0')], stats: { overruns: 1, resyncs: 2 } }, reconciler: { records: () => [rec(2, 'attached')], counters: { ...f.counters, attaches: 9, errors: { EBUSY: 1 } } } }
+  let present = true
+  const m = new DaemonMetrics(() => ({ ...f.source, namespaces: () => [...f.source.namespaces(), ...(present ? [pod] : [])] }))
+  let s = samples(await m.text())
+  t.equal(s.get('xdplinkd_links{netns="cni-1",state="attached"}'), 1)
+  t.equal(s.get('xdplinkd_links{netns="cni-1",state="pending"}'), 1, 'lo has no record yet')
+  t.equal(s.get('xdplinkd_attaches_total{netns="cni-1"}'), 9)
+  t.equal(s.get('xdplinkd_attaches_total{netns="host"}'), 0)
+  t.equal(s.get('xdplinkd_errors_total{netns="cni-1",code="EBUSY"}'), 1)
+  t.equal(s.get('xdplinkd_resyncs_total{netns="cni-1"}'), 2)
+  present = false
+  s = samples(await m.text())
+  t.notOk([...s.keys()].some((k) => k.includes('cni-1')), 'no series of a namespace that went')
+  t.equal(s.get('xdplinkd_links{netns="host",state="attached"}'), 1)
 })
 
 t.test('the endpoint serves /metrics and 404 elsewhere', async (t) => {
@@ -95,7 +112,7 @@ t.test('the endpoint serves /metrics and 404 elsewhere', async (t) => {
   const r = await fetch(`${base}/metrics`)
   t.equal(r.status, 200)
   t.match(r.headers.get('content-type'), /^text\/plain; version=0\.0\.4/)
-  t.equal(samples(await r.text()).get('xdplinkd_attaches_total'), 7)
+  t.equal(samples(await r.text()).get('xdplinkd_attaches_total{netns="host"}'), 7)
   t.equal((await fetch(`${base}/metrics?x=1`)).status, 200, 'a query string is fine')
   for (const p of ['/', '/metric', '/metrics/', '/favicon.ico']) {
     const x = await fetch(base + p)

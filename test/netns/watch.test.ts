@@ -17,7 +17,6 @@ import {
   rmSync,
   statSync,
   symlinkSync,
-  unlinkSync,
   writeFileSync,
 } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -26,7 +25,8 @@ import { NetnsWatch, type NetnsWatchOptions } from '../../src/netns/watch.js'
 import type { NetnsEvent, NsIdentity } from '../../src/netns/registry.js'
 import { err } from '../../src/result.js'
 import { FakeClock } from '../helpers/clock.js'
-import { makeNetns, needsRoot, onExitCleanup, waitFor } from '../helpers/netns.js'
+import { makeNetns, needsRoot, waitFor } from '../helpers/netns.js'
+import { mounts } from '../helpers/mounts.js'
 
 function startWatch(t: Test, opts: Omit<NetnsWatchOptions, 'log'>) {
   const warnings: string[] = []
@@ -43,41 +43,6 @@ function tempDir(t: Test, mode = 0o755): string {
   chmodSync(dir, mode)
   t.teardown(() => rmSync(dir, { recursive: true, force: true }))
   return dir
-}
-
-/** Mounts made by a test, lazily unmounted on teardown (and at exit, should the test be killed). */
-function mounts(t: Test) {
-  const made = new Set<string>()
-  const umountAll = (): void => {
-    for (const p of made) {
-      try {
-        execFileSync('umount', ['-l', p], { stdio: 'ignore' })
-      } catch {
-        /* not mounted any more */
-      }
-    }
-  }
-  const forget = onExitCleanup(umountAll)
-  t.teardown(() => {
-    umountAll()
-    forget()
-  })
-  return {
-    /** `touch FILE; mount --bind SOURCE FILE`, with `delayMs` between the two (as ip netns add has). */
-    bind(file: string, source: string, delayMs = 0): void {
-      made.add(file)
-      execFileSync('sh', ['-c', `touch "$1" && sleep ${delayMs / 1000} && mount --bind "$2" "$1"`, 'sh', file, source])
-    },
-    /** Also unmounted on teardown under another path (the directory was moved). */
-    alsoAt(file: string): void {
-      made.add(file)
-    },
-    /** A plain umount: it fails with EBUSY while anyone holds a descriptor opened through the mount. */
-    unbindAndRemove(file: string): void {
-      execFileSync('umount', [file])
-      unlinkSync(file)
-    },
-  }
 }
 
 /** Whether this process holds a descriptor of the namespace (fstat through /proc/self/fd). */
