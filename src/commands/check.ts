@@ -1,4 +1,4 @@
-import { compileMatcher, entryLabel, kindHints, loadConfig, type AttachEntry, type Config, type ControlGroup } from '../config/index.js'
+import { compileMatcher, entryLabel, HOST_NETNS, kindHints, loadConfig, netnsMatches, type AttachEntry, type Config, type ControlGroup } from '../config/index.js'
 import { groupText } from '../control/peer.js'
 import { printable } from './format.js'
 import { EX_CONFIG, EX_DATAERR, configErrorText } from '../daemon.js'
@@ -13,7 +13,7 @@ export interface CheckOptions {
   json: boolean
   out?: NodeJS.WritableStream
   err?: NodeJS.WritableStream
-  /** The links to match (default: one dump of this namespace). */
+  /** The links to match, in the namespace check runs in, named host (default: one dump of this namespace). */
   links?: () => Promise<LinkState[]>
   /** Loads one entry's program and lets it go (default: the kernel, programs/kernel.ts loadForCheck). */
   load?: (objectPath: string, programName?: string) => Promise<CheckedProgram>
@@ -33,6 +33,9 @@ export interface CheckEntryJson {
   tag: string | null
   verifiedInsns: number | null
   mode: AttachEntry['mode']
+  /** The entry's `netns` globs: the namespaces it is for, by name (`host`: the daemon's own). */
+  netns: string[]
+  /** Links of this namespace (matched as `host`) the entry would get; none when its `netns` does not match `host`. */
   links: CheckLinkJson[]
   /** Why the object did not load (absent when it did). */
   error?: string
@@ -43,6 +46,8 @@ export interface CheckJson {
   config: string
   /** The control socket, and the `control-group:` whose members may use it besides root (null: root only). */
   control: { socket: string; group: ControlGroup | null }
+  /** `netns-dirs`: where namespace files are named (empty: only `host` can be managed). */
+  netnsDirs: string[]
   entries: CheckEntryJson[]
   /** Links of this namespace that no entry matches. */
   unmatched: number
@@ -102,6 +107,7 @@ export async function checkCommand(o: CheckOptions): Promise<number> {
       tag: failed ? null : res.tag,
       verifiedInsns: failed ? null : res.verifiedInsns,
       mode: e.mode,
+      netns: e.netns,
       links: plan.byEntry[i]!.map((l) => ({ ifindex: l.ifindex, name: l.name })),
     }
     if (failed) json.error = res.message
@@ -116,6 +122,7 @@ export async function checkCommand(o: CheckOptions): Promise<number> {
     ok: failures.length === 0,
     config: config.path,
     control: { socket: config.controlSocket, group: config.controlGroup },
+    netnsDirs: config.netnsDirs,
     entries,
     unmatched: plan.unmatched.length,
     warnings,
@@ -133,9 +140,16 @@ async function dumpLinks(): Promise<LinkState[]> {
   }
 }
 
-/** Each entry's links, the daemon's way: the first entry that matches a link decides (config/match.ts). */
-export function planLinks(config: Config, links: readonly LinkState[]): { byEntry: LinkState[][]; unmatched: LinkState[] } {
-  const match = compileMatcher(config)
+/**
+ * Each entry's links among the links of one namespace, named `netns` (default: the one check runs in, `host`), the
+ * daemon's way: the first entry for that namespace that matches a link decides (config/match.ts).
+ */
+export function planLinks(
+  config: Config,
+  links: readonly LinkState[],
+  netns: string = HOST_NETNS,
+): { byEntry: LinkState[][]; unmatched: LinkState[] } {
+  const match = compileMatcher(config, netns)
   const byEntry: LinkState[][] = config.entries.map(() => [])
   const unmatched: LinkState[] = []
   for (const l of links) {
@@ -158,14 +172,21 @@ export function checkText(config: Config, r: CheckJson, unmatched: readonly Link
         : [e.program, `tag ${e.tag}`, e.verifiedInsns !== null ? `${e.verifiedInsns} insns verified` : null]
             .filter((s) => s !== null)
             .join('  ')
-    const links = e.links.length > 0 ? e.links.map((l) => `${printable(l.name)} (${l.ifindex})`).join(', ') : 'none in this namespace'
+    const entry = config.entries[e.index]!
+    const links =
+      e.links.length > 0
+        ? e.links.map((l) => `${printable(l.name)} (${l.ifindex})`).join(', ')
+        : netnsMatches(entry, HOST_NETNS)
+          ? 'none in this namespace'
+          : `none: this namespace is ${HOST_NETNS}, which netns does not match`
     const rows: [string, string][] = [
       ['object', printable(e.object)],
       ['program', program],
       ['mode', e.mode],
+      ['netns', e.netns.map(printable).join(', ')],
       ['links', links],
     ]
-    return [entryLabel(config.entries[e.index]!), ...rows.map(([k, v]) => `  ${k.padEnd(8)} ${v}`)].join('\n') + '\n'
+    return [entryLabel(entry), ...rows.map(([k, v]) => `  ${k.padEnd(8)} ${v}`)].join('\n') + '\n'
   })
   const n = unmatched.length
   const names = unmatched.slice(0, UNMATCHED_SHOWN).map((l) => printable(l.name))
@@ -179,5 +200,6 @@ export function checkText(config: Config, r: CheckJson, unmatched: readonly Link
   const body = blocks.length > 0 ? blocks.join('\n') : 'no attach entries: xdplinkd would detach every program it attached\n'
   const group = r.control.group
   const control = group === null ? '' : `control socket ${printable(r.control.socket)}: root and members of ${groupText(group)} may ask\n`
-  return `${body}\n${tail}\n${control}${summary}\n`
+  const dirs = r.netnsDirs.length > 0 ? r.netnsDirs.map(printable).join(', ') : `none, so only ${HOST_NETNS} can be managed`
+  return `${body}\n${tail}\nnamespace files (netns-dirs): ${dirs}\n${control}${summary}\n`
 }

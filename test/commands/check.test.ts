@@ -101,6 +101,7 @@ t.test('the command, with injected links and loads (no root)', async (t) => {
       ok: true,
       config,
       control: { socket: '/run/xdplinkd/control.sock', group: null },
+      netnsDirs: ['/run/netns', '/run/docker/netns'],
       entries: [
         {
           entry: 'first',
@@ -110,6 +111,7 @@ t.test('the command, with injected links and loads (no root)', async (t) => {
           tag: 'aaaaaaaaaaaaaaaa',
           verifiedInsns: 12,
           mode: 'generic',
+          netns: ['host'],
           links: [
             { ifindex: 3, name: 'va0' },
             { ifindex: 4, name: 'va1' },
@@ -123,12 +125,13 @@ t.test('the command, with injected links and loads (no root)', async (t) => {
           tag: 'bbbbbbbbbbbbbbbb',
           verifiedInsns: 12,
           mode: 'auto',
+          netns: ['host'],
           links: [
             { ifindex: 5, name: 'vb0' },
             { ifindex: 7, name: 'dm0' },
           ],
         },
-        { entry: 'third', index: 2, object: join(dir, 'a.o'), program: 'xdp_a', tag: 'aaaaaaaaaaaaaaaa', verifiedInsns: 12, mode: 'auto', links: [] },
+        { entry: 'third', index: 2, object: join(dir, 'a.o'), program: 'xdp_a', tag: 'aaaaaaaaaaaaaaaa', verifiedInsns: 12, mode: 'auto', netns: ['host'], links: [] },
       ],
       unmatched: 2,
       warnings: [],
@@ -136,7 +139,7 @@ t.test('the command, with injected links and loads (no root)', async (t) => {
     t.same(loads, [`${join(dir, 'a.o')}:`, `${join(dir, 'b.o')}:xdp_b`], 'a.o loaded once for two entries')
   })
 
-  t.test('text: each entry with its object, program, mode and links; unmatched links at the end', async (t) => {
+  t.test('text: each entry with its object, program, mode, netns and links; unmatched links and netns-dirs at the end', async (t) => {
     const r = await check({ configPath: config, links, load: ok })
     t.equal(r.code, 0)
     t.equal(
@@ -146,21 +149,25 @@ t.test('the command, with injected links and loads (no root)', async (t) => {
         `  object   ${join(dir, 'a.o')}`,
         '  program  xdp_a  tag aaaaaaaaaaaaaaaa  12 insns verified',
         '  mode     generic',
+        '  netns    host',
         '  links    va0 (3), va1 (4)',
         '',
         'attach[1]',
         `  object   ${join(dir, 'b.o')}`,
         '  program  xdp_b  tag bbbbbbbbbbbbbbbb  12 insns verified',
         '  mode     auto',
+        '  netns    host',
         '  links    vb0 (5), dm0 (7)',
         '',
         'attach[2] (third)',
         `  object   ${join(dir, 'a.o')}`,
         '  program  xdp_a  tag aaaaaaaaaaaaaaaa  12 insns verified',
         '  mode     auto',
+        '  netns    host',
         '  links    none in this namespace',
         '',
         '2 links matched by no entry: lo, vz0',
+        'namespace files (netns-dirs): /run/netns, /run/docker/netns',
         `${config}: ok, 3 entries; 4 links would get a program (nothing attached)`,
         '',
       ].join('\n'),
@@ -171,7 +178,7 @@ t.test('the command, with injected links and loads (no root)', async (t) => {
     const withGroup = writeFile(dir, 'group.yaml', ['control-socket: /run/x/c.sock', 'control-group: 4242', 'attach: []', ''].join('\n'))
     const text = await check({ configPath: withGroup, links, load: ok })
     t.equal(text.code, 0)
-    t.match(text.stdout, /\ncontrol socket \/run\/x\/c\.sock: root and members of gid 4242 may ask\n[^\n]*: ok, 0 entries;/)
+    t.match(text.stdout, /\nnamespace files \(netns-dirs\): [^\n]*\ncontrol socket \/run\/x\/c\.sock: root and members of gid 4242 may ask\n[^\n]*: ok, 0 entries;/)
     const j = JSON.parse((await check({ configPath: withGroup, json: true, links, load: ok })).stdout) as CheckJson
     t.same(j.control, { socket: '/run/x/c.sock', group: { name: null, gid: 4242 } })
     const unknown = writeFile(dir, 'nogroup.yaml', ['control-group: no-such-group-here', 'attach: []', ''].join('\n'))
@@ -218,6 +225,59 @@ t.test('the command, with injected links and loads (no root)', async (t) => {
     const j = JSON.parse(r.stdout) as CheckJson
     t.same(j.warnings, [warning])
     t.same(j.entries[0]!.links, [], 'no veth matches "vet"')
+  })
+
+  t.test('netns and netns-dirs: each entry\'s namespaces, the links of this one (host) only for entries for it', async (t) => {
+    const ns = writeFile(
+      dir,
+      'netns.yaml',
+      [
+        'netns-dirs: [/run/netns/, /srv/ns]',
+        'attach:',
+        '  - name: pods',
+        '    interfaces: ["v*"]',
+        '    object: a.o',
+        '    netns: ["cni-*", myns]',
+        '  - name: everywhere',
+        '    interfaces: ["va*"]',
+        '    object: b.o',
+        '    netns: ["*"]',
+        '  - interfaces: ["v*"]',
+        '    object: a.o',
+        '',
+      ].join('\n'),
+    )
+    const j = JSON.parse((await check({ configPath: ns, json: true, links, load: ok })).stdout) as CheckJson
+    t.same(j.netnsDirs, ['/run/netns', '/srv/ns'])
+    t.same(
+      j.entries.map((e) => [e.entry, e.netns, e.links.map((l) => l.name)]),
+      [
+        ['pods', ['cni-*', 'myns'], []],
+        ['everywhere', ['*'], ['va0', 'va1']],
+        ['attach[2]', ['host'], ['vb0', 'vz0']],
+      ],
+      'the pods entry is skipped here, as the daemon skips it for its own namespace',
+    )
+    const text = await check({ configPath: ns, links, load: ok })
+    t.equal(text.code, 0)
+    t.match(text.stdout, /^attach\[0\] \(pods\)\n(?: {2}.*\n){2} {2}mode {5}auto\n {2}netns {4}cni-\*, myns\n {2}links {4}none: this namespace is host, which netns does not match\n\n/)
+    t.match(text.stdout, /\nattach\[1\] \(everywhere\)\n(?: {2}.*\n){3} {2}netns {4}\*\n {2}links {4}va0 \(3\), va1 \(4\)\n/)
+    t.match(text.stdout, /\n2 links matched by no entry: lo, dm0\nnamespace files \(netns-dirs\): \/run\/netns, \/srv\/ns\n[^\n]*: ok, 3 entries; 4 links would get a program/)
+
+    const none = writeFile(dir, 'nodirs.yaml', ['netns-dirs: []', 'attach:', '  - interfaces: ["v*"]', '    object: a.o', '    netns: ["*"]', ''].join('\n'))
+    const n = await check({ configPath: none, links, load: ok })
+    t.match(n.stdout, /\n {2}netns {4}\*\n {2}links {4}va0 \(3\), va1 \(4\), vb0 \(5\), vz0 \(6\)\n/)
+    t.match(n.stdout, /\nnamespace files \(netns-dirs\): none, so only host can be managed\n/)
+    t.same((JSON.parse((await check({ configPath: none, json: true, links, load: ok })).stdout) as CheckJson).netnsDirs, [])
+
+    const useless = writeFile(dir, 'useless.yaml', ['netns-dirs: []', 'attach:', '  - interfaces: ["v*"]', '    object: a.o', '    netns: ["cni-*"]', ''].join('\n'))
+    const bad = await check({ configPath: useless, links, load: ok })
+    t.equal(bad.code, 78)
+    t.equal(bad.stdout, '')
+    t.equal(
+      bad.stderr,
+      `${useless}:5:13: attach[0].netns[0]: expected a glob that matches "host": netns-dirs is empty, so no other namespace can be managed, got "cni-*"\n`,
+    )
   })
 
   t.test('no entries: nothing to load, every link unmatched', async (t) => {
@@ -400,7 +460,7 @@ t.test('kernel', { skip: needsRoot }, async (t) => {
     t.equal(r.status, 0, r.stderr)
     t.equal(r.stderr, '')
     t.match(r.stdout, /^attach\[0\] \(test-veths\)\n {2}object {3}\S+\/bpf\/xdp_pass\.o\n {2}program {2}xdp_pass {2}tag [0-9a-f]{16}/)
-    t.match(r.stdout, / {2}mode {5}generic\n {2}links {4}veth0 \(\d+\)\n/, 'veth-mgmt* is excluded')
+    t.match(r.stdout, / {2}mode {5}generic\n {2}netns {4}host\n {2}links {4}veth0 \(\d+\)\n/, 'veth-mgmt* is excluded')
     t.match(r.stdout, /\n2 links matched by no entry: lo, veth-mgmt0\n/)
   })
 })

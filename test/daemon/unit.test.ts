@@ -130,3 +130,21 @@ t.test('open(): a stop while opening closes what was made; a bad config is a Sta
   const bad = setup(t, () => 'attach: 7\n')
   await t.rejects(bad.open(), { name: 'StartupError', exitCode: 78 })
 })
+
+t.test('netns: the daemon manages its own namespace as host; an entry for other namespaces gets none of its links', async (t) => {
+  const s = setup(
+    t,
+    (dir) =>
+      `settle: 5ms\nbpffs: ${join(dir, 'bpffs')}\ncontrol-socket: ${join(dir, 'control.sock')}\non-exit: detach\n` +
+      `netns-dirs: [${join(dir, 'netns')}]\n` +
+      `attach:\n  - name: pods\n    interfaces: ["v*"]\n    netns: ["cni-*"]\n    object: drop.o\n` +
+      `  - name: web\n    interfaces: ["v*"]\n    object: pass.o\n`,
+  )
+  writeFileSync(join(s.dir, 'drop.o'), 'xdp_drop\n', { mode: 0o644 })
+  s.kernel.addVeth('va', 'vb')
+  const d = await s.open()
+  await d!.start()
+  t.same(s.programs.loads, [100, 101], 'both entries loaded (pods first)')
+  for (const name of ['va', 'vb']) t.same(running(s.kernel, name), { id: 101, mode: 'native' }, `${name}: web's program, not pods'`)
+  await d!.stop()
+})
