@@ -310,7 +310,7 @@ else
   mv -f -- "$tmp" "$D_UNIT"
   say "installed $UNIT (local changes belong in drop-ins: $UNIT.d/*.conf)"
 fi
-say "drop-ins to copy into $UNIT.d/ when needed: $LIB/systemd/dropins/ (metrics.conf, sys-admin.conf)"
+say "drop-ins to copy into $UNIT.d/ when needed: $LIB/systemd/dropins/ (metrics.conf, netns.conf, sys-admin.conf)"
 
 case "$(command -v node)" in
   /usr/local/sbin/* | /usr/local/bin/* | /usr/sbin/* | /usr/bin/*) ;;

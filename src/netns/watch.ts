@@ -28,6 +28,7 @@
 import { EventEmitter } from 'node:events'
 import { constants, fstatSync, openSync, readdirSync, statSync, watch, type FSWatcher } from 'node:fs'
 import { posix } from 'node:path'
+import { ERRNO, SyscallError } from '../ffi/errno.js'
 import { Fd } from '../ffi/fd.js'
 import { CLONE_NEWNET } from '../ffi/libc.js'
 import { NetnsStuckError, isNsfs, nsType, ownNetnsIdentity, reopenNetns } from '../ffi/netns.js'
@@ -423,6 +424,10 @@ function lookAt(path: string): Look {
   } catch (e) {
     fd.close()
     if (e instanceof NetnsStuckError) throw e
+    // setns() wants CAP_SYS_ADMIN, and systemd's RestrictNamespaces=yes refuses it too: say what to change.
+    if (e instanceof SyscallError && e.errno === ERRNO.EPERM) {
+      return { kind: 'unusable', reason: `entering it was refused (${e.message}): xdplinkd needs CAP_SYS_ADMIN, under systemd the netns.conf drop-in` }
+    }
     return { kind: 'unusable', reason: (e as Error).message }
   }
 }

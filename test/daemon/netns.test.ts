@@ -149,3 +149,21 @@ t.test('the same ifindex and name in two namespaces, with different entries, are
   t.notOk(pings(host, '10.202.0.2'), 'pod-a drops')
   t.ok(pings(host, '10.203.0.2'), 'pod-b passes')
 })
+
+t.test('without CAP_SYS_ADMIN a namespace cannot be entered: one warning that says what to change; the host namespace is served', { skip: needsRoot }, async (t) => {
+  const { host, w, dir, bind } = setup(t)
+  const pod = makeNetns(t, 'xdplp')
+  bind(pod, 'pod-1')
+  host.ip('link', 'add', 'va', 'type', 'veth', 'peer', 'name', 'vb')
+  const cfg = w.config(
+    `settle: 10ms\nbpffs: ${w.bpffs}\nnetns-dirs: [${dir}]\nattach:\n  - interfaces: [eth0, va]\n    netns: [host, "pod-*"]\n    object: ${w.object('xdp_pass')}\n    mode: generic\n`,
+  )
+  // As the base unit runs it: root without CAP_SYS_ADMIN (CAP_BPF and CAP_NET_ADMIN are enough for the rest).
+  const d = await startDaemon(host, cfg, [], {}, ['setpriv', '--bounding-set', '-sys_admin', '--inh-caps', '-sys_admin', '--'])
+  t.teardown(() => d.stop('SIGKILL'))
+  t.equal(xdpOf(host, 'va')?.mode, 'generic', 'the host link is served')
+  const warned = d.logs().filter((l) => typeof l.msg === 'string' && l.msg.startsWith(`${join(dir, 'pod-1')} is not used as a network namespace`))
+  t.equal(warned.length, 1, 'one warning')
+  t.match(warned[0]?.msg, /entering it was refused \(.*EPERM.*\): xdplinkd needs CAP_SYS_ADMIN, under systemd the netns\.conf drop-in/)
+  t.notOk(d.logs().some((l) => l.msg === 'managing network namespace pod-1'), 'not managed')
+})

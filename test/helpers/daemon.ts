@@ -78,10 +78,12 @@ export interface Running {
 }
 
 /** `xdplinkd run` started and left to it: for a test that acts before start-up is over. */
-export function spawnDaemon(ns: Netns, configPath: string, extra: string[] = [], env: Record<string, string> = {}): Running {
+export function spawnDaemon(ns: Netns, configPath: string, extra: string[] = [], env: Record<string, string> = {}, wrapper: string[] = []): Running {
   // JOURNAL_STREAM is dropped: a test run under systemd must not send the daemon's records to the real journal
   const { JOURNAL_STREAM: _, ...base } = process.env
-  const child = ns.spawn('node', [CLI, 'run', '--config', configPath, '--log-level', 'debug', ...extra], { env: { ...base, ...env } })
+  // A wrapper (setpriv, say) execs node in its place: the child's pid stays the daemon's.
+  const argv = [...wrapper, 'node', CLI, 'run', '--config', configPath, '--log-level', 'debug', ...extra]
+  const child = ns.spawn(argv[0]!, argv.slice(1), { env: { ...base, ...env } })
   const out = lines(child.stdout!)
   const stderr = lines(child.stderr!)
   const exited = new Promise<number | null>((r) => child.on('exit', (c) => r(c)))
@@ -116,8 +118,8 @@ export function spawnDaemon(ns: Netns, configPath: string, extra: string[] = [],
 }
 
 /** `xdplinkd run`, once it has logged `started:` (every link reconciled). */
-export async function startDaemon(ns: Netns, configPath: string, extra: string[] = [], env: Record<string, string> = {}): Promise<Running> {
-  const run = spawnDaemon(ns, configPath, extra, env)
+export async function startDaemon(ns: Netns, configPath: string, extra: string[] = [], env: Record<string, string> = {}, wrapper: string[] = []): Promise<Running> {
+  const run = spawnDaemon(ns, configPath, extra, env, wrapper)
   await run.waitLog((r) => typeof r.msg === 'string' && r.msg.startsWith('started:'), 'the daemon to start')
   return run
 }

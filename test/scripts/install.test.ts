@@ -98,6 +98,7 @@ t.test('install into a destdir: the layout, the command, the config, the unit', 
     'systemd/README.md',
     'systemd/dropins/metrics.conf',
     'systemd/dropins/sys-admin.conf',
+    'systemd/dropins/netns.conf',
     'examples/config.yaml',
     'schema/config.schema.json',
   ]) {

@@ -83,7 +83,7 @@ t.test('the unit keeps what the daemon depends on', async (t) => {
   ]) {
     t.ok(lines.has(l), l)
   }
-  t.same(dropins, ['metrics.conf', 'sys-admin.conf'])
+  t.same(dropins, ['metrics.conf', 'netns.conf', 'sys-admin.conf'])
 })
 
 /** `Key=value` of the unit (the last one, as systemd takes it), or undefined. */
@@ -137,6 +137,7 @@ t.test('the drop-ins cost what docs/service.md says', { skip: noOffline }, async
   for (const [d, setup] of [
     ['metrics.conf', 'with dropins/metrics.conf'],
     ['sys-admin.conf', 'with dropins/sys-admin.conf'],
+    ['netns.conf', 'with dropins/netns.conf'],
   ] as const) {
     const r = run(['security', '--offline=true', stage(t, [d])])
     t.equal(r.status, 0, `systemd-analyze security ran with ${d}`, r.status === 0 ? {} : { output: r.out })
