@@ -11,6 +11,7 @@ import { mkdirSync, readdirSync } from 'node:fs'
 import { join } from 'node:path'
 import { makeNetns, needsRoot, waitFor, type Netns } from '../helpers/netns.js'
 import { mounts } from '../helpers/mounts.js'
+import { prng } from '../helpers/prng.js'
 import { startDaemon, statusOf, workdir, xdpOf, type Running } from '../helpers/daemon.js'
 
 /** Sums the per-CPU packets of a pinned xdp_stats map, read with bpftool. */
@@ -166,4 +167,125 @@ t.test('without CAP_SYS_ADMIN a namespace cannot be entered: one warning that sa
   t.equal(warned.length, 1, 'one warning')
   t.match(warned[0]?.msg, /entering it was refused \(.*EPERM.*\): xdplinkd needs CAP_SYS_ADMIN, under systemd the netns\.conf drop-in/)
   t.notOk(d.logs().some((l) => l.msg === 'managing network namespace pod-1'), 'not managed')
+})
+
+/** `n` pod namespaces, each with one end `e<i>` of a veth pair whose other end `h<i>` stays in `host`, bound as pod-<i>. */
+function pods(t: Test, host: Netns, bind: (ns: Netns, name: string) => string, n: number): Netns[] {
+  const list = Array.from({ length: n }, () => makeNetns(t, 'xdplp'))
+  host.exec('ip', ['-batch', '-'], { input: list.map((_, i) => `link add e${i} type veth peer name h${i}\n`).join('') })
+  host.exec('ip', ['-batch', '-'], { input: list.map((p, i) => `link set e${i} netns ${p.name}\n`).join('') })
+  list.forEach((p, i) => bind(p, `pod-${i}`))
+  return list
+}
+
+t.test('kill -9 and a restart with 50 managed namespaces: every program id unchanged, nothing sent; on-exit detach leaves foreign programs', { skip: needsRoot }, async (t) => {
+  const { host, w, dir, bind } = setup(t)
+  const list = pods(t, host, bind, 50)
+  const yaml = (onExit: string) =>
+    `settle: 10ms\nbpffs: ${w.bpffs}\non-exit: ${onExit}\nnetns-dirs: [${dir}]\nattach:\n  - interfaces: ["e*"]\n    netns: ["pod-*"]\n    object: ${w.object('xdp_pass')}\n    mode: generic\n`
+  const cfg = w.config(yaml('keep'))
+  const first = await startDaemon(host, cfg)
+  const ids = list.map((p, i) => xdpOf(p, `e${i}`)?.id)
+  t.ok(ids.every((id) => id !== undefined && id === ids[0]), `every pod end runs the one program (${ids[0]})`)
+  t.equal(first.logs().filter((l) => l.action === 'attach').length, 50, 'attached before started:')
+  first.child.kill('SIGKILL')
+  await first.exited
+
+  const again = await startDaemon(host, cfg)
+  t.teardown(() => again.stop('SIGKILL'))
+  t.same(
+    list.map((p, i) => xdpOf(p, `e${i}`)?.id),
+    ids,
+    'every program id unchanged after kill -9 and a restart',
+  )
+  t.equal(again.logs().filter((l) => typeof l.action === 'string').length, 0, 'the restart sent nothing')
+  t.match(again.logs().find((l) => typeof l.msg === 'string' && l.msg.startsWith('started:')), { managed: 50, attached: 50 })
+
+  // A foreign program on another link of one pod; then a stop with on-exit: detach.
+  list[0]!.ip('link', 'add', 'foreign0', 'type', 'veth', 'peer', 'name', 'foreign1')
+  list[0]!.ip('link', 'set', 'dev', 'foreign0', 'xdpgeneric', 'obj', w.object('xdp_drop'), 'sec', 'xdp')
+  const foreign = xdpOf(list[0]!, 'foreign0')?.id
+  w.config(yaml('detach'))
+  again.child.kill('SIGHUP')
+  await again.waitLog((l) => typeof l.msg === 'string' && l.msg.startsWith('reloaded'), 'the reload')
+  t.equal(await again.stop('SIGTERM'), 0)
+  t.same(list.map((p, i) => xdpOf(p, `e${i}`)), list.map(() => null), 'on-exit detach: ours detached in every namespace')
+  t.equal(xdpOf(list[0]!, 'foreign0')?.id, foreign, 'the foreign program stays')
+})
+
+t.test('a link moved out of a managed namespace into an unmanaged one and back', { skip: needsRoot }, async (t) => {
+  const { host, w, dir, bind } = setup(t)
+  const [a] = pods(t, host, bind, 1)
+  const other = makeNetns(t, 'xdplp')
+  bind(other, 'other')
+  const cfg = w.config(`settle: 10ms\nbpffs: ${w.bpffs}\nnetns-dirs: [${dir}]\nattach:\n  - interfaces: ["e*", "moved"]\n    netns: ["pod-*"]\n    object: ${w.object('xdp_pass')}\n    mode: generic\n`)
+  const d = await startDaemon(host, cfg)
+  t.teardown(() => d.stop('SIGKILL'))
+  const id = xdpOf(a!, 'e0')?.id
+  t.ok(id, 'attached in pod-0')
+  // Out: RTM_DELLINK in pod-0, RTM_NEWLINK in `other`, renamed on arrival. The program goes with the device.
+  a!.ip('link', 'set', 'e0', 'netns', other.name)
+  other.ip('link', 'set', 'e0', 'name', 'moved')
+  await waitFor(() => statusOf(host, join(w.dir, 'control.sock')).links.every((l) => l.netns !== 'pod-0' || l.name !== 'e0'), 'pod-0 to forget e0')
+  t.equal(xdpOf(other, 'moved')?.id, id, 'in the unmanaged namespace it keeps what it ran: nobody manages it there')
+  // Back, under another name: planned afresh in pod-0 (ours already, nothing to send).
+  other.ip('link', 'set', 'moved', 'netns', a!.name)
+  a!.ip('link', 'set', 'moved', 'name', 'e0')
+  await waitFor(() => statusOf(host, join(w.dir, 'control.sock')).links.some((l) => l.netns === 'pod-0' && l.name === 'e0' && l.state === 'attached'), 'e0 attached again in pod-0')
+  t.equal(xdpOf(a!, 'e0')?.id, id)
+  t.notOk(d.logs().some((l) => (l.level as number) >= 40), 'no warnings or errors')
+})
+
+t.test('namespaces with links made and deleted in random order while the daemon runs (seeded): every link ends as the config says, every namespace freed', { skip: needsRoot }, async (t) => {
+  const seed = Number(process.env.XDPL_SEED ?? 12)
+  t.comment(`seed ${seed} (XDPL_SEED=${seed} repeats this run)`)
+  const rnd = prng(seed)
+  const { host, w, dir, m } = setup(t)
+  const cfg = w.config(`settle: 5ms\nbpffs: ${w.bpffs}\nnetns-dirs: [${dir}]\nattach:\n  - interfaces: ["e*"]\n    netns: ["pod-*"]\n    object: ${w.object('xdp_pass')}\n    mode: generic\n`)
+  const d = await startDaemon(host, cfg)
+  t.teardown(() => d.stop('SIGKILL'))
+  const fdsBefore = fds(d)
+  const live = new Map<number, { ns: Netns; file: string }>()
+  let next = 0
+  for (let step = 0; step < 30; step++) {
+    const r = rnd()
+    if (r < 0.6 || live.size === 0) {
+      // A pod: its namespace, bound (sometimes before, sometimes after its link arrives), and one veth end inside.
+      const i = next++
+      const ns = makeNetns(t, 'xdplp')
+      const early = rnd() < 0.5
+      const file = join(dir, `pod-${i}`)
+      if (early) m.bind(file, `/run/netns/${ns.name}`)
+      host.ip('link', 'add', `e${i}`, 'type', 'veth', 'peer', 'name', `h${i}`)
+      host.ip('link', 'set', `e${i}`, 'netns', ns.name)
+      if (!early) m.bind(file, `/run/netns/${ns.name}`)
+      live.set(i, { ns, file })
+    } else {
+      // A pod goes: its file unbound and removed, its namespace deleted.
+      const keys = [...live.keys()]
+      const i = keys[Math.floor(rnd() * keys.length)]!
+      const { ns, file } = live.get(i)!
+      live.delete(i)
+      m.unbindAndRemove(file)
+      execFileSync('ip', ['netns', 'del', ns.name])
+    }
+    if (rnd() < 0.3) await new Promise((r) => setTimeout(r, rnd() * 30))
+  }
+  const wanted = [...live.keys()].sort((a, b) => a - b)
+  t.comment(`${next} pods made, ${wanted.length} left: ${wanted.join(' ')}`)
+  await waitFor(() => wanted.every((i) => xdpOf(live.get(i)!.ns, `e${i}`)?.mode === 'generic'), 'every live pod end attached')
+  const s = statusOf(host, join(w.dir, 'control.sock'))
+  t.same(
+    [...new Set(s.links.map((l) => l.netns))].filter((n) => n !== 'host').sort(),
+    wanted.map((i) => `pod-${i}`).sort(),
+    'status lists exactly the pods that are left',
+  )
+  // Every pod goes; each namespace is freed (its veth end goes, and the host end with it).
+  for (const [, { ns, file }] of live) {
+    m.unbindAndRemove(file)
+    execFileSync('ip', ['netns', 'del', ns.name])
+  }
+  await waitFor(() => !host.ipJson<{ ifname: string }[]>('link', 'show').some((l) => /^h\d+$/.test(l.ifname)), 'every host end to go')
+  await waitFor(() => fds(d) === fdsBefore, `the daemon's descriptors back to ${fdsBefore}`)
+  t.notOk(d.logs().some((l) => (l.level as number) >= 50), 'no error lines')
 })
