@@ -348,7 +348,7 @@ export class Daemon {
       log,
       desire: this.#desire(this.#gen, compileMatcher(config, name)),
       replaceSupported: this.#replaceSupported,
-      report: (e) => logOutcome(log, e),
+      report: (e) => logOutcome(log, e, name === HOST_NETNS ? undefined : name),
       settleMs: config.settleMs,
       maxSettleMs: config.maxSettleMs,
       clock: this.#deps.clock,

@@ -81,7 +81,9 @@ export function outcomeLine(e: ReconcilerEvent): Line {
   }
 }
 
-export function logOutcome(log: Logger, e: ReconcilerEvent): void {
+export function logOutcome(log: Logger, e: ReconcilerEvent, netns?: string): void {
   const l = outcomeLine(e)
-  log[l.level](l.fields, l.msg)
+  // A namespace other than the daemon's own is named in the text too (it is in the fields already: `netns`), so that
+  // two eth0 in two pods read apart in `journalctl` without -o verbose.
+  log[l.level](l.fields, netns === undefined ? l.msg : `netns ${netns}: ${l.msg}`)
 }

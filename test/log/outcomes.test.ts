@@ -94,3 +94,12 @@ t.test('logOutcome writes the line through pino at its level', async (t) => {
   logOutcome(log, { kind: 'conflict', link, foreignProgId: 99, mode: 'native' })
   t.match(out, [{ level: 40, action: 'conflict', ifname: 'veth0', progId: 99, msg: /does not own \(id 99\)/ }])
 })
+
+t.test('logOutcome names a namespace other than the daemon own in the text', async (t) => {
+  const out: Record<string, unknown>[] = []
+  const log = pino({ level: 'debug' }, { write: (s: string) => void out.push(JSON.parse(s)) })
+  logOutcome(log, { kind: 'attached', link, progId: 7, mode: 'generic' }, 'pod-1')
+  logOutcome(log, { kind: 'attached', link, progId: 7, mode: 'generic' })
+  t.equal(out[0]!.msg, `netns pod-1: ${out[1]!.msg as string}`)
+  t.notMatch(out[1]!.msg, /netns/)
+})
