@@ -6,8 +6,8 @@
  * goes, by the daemon's descriptors and the host end of the veth (it disappears only once the namespace is freed).
  */
 import t, { type Test } from 'tap'
-import { execFileSync } from 'node:child_process'
-import { mkdirSync, readdirSync } from 'node:fs'
+import { execFileSync, spawn } from 'node:child_process'
+import { mkdirSync, readdirSync, readlinkSync } from 'node:fs'
 import { join } from 'node:path'
 import { makeNetns, needsRoot, waitFor, type Netns } from '../helpers/netns.js'
 import { mounts } from '../helpers/mounts.js'
@@ -288,4 +288,42 @@ t.test('namespaces with links made and deleted in random order while the daemon 
   await waitFor(() => !host.ipJson<{ ifname: string }[]>('link', 'show').some((l) => /^h\d+$/.test(l.ifname)), 'every host end to go')
   await waitFor(() => fds(d) === fdsBefore, `the daemon's descriptors back to ${fdsBefore}`)
   t.notOk(d.logs().some((l) => (l.level as number) >= 50), 'no error lines')
+})
+
+t.test('a container namespace: a process of its own (unshare --net), its /proc/PID/ns/net bound by the test as a runtime binds it', { skip: needsRoot }, async (t) => {
+  const { host, w, dir, m } = setup(t)
+  const cfg = w.config(`settle: 10ms\nbpffs: ${w.bpffs}\nnetns-dirs: [${dir}]\nattach:\n  - interfaces: [eth0]\n    netns: ["ctr-*"]\n    object: ${w.object('xdp_pass')}\n    mode: generic\n`)
+  const d = await startDaemon(host, cfg)
+  t.teardown(() => d.stop('SIGKILL'))
+  const child = spawn('unshare', ['--net', 'sleep', '1000'], { stdio: 'ignore' })
+  t.teardown(() => void child.kill('SIGKILL'))
+  const own = readlinkSync('/proc/self/ns/net')
+  await waitFor(() => {
+    try {
+      return readlinkSync(`/proc/${child.pid}/ns/net`) !== own
+    } catch {
+      return false
+    }
+  }, 'unshare --net')
+  const pid = String(child.pid)
+  // The container's view of its links, through nsenter: a tool nobody here wrote.
+  const inCtr = (...args: string[]) => execFileSync('nsenter', ['-t', pid, '-n', 'ip', ...args], { encoding: 'utf8' })
+  const file = join(dir, 'ctr-1')
+  m.bind(file, `/proc/${pid}/ns/net`)
+  await d.waitLog((l) => l.msg === 'managing network namespace ctr-1', 'the container namespace managed')
+  host.ip('link', 'add', 'tmpc', 'type', 'veth', 'peer', 'name', 'hc')
+  host.ip('link', 'set', 'tmpc', 'netns', pid)
+  inCtr('link', 'set', 'tmpc', 'name', 'eth0')
+  const xdp = () => (JSON.parse(inCtr('-j', '-d', 'link', 'show', 'eth0')) as { xdp?: { mode: number; prog?: { id: number } } }[])[0]?.xdp
+  await waitFor(() => xdp()?.mode === 2, 'eth0 in the container to run the program in generic mode')
+  const progId = xdp()?.prog?.id
+  const line = await d.waitLog((l) => l.action === 'attach' && l.netns === 'ctr-1', 'the attach line')
+  t.equal(line.progId, progId, `attached by the daemon (program ${progId}), as its log says`)
+  // The process ends while its file still binds the namespace: the namespace lives on (the mount holds it), managed.
+  child.kill('SIGKILL')
+  await new Promise((r) => child.once('exit', r))
+  m.unbindAndRemove(file)
+  await d.waitLog((l) => l.msg === 'network namespace ctr-1 released: its file is gone', 'released')
+  await waitFor(() => !host.ipJson<{ ifname: string }[]>('link', 'show').some((l) => l.ifname === 'hc'), 'the namespace freed: the host end goes')
+  t.notOk(d.logs().some((l) => (l.level as number) >= 40), 'no warnings or errors')
 })
