@@ -272,7 +272,7 @@ export class Daemon {
     this.#gen = p.gen
     this.#deps = p.deps
     this.#replaceSupported = p.replaceSupported
-    this.#host = this.#unit(p.client, HOST_NETNS, this.#log)
+    this.#host = this.#unit(p.client, () => HOST_NETNS, this.#log)
     this.#watch = new ObjectWatch({ objects: this.#registry.objects, log: this.#log, onChange: () => void this.reload('object file changed') })
   }
 
@@ -340,15 +340,22 @@ export class Daemon {
     return buildDesire({ match, programs: gen.leases, owned: new Set(owned.keys()), openById: this.#registry.opener(owned) })
   }
 
-  /** The parts for one namespace (`name` picks the entries for it), over a client already open in it. */
-  #unit(client: RtnlClient, name: string, log: Logger): NetnsUnit {
+  /**
+   * The parts for one namespace, over a client already open in it. `name` (asked each time: a namespace's primary
+   * name changes when the file that gave it goes and another binds it) picks the entries for it and names it in the
+   * outcome lines; `log` carries it for the unit's other lines.
+   */
+  #unit(client: RtnlClient, name: () => string, log: Logger): NetnsUnit {
     const { config } = this.#gen
     return new NetnsUnit({
       client,
       log,
-      desire: this.#desire(this.#gen, compileMatcher(config, name)),
+      desire: this.#desire(this.#gen, compileMatcher(config, name())),
       replaceSupported: this.#replaceSupported,
-      report: (e) => logOutcome(log, e, name === HOST_NETNS ? undefined : name),
+      report: (e) => {
+        const n = name()
+        logOutcome(this.#log, e, n === HOST_NETNS ? undefined : n)
+      },
       settleMs: config.settleMs,
       maxSettleMs: config.maxSettleMs,
       clock: this.#deps.clock,
@@ -468,7 +475,8 @@ export class Daemon {
       log.warn({ err: e }, `cannot open netlink in network namespace ${ns.name}: ${(e as Error).message}`)
       return
     }
-    const unit = this.#unit(client, ns.name, log)
+    // Its name as the watch last reported it (a rename updates #others).
+    const unit = this.#unit(client, () => this.#others.get(ns.id)?.ns.name ?? ns.name, log)
     const m: Managed = { ns, unit, started: Promise.resolve(), retiring: false }
     this.#others.set(ns.id, m)
     log.info({ netnsId: ns.id, paths: ns.paths }, `managing network namespace ${ns.name}`)

@@ -83,7 +83,8 @@ export function outcomeLine(e: ReconcilerEvent): Line {
 
 export function logOutcome(log: Logger, e: ReconcilerEvent, netns?: string): void {
   const l = outcomeLine(e)
-  // A namespace other than the daemon's own is named in the text too (it is in the fields already: `netns`), so that
+  // A namespace other than the daemon's own is named in a field (`netns`, journald's NETNS) and in the text, so that
   // two eth0 in two pods read apart in `journalctl` without -o verbose.
-  log[l.level](l.fields, netns === undefined ? l.msg : `netns ${netns}: ${l.msg}`)
+  if (netns === undefined) log[l.level](l.fields, l.msg)
+  else log[l.level]({ netns, ...l.fields }, `netns ${netns}: ${l.msg}`)
 }

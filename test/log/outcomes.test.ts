@@ -101,5 +101,7 @@ t.test('logOutcome names a namespace other than the daemon own in the text', asy
   logOutcome(log, { kind: 'attached', link, progId: 7, mode: 'generic' }, 'pod-1')
   logOutcome(log, { kind: 'attached', link, progId: 7, mode: 'generic' })
   t.equal(out[0]!.msg, `netns pod-1: ${out[1]!.msg as string}`)
+  t.equal(out[0]!.netns, 'pod-1', 'and in a field')
   t.notMatch(out[1]!.msg, /netns/)
+  t.notOk('netns' in out[1]!)
 })
