@@ -327,3 +327,27 @@ t.test('a container namespace: a process of its own (unshare --net), its /proc/P
   await waitFor(() => !host.ipJson<{ ifname: string }[]>('link', 'show').some((l) => l.ifname === 'hc'), 'the namespace freed: the host end goes')
   t.notOk(d.logs().some((l) => (l.level as number) >= 40), 'no warnings or errors')
 })
+
+t.test('two files binding one namespace are one namespace; when the file that named it goes, the other names it', { skip: needsRoot }, async (t) => {
+  const { host, w, dir, m, bind } = setup(t)
+  const [pod] = pods(t, host, bind, 1)
+  const alias = join(dir, 'pod-alias')
+  m.bind(alias, `/run/netns/${pod!.name}`)
+  const cfg = w.config(`settle: 10ms\nbpffs: ${w.bpffs}\nnetns-dirs: [${dir}]\nattach:\n  - interfaces: ["e*"]\n    netns: ["pod-*"]\n    object: ${w.object('xdp_pass')}\n    mode: generic\n`)
+  const d = await startDaemon(host, cfg)
+  t.teardown(() => d.stop('SIGKILL'))
+  const socket = join(w.dir, 'control.sock')
+  t.same([...new Set(statusOf(host, socket).links.map((l) => l.netns))], ['host', 'pod-0'], 'managed once, under the name of the file that bound it first')
+  t.equal(d.logs().filter((l) => typeof l.msg === 'string' && l.msg.startsWith('managing network namespace')).length, 1)
+  const id = xdpOf(pod!, 'e0')?.id
+  m.unbindAndRemove(join(dir, 'pod-0'))
+  await d.waitLog((l) => l.msg === 'network namespace pod-0 is now named pod-alias', 'the rename')
+  t.same([...new Set(statusOf(host, socket).links.map((l) => l.netns))], ['host', 'pod-alias'], 'the same namespace, its other name')
+  t.equal(xdpOf(pod!, 'e0')?.id, id, 'its link untouched')
+  // A change on it now is logged under its new name: its program taken off by hand, then the link brought up (the
+  // kernel announces a down link's XDP change to nobody; bringing it up is an RTM_NEWLINK with its state).
+  pod!.ip('link', 'set', 'e0', 'xdpgeneric', 'off')
+  pod!.ip('link', 'set', 'e0', 'up')
+  const line = await d.waitLog((l) => l.action === 'attach' && l.netns === 'pod-alias', 'the re-attach, under the new name')
+  t.match(line.msg, /^netns pod-alias: e0: /)
+})
