@@ -42,6 +42,16 @@ const QUOTED = [
   'object file changed but cannot be used: ',
   '; the program loaded from it stays attached',
   'is a symbolic link (not followed)',
+  'for network namespaces',
+  'refusing to watch ',
+  'managing network namespace ',
+  'is not used as a network namespace: ',
+  'xdplinkd needs CAP_SYS_ADMIN, under systemd the netns.conf drop-in',
+  'is reserved for the daemon',
+  'already has the name ',
+  'released: ',
+  'its file is gone',
+  'no entry is for it',
 ]
 
 t.test('every message the guide quotes is in the guide and in the code', async (t) => {
