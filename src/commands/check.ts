@@ -152,7 +152,7 @@ export async function checkCommand(o: CheckOptions): Promise<number> {
     results.push(res)
   }
 
-  const links = (await (o.links ?? dumpLinks)()).sort((a, b) => a.ifindex - b.ifindex)
+  const links = (await (o.links ?? (() => dumpLinksIn()))()).sort((a, b) => a.ifindex - b.ifindex)
   const plan = planLinks(config, links)
   const look = o.namespaces ?? (o.links ? null : (c: Config) => lookAtNamespaces(c, o.insecurePaths))
   const seen = namesOtherNamespaces(config) && look ? await look(config) : null
@@ -193,10 +193,6 @@ export async function checkCommand(o: CheckOptions): Promise<number> {
   return failures.length > 0 ? EX_DATAERR : 0
 }
 
-async function dumpLinks(): Promise<LinkState[]> {
-  return dumpLinksIn()
-}
-
 /**
  * The namespaces of `netns-dirs`, looked at once as the daemon would find them (netns/watch.ts: the same path rules,
  * names and merging of files that bind one namespace), and the links of those an entry is for, each dumped through
@@ -206,11 +202,11 @@ export async function lookAtNamespaces(config: Config, insecurePaths: boolean): 
   const found = await CommandNetns.open({ dirs: config.netnsDirs, insecurePaths })
   try {
     const wanted = (name: string): boolean => config.entries.some((e) => netnsMatches(e, name))
-    const host: NamespacesSeen['host'] = { id: null, paths: [] }
+    let host: NamespacesSeen['host'] = { id: null, paths: [] }
     const others: SeenNamespace[] = []
     for (const ns of found.namespaces()) {
       if (ns.host) {
-        Object.assign(host, { id: ns.id, paths: [...ns.paths] })
+        host = { id: ns.id, paths: [...ns.paths] }
         continue
       }
       const seen: SeenNamespace = { name: ns.name, id: ns.id, paths: [...ns.paths], links: null }

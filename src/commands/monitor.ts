@@ -100,7 +100,8 @@ async function monitorNamespaces(opts: MonitorOptions, sel: NetnsSelector): Prom
       if (f.live) print(f, e)
     })
     f.table.on('resync', (r) => {
-      if (r.reason === 'overrun') errOut.write(`${printable(f.ns.name)}: resync after overrun: ${r.events} differences, ${r.links} links\n`)
+      if (r.reason !== 'overrun') return
+      errOut.write(`${hostOnly ? '' : `${printable(f.ns.name)}: `}resync after overrun: ${r.events} differences, ${r.links} links\n`)
     })
     f.table.on('error', (e) => say(`network namespace ${f.ns.name}: ${e.message}`))
     client.on('error', (e) => say(`network namespace ${f.ns.name}: ${e.message}`))
@@ -143,8 +144,8 @@ async function monitorNamespaces(opts: MonitorOptions, sel: NetnsSelector): Prom
     })
   }
 
-  // With `--netns NAME` the namespace may go and nothing else holds the event loop: the directories are watched
-  // without holding it (the daemon's watch is made so), so this does until a signal comes.
+  // Nothing else may hold the event loop: the directories are watched without holding it (fs.watch, not
+  // persistent, as the daemon wants it), and with `--netns NAME` the sockets go when its namespace goes.
   const keepAlive = setInterval(() => {}, 2 ** 31 - 1)
   try {
     const stop = untilSignal()
