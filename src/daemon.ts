@@ -183,7 +183,7 @@ function logPrograms(log: Logger, gen: Generation, before?: Generation): void {
  * Whether an entry is for a namespace other than the daemon's own: only then are namespace files watched (which
  * needs CAP_SYS_ADMIN for setns()), so a config without `netns:` runs as it did before namespaces.
  */
-function namesOtherNamespaces(config: Config): boolean {
+export function namesOtherNamespaces(config: Config): boolean {
   return config.entries.some((e) => e.netns.some((p) => p !== HOST_NETNS))
 }
 

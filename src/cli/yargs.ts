@@ -1,7 +1,10 @@
 /** Every command's argv, parsed by yargs: usage, help, version and errors are defined here. */
 import { readFileSync } from 'node:fs'
 import { isatty } from 'node:tty'
-import yargs from 'yargs'
+import { resolve } from 'node:path'
+import yargs, { type Argv } from 'yargs'
+import { DEFAULT_NETNS_DIRS } from '../config/types.js'
+import { netnsName, type NetnsSelector } from '../netns/select.js'
 import { DEFAULT_CONFIG, LOG_LEVELS } from './fast-run.js'
 import { run } from './outcome.js'
 
@@ -17,6 +20,77 @@ export function rcvbufBytes(v: unknown): number | undefined {
   return v
 }
 
+/** --netns: a namespace's name (netns/select.ts netnsName says what is refused). */
+export function netnsArg(v: unknown): string | undefined {
+  if (v === undefined) return undefined
+  const r = netnsName(String(v))
+  if (!r.ok) throw new Error(`--netns: ${r.error}`)
+  return r.value
+}
+
+/**
+ * --netns-dir: absolute after resolving against the working directory, and normalized (`//`, `.`, a trailing `/`),
+ * so that a directory given twice is looked at once and messages name it one way.
+ */
+export function netnsDirsArg(v: unknown): string[] | undefined {
+  if (v === undefined) return undefined
+  return (Array.isArray(v) ? v : [v]).map((d) => {
+    const dir = String(d)
+    if (dir === '' || dir.includes('\0')) throw new Error(`--netns-dir: expected a directory, got ${JSON.stringify(dir)}`)
+    return resolve(dir)
+  })
+}
+
+/** The namespace options of `links` and `monitor`. */
+function netnsOptions<T>(y: Argv<T>) {
+  return y
+    .option('netns', {
+      type: 'string',
+      coerce: netnsArg,
+      describe: 'the links of one network namespace: host (this one) or the name of a namespace file in a --netns-dir',
+    })
+    .option('all-namespaces', {
+      type: 'boolean',
+      describe: 'the links of every network namespace: host first, then those of the --netns-dir directories by name',
+    })
+    .option('netns-dir', {
+      type: 'string',
+      array: true,
+      requiresArg: true,
+      coerce: netnsDirsArg,
+      describe: `a directory of network namespace files, repeatable (default: ${DEFAULT_NETNS_DIRS.join(', ')})`,
+    })
+    .option('insecure-paths', {
+      type: 'boolean',
+      describe: 'look in --netns-dir directories that others than root could change (development only)',
+    })
+    .check((a) => {
+      // A string makes it a usage error (exit 1, with the --help hint), as yargs' own are.
+      if (a.netns !== undefined && a['all-namespaces']) return '--netns and --all-namespaces: give one of them'
+      for (const o of ['netns-dir', 'insecure-paths'] as const) {
+        if (a[o] !== undefined && a.netns === undefined && !a['all-namespaces']) {
+          return `--${o}: only with --netns or --all-namespaces (without them, only this namespace is shown)`
+        }
+      }
+      return true
+    })
+}
+
+/** What the namespace options ask for; nothing when none was given (the command is as before namespaces). */
+export function netnsChoice(a: { netns?: string; 'all-namespaces'?: boolean; 'netns-dir'?: string[]; 'insecure-paths'?: boolean }): {
+  netns?: NetnsSelector
+  netnsDirs?: string[]
+  insecurePaths?: boolean
+} {
+  const netns: NetnsSelector | undefined = a['all-namespaces'] ? { kind: 'all' } : a.netns !== undefined ? { kind: 'one', name: a.netns } : undefined
+  if (!netns) return {}
+  return {
+    netns,
+    ...(a['netns-dir'] !== undefined ? { netnsDirs: [...new Set(a['netns-dir'])] } : {}),
+    ...(a['insecure-paths'] ? { insecurePaths: true } : {}),
+  }
+}
+
 export async function parseAndRun(argv: string[]): Promise<void> {
   const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }
   await yargs(argv)
@@ -25,17 +99,19 @@ export async function parseAndRun(argv: string[]): Promise<void> {
     .command(
       'links',
       'list the links of this network namespace with their XDP programs',
-      (y) => y.option('json', { type: 'boolean', default: false, describe: 'print a JSON array' }),
-      (a) => run(async () => (await import('../commands/links.js')).linksCommand({ json: a.json })),
+      (y) => netnsOptions(y.option('json', { type: 'boolean', default: false, describe: 'print a JSON array' })),
+      (a) => run(async () => (await import('../commands/links.js')).linksCommand({ json: a.json, ...netnsChoice(a) })),
     )
     .command(
       'monitor',
       'print link events (add, change, rename, remove) as they happen, until SIGINT/SIGTERM',
       (y) =>
-        y
-          .option('json', { type: 'boolean', default: false, describe: 'one JSON object per line' })
-          .option('rcvbuf', { type: 'number', coerce: rcvbufBytes, describe: 'netlink receive buffer in bytes (default 8 MiB)' }),
-      (a) => run(async () => (await import('../commands/monitor.js')).monitorCommand({ json: a.json, rcvbuf: a.rcvbuf })),
+        netnsOptions(
+          y
+            .option('json', { type: 'boolean', default: false, describe: 'one JSON object per line' })
+            .option('rcvbuf', { type: 'number', coerce: rcvbufBytes, describe: 'netlink receive buffer in bytes (default 8 MiB)' }),
+        ),
+      (a) => run(async () => (await import('../commands/monitor.js')).monitorCommand({ json: a.json, rcvbuf: a.rcvbuf, ...netnsChoice(a) })),
     )
     .command(
       'run',
@@ -98,8 +174,9 @@ export async function parseAndRun(argv: string[]): Promise<void> {
     // EAGAIN retry).
     .wrap(isatty(1) ? Math.min(100, process.stdout.columns || 100) : 100)
     .fail((msg, err) => {
-      // yargs reports a value its `coerce` refused as an error of its own kind (YError): a usage error like the rest.
-      if (err && err.name !== 'YError') throw err
+      // yargs reports a value its `coerce` refused as an error of its own kind (YError), and a `check` that returned a
+      // string with that string in place of the error: usage errors like the rest.
+      if (err && err.name !== 'YError' && (err as unknown) !== msg) throw err
       process.stderr.write(`xdplinkd: ${msg ?? err.message} (see xdplinkd --help)\n`)
       process.exit(1)
     })

@@ -1,11 +1,13 @@
+import { posix } from 'node:path'
 import { compileMatcher, entryLabel, HOST_NETNS, kindHints, loadConfig, netnsMatches, type AttachEntry, type Config, type ControlGroup } from '../config/index.js'
 import { groupText } from '../control/peer.js'
 import { printable } from './format.js'
-import { EX_CONFIG, EX_DATAERR, configErrorText } from '../daemon.js'
+import { EX_CONFIG, EX_DATAERR, configErrorText, namesOtherNamespaces } from '../daemon.js'
 import { ProgramLoadError } from '../programs/errors.js'
 import { loadForCheck, type CheckedProgram } from '../programs/kernel.js'
 import type { LinkState } from '../rtnl/link.js'
-import { RtnlClient } from '../rtnl/client.js'
+import { NetnsStuckError } from '../ffi/netns.js'
+import { CommandNetns, dumpLinksIn } from './namespaces.js'
 
 export interface CheckOptions {
   configPath: string
@@ -17,6 +19,55 @@ export interface CheckOptions {
   links?: () => Promise<LinkState[]>
   /** Loads one entry's program and lets it go (default: the kernel, programs/kernel.ts loadForCheck). */
   load?: (objectPath: string, programName?: string) => Promise<CheckedProgram>
+  /**
+   * The namespaces of `netns-dirs` and the links of those an entry is for, asked only when an entry names a
+   * namespace other than host. Default: lookAtNamespaces, when `links` is not given; a caller that gives this
+   * namespace's links and not this sees no other namespace (nothing else is read).
+   */
+  namespaces?: (config: Config) => Promise<NamespacesSeen>
+}
+
+/** A namespace of `netns-dirs` as check saw it. */
+export interface SeenNamespace {
+  name: string
+  /** `net:[inode]`; null for a file that could not be used as a namespace (see `error`). */
+  id: string | null
+  /** The files that bind it. */
+  paths: string[]
+  /** Its links; null when they were not read: no entry is for it, or `error`. */
+  links: LinkState[] | null
+  /** Why its links could not be read: it could not be entered (EPERM without CAP_SYS_ADMIN), say. */
+  error?: string
+}
+
+export interface NamespacesSeen {
+  /** The namespace check runs in, named host: its id and the files that bind it, if any. */
+  host: { id: string | null; paths: string[] }
+  /** Every other namespace found, and every file named for an entry that could not be used. */
+  others: SeenNamespace[]
+  /** Directories not looked at, files ignored (another namespace has their name): also on stderr. */
+  warnings: string[]
+}
+
+/** A link of a namespace with the entry that would get it. */
+export interface CheckNetnsLinkJson {
+  ifindex: number
+  name: string
+  /** The entry's name (as `entries[].entry`) and index; null: no entry matches it. */
+  entry: string | null
+  index: number | null
+}
+
+/** One namespace of the per-namespace view: host first (the same links as the top-level fields), then by name. */
+export interface CheckNetnsJson {
+  name: string
+  id: string | null
+  paths: string[]
+  /** Whether some entry's `netns` matches its name: the daemon manages only those. */
+  wanted: boolean
+  /** Every link with the entry that would get it; null when they were not read (not wanted, or `error`). */
+  links: CheckNetnsLinkJson[] | null
+  error?: string
 }
 
 export interface CheckLinkJson {
@@ -51,8 +102,16 @@ export interface CheckJson {
   entries: CheckEntryJson[]
   /** Links of this namespace that no entry matches. */
   unmatched: number
-  /** What is allowed but looks wrong (config/kinds.ts: a kind one letter from a known one); also on stderr. */
+  /**
+   * What is allowed but looks wrong (config/kinds.ts: a kind one letter from a known one; a directory of
+   * `netns-dirs` not looked at, a namespace file ignored); also on stderr.
+   */
   warnings: string[]
+  /**
+   * Per network namespace, which links would get which entry's program; present only when an entry names a
+   * namespace other than host (then the files of `netns-dirs` are looked at once), absent otherwise.
+   */
+  namespaces?: CheckNetnsJson[]
 }
 
 /**
@@ -93,8 +152,10 @@ export async function checkCommand(o: CheckOptions): Promise<number> {
     results.push(res)
   }
 
-  const links = (await (o.links ?? dumpLinks)()).sort((a, b) => a.ifindex - b.ifindex)
+  const links = (await (o.links ?? (() => dumpLinksIn()))()).sort((a, b) => a.ifindex - b.ifindex)
   const plan = planLinks(config, links)
+  const look = o.namespaces ?? (o.links ? null : (c: Config) => lookAtNamespaces(c, o.insecurePaths))
+  const seen = namesOtherNamespaces(config) && look ? await look(config) : null
 
   const entries: CheckEntryJson[] = config.entries.map((e, i) => {
     const res = results[i]!
@@ -115,8 +176,8 @@ export async function checkCommand(o: CheckOptions): Promise<number> {
   })
   const failures = entries.filter((e) => e.error !== undefined)
   for (const f of failures) errOut.write(`${entryLabel(config.entries[f.index]!)}: ${f.error}\n`)
-  const warnings = kindHints(config).map((h) => h.message)
-  for (const w of warnings) errOut.write(`warning: ${w}\n`)
+  const warnings = [...kindHints(config).map((h) => h.message), ...(seen?.warnings ?? [])]
+  for (const w of warnings) errOut.write(`warning: ${printable(w)}\n`)
 
   const result: CheckJson = {
     ok: failures.length === 0,
@@ -127,17 +188,77 @@ export async function checkCommand(o: CheckOptions): Promise<number> {
     unmatched: plan.unmatched.length,
     warnings,
   }
+  if (seen) result.namespaces = namespacesJson(config, seen, links)
   out.write(o.json ? JSON.stringify(result) + '\n' : checkText(config, result, plan.unmatched))
   return failures.length > 0 ? EX_DATAERR : 0
 }
 
-async function dumpLinks(): Promise<LinkState[]> {
-  const client = new RtnlClient({ subscribe: false })
+/**
+ * The namespaces of `netns-dirs`, looked at once as the daemon would find them (netns/watch.ts: the same path rules,
+ * names and merging of files that bind one namespace), and the links of those an entry is for, each dumped through
+ * sockets opened inside it and closed at once. A namespace that cannot be entered is reported, not fatal.
+ */
+export async function lookAtNamespaces(config: Config, insecurePaths: boolean): Promise<NamespacesSeen> {
+  const found = await CommandNetns.open({ dirs: config.netnsDirs, insecurePaths })
   try {
-    return await client.dumpLinks()
+    const wanted = (name: string): boolean => config.entries.some((e) => netnsMatches(e, name))
+    let host: NamespacesSeen['host'] = { id: null, paths: [] }
+    const others: SeenNamespace[] = []
+    for (const ns of found.namespaces()) {
+      if (ns.host) {
+        host = { id: ns.id, paths: [...ns.paths] }
+        continue
+      }
+      const seen: SeenNamespace = { name: ns.name, id: ns.id, paths: [...ns.paths], links: null }
+      others.push(seen)
+      if (!wanted(ns.name)) continue
+      try {
+        const fd = found.fdOf(ns.id)
+        if (fd === null) throw new Error('its descriptor is not held')
+        seen.links = await dumpLinksIn(fd)
+      } catch (e) {
+        if (e instanceof NetnsStuckError) throw e
+        seen.error = `cannot read its links: ${(e as Error).message}`
+      }
+    }
+    const warnings: string[] = []
+    for (const w of found.warnings) {
+      // A file no entry is for is none of check's business, whatever it is; one an entry is for is a namespace
+      // that would not be managed, and why.
+      if (w.kind === 'file') {
+        const name = posix.basename(w.path)
+        if (wanted(name)) others.push({ name, id: null, paths: [w.path], links: null, error: w.message })
+      } else warnings.push(w.message)
+    }
+    others.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))
+    return { host, others, warnings }
   } finally {
-    client.close()
+    found.close()
   }
+}
+
+/** The per-namespace view: host (the links check runs among) first, then the others by name. */
+export function namespacesJson(config: Config, seen: NamespacesSeen, hostLinks: readonly LinkState[]): CheckNetnsJson[] {
+  const view = (name: string, links: readonly LinkState[] | null): CheckNetnsLinkJson[] | null => {
+    if (links === null) return null
+    const match = compileMatcher(config, name)
+    return [...links]
+      .sort((a, b) => a.ifindex - b.ifindex)
+      .map((l) => {
+        const e = match(l)
+        return { ifindex: l.ifindex, name: l.name, entry: e?.name ?? null, index: e?.index ?? null }
+      })
+  }
+  const wanted = (name: string): boolean => config.entries.some((e) => netnsMatches(e, name))
+  const host: CheckNetnsJson = { name: HOST_NETNS, ...seen.host, wanted: wanted(HOST_NETNS), links: view(HOST_NETNS, hostLinks) }
+  return [
+    host,
+    ...seen.others.map((ns) => {
+      const json: CheckNetnsJson = { name: ns.name, id: ns.id, paths: ns.paths, wanted: wanted(ns.name), links: view(ns.name, ns.links) }
+      if (ns.error !== undefined) json.error = ns.error
+      return json
+    }),
+  ]
 }
 
 /**
@@ -164,7 +285,6 @@ export function planLinks(
 const UNMATCHED_SHOWN = 10
 
 export function checkText(config: Config, r: CheckJson, unmatched: readonly LinkState[]): string {
-  const plural = (n: number, one: string, many: string): string => `${n} ${n === 1 ? one : many}`
   const blocks = r.entries.map((e) => {
     const program =
       e.error !== undefined
@@ -189,17 +309,68 @@ export function checkText(config: Config, r: CheckJson, unmatched: readonly Link
     return [entryLabel(entry), ...rows.map(([k, v]) => `  ${k.padEnd(8)} ${v}`)].join('\n') + '\n'
   })
   const n = unmatched.length
-  const names = unmatched.slice(0, UNMATCHED_SHOWN).map((l) => printable(l.name))
-  const more = n > UNMATCHED_SHOWN ? `, and ${n - UNMATCHED_SHOWN} more` : ''
-  const tail = n === 0 ? 'every link matches an entry' : `${plural(n, 'link', 'links')} matched by no entry: ${names.join(', ')}${more}`
-  const attached = r.entries.reduce((s, e) => s + e.links.length, 0)
+  const tail = n === 0 ? 'every link matches an entry' : `${plural(n, 'link', 'links')} matched by no entry: ${someOf(unmatched.map((l) => printable(l.name)))}`
+  // The host comes first in the per-namespace view; its links are the entries' `links`.
+  const others = r.namespaces?.slice(1) ?? []
+  const inHost = r.entries.reduce((s, e) => s + e.links.length, 0)
+  const inOthers = others.map((ns) => (ns.links ?? []).filter((l) => l.index !== null).length)
+  const attached = inOthers.reduce((s, k) => s + k, inHost)
+  const spaces = inOthers.filter((k) => k > 0).length + (inHost > 0 ? 1 : 0)
+  const where = r.namespaces ? ` in ${plural(spaces, 'network namespace', 'network namespaces')}` : ''
   const failed = r.entries.filter((e) => e.error !== undefined).length
   const summary = r.ok
-    ? `${printable(r.config)}: ok, ${plural(r.entries.length, 'entry', 'entries')}; ${plural(attached, 'link', 'links')} would get a program (nothing attached)`
+    ? `${printable(r.config)}: ok, ${plural(r.entries.length, 'entry', 'entries')}; ${plural(attached, 'link', 'links')}${where} would get a program (nothing attached)`
     : `${printable(r.config)}: ${failed} of ${plural(r.entries.length, 'entry', 'entries')} FAILED to load`
   const body = blocks.length > 0 ? blocks.join('\n') : 'no attach entries: xdplinkd would detach every program it attached\n'
   const group = r.control.group
   const control = group === null ? '' : `control socket ${printable(r.control.socket)}: root and members of ${groupText(group)} may ask\n`
   const dirs = r.netnsDirs.length > 0 ? r.netnsDirs.map(printable).join(', ') : `none, so only ${HOST_NETNS} can be managed`
-  return `${body}\n${tail}\nnamespace files (netns-dirs): ${dirs}\n${control}${summary}\n`
+  const namespaces = r.namespaces ? `\n${namespacesText(config, others)}\n` : ''
+  return `${body}\n${tail}\n${namespaces}namespace files (netns-dirs): ${dirs}\n${control}${summary}\n`
+}
+
+/** Up to UNMATCHED_SHOWN of the texts (already printable), the rest counted. */
+function someOf(texts: readonly string[]): string {
+  const more = texts.length > UNMATCHED_SHOWN ? `, and ${texts.length - UNMATCHED_SHOWN} more` : ''
+  return texts.slice(0, UNMATCHED_SHOWN).join(', ') + more
+}
+
+/**
+ * The namespaces other than host: for each one an entry is for, its links grouped by the entry that would get them
+ * (in file order) and those no entry matches; one that could not be looked at, why; the others, by name only.
+ */
+export function namespacesText(config: Config, others: readonly CheckNetnsJson[]): string {
+  const blocks: string[] = []
+  const unwanted: string[] = []
+  for (const ns of others) {
+    if (!ns.wanted) {
+      unwanted.push(ns.name)
+      continue
+    }
+    const head = `network namespace ${printable(ns.name)}${ns.paths.length > 0 ? ` (${ns.paths.map(printable).join(', ')})` : ''}`
+    if (ns.links === null) {
+      blocks.push(`${head}\n  not looked at: ${printable(ns.error ?? 'its links were not read')}\n`)
+      continue
+    }
+    const rows: [string, string][] = []
+    for (const e of config.entries) {
+      const mine = ns.links.filter((l) => l.index === e.index)
+      if (mine.length > 0) rows.push([entryLabel(e), mine.map((l) => `${printable(l.name)} (${l.ifindex})`).join(', ')])
+    }
+    const none = ns.links.filter((l) => l.index === null)
+    if (none.length > 0) rows.push(['no entry', someOf(none.map((l) => `${printable(l.name)} (${l.ifindex})`))])
+    if (rows.length === 0) rows.push(['no entry', 'no links'])
+    const width = Math.max(...rows.map(([k]) => k.length))
+    blocks.push(`${head}\n${rows.map(([k, v]) => `  ${k.padEnd(width)}  ${v}`).join('\n')}\n`)
+  }
+  if (others.length === 0) blocks.push('no network namespace found in netns-dirs\n')
+  if (unwanted.length > 0) {
+    const n = unwanted.length
+    blocks.push(`${plural(n, 'network namespace', 'network namespaces')} no entry is for: ${someOf(unwanted.map(printable))}\n`)
+  }
+  return blocks.join('\n')
+}
+
+function plural(n: number, one: string, many: string): string {
+  return `${n} ${n === 1 ? one : many}`
 }

@@ -1,6 +1,7 @@
 /** How links and link events are shown: JSON for programs, aligned columns for people. Pure. */
 import type { LinkState } from '../rtnl/link.js'
 import type { LinkEvent } from '../links/diff.js'
+import { HOST_NETNS } from '../config/types.js'
 
 export interface LinkJson {
   ifindex: number
@@ -67,19 +68,36 @@ export function xdpText(x: LinkState['xdp']): string {
   return x.progId !== undefined && x.progId !== null ? `${x.mode} id ${x.progId}` : x.mode
 }
 
+const LINK_HEADER = ['IFINDEX', 'NAME', 'KIND', 'STATE', 'UP', 'XDP', 'ALTNAMES']
+
+function linkRow(l: LinkState): string[] {
+  return [String(l.ifindex), l.name, l.kind ?? 'device', l.operState, l.up ? 'yes' : 'no', xdpText(l.xdp), l.altNames.join(',') || '-']
+}
+
 export function linksTable(links: LinkState[]): string {
-  return table(
-    ['IFINDEX', 'NAME', 'KIND', 'STATE', 'UP', 'XDP', 'ALTNAMES'],
-    links.map((l) => [
-      String(l.ifindex),
-      l.name,
-      l.kind ?? 'device',
-      l.operState,
-      l.up ? 'yes' : 'no',
-      xdpText(l.xdp),
-      l.altNames.join(',') || '-',
-    ]),
-  )
+  return table(LINK_HEADER, links.map(linkRow))
+}
+
+/** The links of one network namespace, named as the daemon names it (HOST_NETNS: the one the command runs in). */
+export interface NetnsLinks {
+  netns: string
+  links: LinkState[]
+}
+
+/**
+ * `links --netns` / `--all-namespaces`: the namespaces in the order given, each one's links as they are. A NETNS column
+ * comes first once a namespace other than host is shown; the host's links alone look as without the options.
+ */
+export function netnsLinksTable(groups: readonly NetnsLinks[]): string {
+  if (groups.every((g) => g.netns === HOST_NETNS)) return linksTable(groups.flatMap((g) => g.links))
+  return table(['NETNS', ...LINK_HEADER], groups.flatMap((g) => g.links.map((l) => [g.netns, ...linkRow(l)])))
+}
+
+export type NetnsLinkJson = { netns: string } & LinkJson
+
+/** The JSON of `links` with a namespace option: every link names its namespace, whichever were asked for. */
+export function netnsLinksJson(groups: readonly NetnsLinks[]): NetnsLinkJson[] {
+  return groups.flatMap((g) => g.links.map((l) => ({ netns: g.netns, ...linkJson(l) })))
 }
 
 export interface EventJson {
@@ -111,4 +129,31 @@ export function eventText(e: LinkEvent): string {
   }
   if (e.event === 'add') return `${head} (${printable(e.link.kind ?? 'device')}, ${e.link.operState})`
   return head
+}
+
+/** A link event of a namespace (`monitor` with a namespace option): the namespace's name first, then the event. */
+export function eventTextIn(netns: string, e: LinkEvent): string {
+  return `${printable(netns)}  ${eventText(e)}`
+}
+
+export type NetnsEventJson = { netns: string } & EventJson
+
+export function eventJsonIn(netns: string, e: LinkEvent): NetnsEventJson {
+  return { netns, ...eventJson(e) }
+}
+
+/**
+ * A namespace that `monitor` follows came, was renamed (the file that named it went while another still binds it)
+ * or went. `id` is `net:[inode]`, as readlink(/proc/PID/ns/net) shows it; `netns` is the name after the event.
+ */
+export type NetnsChange =
+  | { event: 'netns-add'; netns: string; id: string; paths: string[] }
+  | { event: 'netns-rename'; netns: string; oldName: string; id: string }
+  | { event: 'netns-remove'; netns: string; id: string }
+
+export function netnsChangeText(e: NetnsChange): string {
+  const head = `${printable(e.netns)}  ${e.event}`
+  if (e.event === 'netns-add') return `${head} ${e.id}${e.paths.length > 0 ? ` (${e.paths.map(printable).join(', ')})` : ''}`
+  if (e.event === 'netns-rename') return `${head} ${e.id} (was ${printable(e.oldName)})`
+  return `${head} ${e.id}`
 }

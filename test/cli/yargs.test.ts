@@ -1,7 +1,7 @@
 /** Usage errors of the command line (cli/yargs.ts): one line on stderr, exit 1, nothing started. */
 import { spawnSync } from 'node:child_process'
 import t from 'tap'
-import { rcvbufBytes } from '../../src/cli/yargs.js'
+import { netnsArg, netnsChoice, netnsDirsArg, rcvbufBytes } from '../../src/cli/yargs.js'
 import { CLI } from '../helpers/netns.js'
 
 t.test('--rcvbuf takes a whole number of bytes', async (t) => {
@@ -19,6 +19,40 @@ t.test('a usage error is one line on stderr and exit 1', async (t) => {
     [['monitor', '--rcvbuf', '-5'], /^xdplinkd: --rcvbuf: expected .* got -5 \(see xdplinkd --help\)\n$/],
     [['run', '--bogus'], /^xdplinkd: Unknown argument: bogus \(see xdplinkd --help\)\n$/],
     [[], /^xdplinkd: name a command \(see xdplinkd --help\)\n$/],
+  ]
+  for (const [args, stderr] of cases) {
+    const r = spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', timeout: 20000 })
+    t.equal(r.status, 1, `xdplinkd ${args.join(' ')}: exit 1`)
+    t.match(r.stderr, stderr)
+    t.equal(r.stdout, '', 'nothing on stdout')
+  }
+})
+
+t.test('the namespace options: --netns a name, --netns-dir absolute and normalized, what the command is given', async (t) => {
+  t.equal(netnsArg(undefined), undefined)
+  t.equal(netnsArg('pod-1'), 'pod-1')
+  t.throws(() => netnsArg('/run/netns/pod-1'), /^--netns: expected the name of a network namespace .* use --netns pod-1 --netns-dir \/run\/netns$/)
+  t.throws(() => netnsArg(''), /^--netns: expected the name/)
+  t.equal(netnsDirsArg(undefined), undefined)
+  t.same(netnsDirsArg(['/run/netns/', '/srv//ns/.', 'rel']), ['/run/netns', '/srv/ns', `${process.cwd()}/rel`])
+  t.throws(() => netnsDirsArg(['']), /^--netns-dir: expected a directory, got ""$/)
+  const cases: [args: Parameters<typeof netnsChoice>[0], given: ReturnType<typeof netnsChoice>][] = [
+    [{}, {}],
+    [{ 'all-namespaces': false }, {}],
+    [{ netns: 'pod-1' }, { netns: { kind: 'one', name: 'pod-1' } }],
+    [{ 'all-namespaces': true, 'netns-dir': ['/a', '/b', '/a'] }, { netns: { kind: 'all' }, netnsDirs: ['/a', '/b'] }],
+    [{ netns: 'host', 'insecure-paths': true }, { netns: { kind: 'one', name: 'host' }, insecurePaths: true }],
+  ]
+  for (const [args, given] of cases) t.same(netnsChoice(args), given, JSON.stringify(args))
+})
+
+t.test('namespace options that do not go together are usage errors', async (t) => {
+  const cases: [args: string[], stderr: RegExp][] = [
+    [['links', '--netns', 'a', '--all-namespaces'], /^xdplinkd: --netns and --all-namespaces: give one of them \(see xdplinkd --help\)\n$/],
+    [['monitor', '--netns-dir', '/run/netns'], /^xdplinkd: --netns-dir: only with --netns or --all-namespaces \(without them, only this namespace is shown\) \(see xdplinkd --help\)\n$/],
+    [['links', '--insecure-paths'], /^xdplinkd: --insecure-paths: only with --netns or --all-namespaces/],
+    [['links', '--netns', '/run/netns/a'], /^xdplinkd: --netns: expected the name of a network namespace .* \(see xdplinkd --help\)\n$/],
+    [['links', '--all-namespaces', '--netns-dir'], /^xdplinkd: Not enough arguments following: netns-dir \(see xdplinkd --help\)\n$/],
   ]
   for (const [args, stderr] of cases) {
     const r = spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', timeout: 20000 })

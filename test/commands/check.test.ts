@@ -8,11 +8,13 @@ import { chmodSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, 
 import { join } from 'node:path'
 import { PassThrough } from 'node:stream'
 import t, { type Test } from 'tap'
-import { checkCommand, type CheckJson } from '../../src/commands/check.js'
+import { checkCommand, type CheckJson, type NamespacesSeen } from '../../src/commands/check.js'
+import type { Config } from '../../src/config/index.js'
 import { ProgramLoadError } from '../../src/programs/errors.js'
 import type { CheckedProgram } from '../../src/programs/kernel.js'
 import type { LinkState } from '../../src/rtnl/link.js'
 import { buildObjects, tempBpffs, tempPlainDir } from '../helpers/bpf.js'
+import { netnsDir } from '../helpers/mounts.js'
 import { CLI, ROOT, makeNetns, needsRoot, type Netns } from '../helpers/netns.js'
 
 /**
@@ -288,6 +290,119 @@ t.test('the command, with injected links and loads (no root)', async (t) => {
   })
 })
 
+t.test('namespaces other than host: per namespace, which links would get which entry (injected namespaces, no root)', async (t) => {
+  const dir = tempDir(t)
+  writeFile(dir, 'a.o', 'a')
+  writeFile(dir, 'b.o', 'b')
+  const config = writeFile(
+    dir,
+    'pods.yaml',
+    [
+      'netns-dirs: [/srv/ns]',
+      'attach:',
+      '  - name: pods',
+      '    interfaces: [eth0]',
+      '    netns: ["pod-*"]',
+      '    object: a.o',
+      '  - interfaces: ["v*"]',
+      '    netns: [host, "pod-*"]',
+      '    object: b.o',
+      '',
+    ].join('\n'),
+  )
+  const links = async () => [link(2, 'eth0'), link(1, 'lo', null), link(3, 'va')]
+  const load = async (objectPath: string): Promise<CheckedProgram> => {
+    const name = objectPath.endsWith('a.o') ? 'xdp_a' : 'xdp_b'
+    return { name, kernelName: name, tag: '0123456789abcdef', verifiedInsns: 7 }
+  }
+  const refused = '/srv/ns/pod-2 is not used as a network namespace: entering it was refused (setns: EPERM): xdplinkd needs CAP_SYS_ADMIN'
+  const asked: string[] = []
+  const namespaces = async (c: Config): Promise<NamespacesSeen> => {
+    asked.push(c.path)
+    return {
+      host: { id: 'net:[1]', paths: [] },
+      others: [
+        { name: 'other', id: 'net:[3]', paths: ['/srv/ns/other'], links: null },
+        { name: 'pod-1', id: 'net:[2]', paths: ['/srv/ns/pod-1'], links: [link(3, 'eth0'), link(1, 'lo', null), link(2, 'vx')] },
+        { name: 'pod-2', id: null, paths: ['/srv/ns/pod-2'], links: null, error: refused },
+      ],
+      warnings: ['ignoring /srv/ns/host: the name host is reserved'],
+    }
+  }
+
+  const j = await check({ configPath: config, json: true, links, load, namespaces })
+  t.equal(j.code, 0, 'a namespace that cannot be entered is reported, not fatal')
+  t.equal(j.stderr, 'warning: ignoring /srv/ns/host: the name host is reserved\n')
+  const json = JSON.parse(j.stdout) as CheckJson
+  t.same(
+    json.entries.map((e) => [e.entry, e.links.map((l) => l.name)]),
+    [
+      ['pods', []],
+      ['attach[1]', ['va']],
+    ],
+    'the top-level fields stay those of host',
+  )
+  t.equal(json.unmatched, 2)
+  t.same(json.warnings, ['ignoring /srv/ns/host: the name host is reserved'])
+  t.same(json.namespaces, [
+    {
+      name: 'host',
+      id: 'net:[1]',
+      paths: [],
+      wanted: true,
+      links: [
+        { ifindex: 1, name: 'lo', entry: null, index: null },
+        { ifindex: 2, name: 'eth0', entry: null, index: null },
+        { ifindex: 3, name: 'va', entry: 'attach[1]', index: 1 },
+      ],
+    },
+    { name: 'other', id: 'net:[3]', paths: ['/srv/ns/other'], wanted: false, links: null },
+    {
+      name: 'pod-1',
+      id: 'net:[2]',
+      paths: ['/srv/ns/pod-1'],
+      wanted: true,
+      links: [
+        { ifindex: 1, name: 'lo', entry: null, index: null },
+        { ifindex: 2, name: 'vx', entry: 'attach[1]', index: 1 },
+        { ifindex: 3, name: 'eth0', entry: 'pods', index: 0 },
+      ],
+    },
+    { name: 'pod-2', id: null, paths: ['/srv/ns/pod-2'], wanted: true, links: null, error: refused },
+  ])
+
+  const text = await check({ configPath: config, links, load, namespaces })
+  t.equal(text.code, 0)
+  t.equal(
+    text.stdout.slice(text.stdout.indexOf('\n2 links matched')),
+    [
+      '',
+      '2 links matched by no entry: lo, eth0',
+      '',
+      'network namespace pod-1 (/srv/ns/pod-1)',
+      '  attach[0] (pods)  eth0 (3)',
+      '  attach[1]         vx (2)',
+      '  no entry          lo (1)',
+      '',
+      'network namespace pod-2 (/srv/ns/pod-2)',
+      `  not looked at: ${refused}`,
+      '',
+      '1 network namespace no entry is for: other',
+      '',
+      'namespace files (netns-dirs): /srv/ns',
+      `${config}: ok, 2 entries; 3 links in 2 network namespaces would get a program (nothing attached)`,
+      '',
+    ].join('\n'),
+  )
+
+  // A config for host only looks at no namespace file, and its JSON has no per-namespace view.
+  const hostOnly = writeFile(dir, 'host.yaml', ['netns-dirs: [/srv/ns]', 'attach:', '  - interfaces: ["v*"]', '    object: b.o', ''].join('\n'))
+  asked.length = 0
+  const h = JSON.parse((await check({ configPath: hostOnly, json: true, links, load, namespaces })).stdout) as CheckJson
+  t.same(asked, [], 'not asked')
+  t.notOk('namespaces' in h)
+})
+
 t.test('a config error: every error as file:line:col: key.path, exit 78, nothing loaded', async (t) => {
   const dir = tempDir(t)
   writeFile(dir, 'x.o', 'x')
@@ -405,6 +520,63 @@ t.test('kernel', { skip: needsRoot }, async (t) => {
     t.notOk(existsSync(join(bpffs, 'xdplinkd')))
     const attached = ns.ipJson<IpLink[]>('-d', 'link', 'show').filter((l) => l.xdp !== undefined)
     t.same(attached, [], 'no link carries an XDP program')
+  })
+
+  t.test('a config with an entry for pod-*: the pod eth0 under the pod namespace', async (t) => {
+    const host = makeNetns(t)
+    const pod = makeNetns(t, 'xdplp')
+    const other = makeNetns(t, 'xdplp')
+    // The CNI steps: made in host under a temporary name, one end moved into the pod and renamed eth0 there.
+    host.ip('link', 'add', 'tmp0', 'type', 'veth', 'peer', 'name', 'hveth')
+    host.ip('link', 'set', 'tmp0', 'netns', pod.name)
+    pod.ip('link', 'set', 'tmp0', 'name', 'eth0')
+    const d = netnsDir(t)
+    const file = d.bind(pod.name, 'pod-1')
+    const otherFile = d.bind(other.name, 'other')
+    const config = writeFile(
+      dir,
+      'pods.yaml',
+      [
+        `netns-dirs: [${d.dir}]`,
+        'attach:',
+        '  - name: pods',
+        '    interfaces: [eth0]',
+        '    netns: ["pod-*"]',
+        `    object: ${drop}`,
+        '  - name: host-end',
+        '    interfaces: [hveth]',
+        `    object: ${pass}`,
+        '',
+      ].join('\n'),
+    )
+    const r = runIn(host, ['--config', config, '--json'])
+    t.equal(r.status, 0, r.stderr)
+    t.equal(r.stderr, '')
+    const j = JSON.parse(r.stdout) as CheckJson
+    const ifindex = (ns: Netns, name: string) => ns.ipJson<{ ifindex: number }[]>('link', 'show', 'dev', name)[0]!.ifindex
+    t.same(j.entries[0]!.links, [], 'pods gets no link of host')
+    t.same(j.entries[1]!.links, [{ ifindex: ifindex(host, 'hveth'), name: 'hveth' }])
+    t.same(
+      j.namespaces?.map((ns) => [ns.name, ns.paths, ns.wanted]),
+      [
+        ['host', [], true],
+        ['other', [otherFile], false],
+        ['pod-1', [file], true],
+      ],
+    )
+    t.match(j.namespaces?.[2], { id: pod.exec('readlink', ['/proc/self/ns/net']).trim() })
+    t.same(j.namespaces?.[2]?.links, [
+      { ifindex: 1, name: 'lo', entry: null, index: null },
+      { ifindex: ifindex(pod, 'eth0'), name: 'eth0', entry: 'pods', index: 0 },
+    ])
+    t.equal(j.namespaces?.[1]?.links, null, 'a namespace no entry is for is not read')
+
+    const text = runIn(host, ['--config', config])
+    t.equal(text.status, 0, text.stderr)
+    t.match(text.stdout, new RegExp(`\nnetwork namespace pod-1 \\(${file}\\)\n {2}attach\\[0\\] \\(pods\\) {2}eth0 \\(${ifindex(pod, 'eth0')}\\)\n {2}no entry +lo \\(1\\)\n`))
+    t.match(text.stdout, /\n1 network namespace no entry is for: other\n/)
+    t.match(text.stdout, /: ok, 2 entries; 2 links in 2 network namespaces would get a program \(nothing attached\)\n$/)
+    t.same(pod.ipJson<IpLink[]>('-d', 'link', 'show').filter((l) => l.xdp !== undefined), [], 'nothing attached in the pod')
   })
 
   t.test('no bpffs needed: a bpffs path that does not exist is neither required nor created', async (t) => {

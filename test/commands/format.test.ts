@@ -1,5 +1,5 @@
 import t from 'tap'
-import { eventText, linksTable, printable, table } from '../../src/commands/format.js'
+import { eventJsonIn, eventText, eventTextIn, linksTable, netnsChangeText, netnsLinksJson, netnsLinksTable, printable, table, type NetnsChange } from '../../src/commands/format.js'
 import { statusText } from '../../src/commands/status.js'
 import { link } from '../helpers/link-state.js'
 
@@ -59,4 +59,61 @@ t.test('status: one table per network namespace once there is more than the daem
   t.notMatch(status([row('host', 1, 'lo')]), /network namespace/, 'only the daemon own: as before namespaces')
   const text = status([row('host', 1, 'lo'), row('host', 2, 'va'), row('cni-1', 1, 'lo'), row('cni-1', 2, 'eth0')])
   t.match(text, /network namespace host: 2 links\nIFINDEX +NAME.*\n1 +lo .*\n2 +va .*\n\nnetwork namespace cni-1: 2 links\nIFINDEX +NAME.*\n1 +lo .*\n2 +eth0 /)
+})
+
+t.test('links of several namespaces: a NETNS column once one is not host; JSON names the namespace of every link', async (t) => {
+  const lo = link(1, 'lo', { kind: null, operState: 'unknown' })
+  const eth0 = link(2, 'eth0')
+  t.equal(netnsLinksTable([{ netns: 'host', links: [lo, eth0] }]), linksTable([lo, eth0]), 'host alone: as without namespaces')
+  t.equal(netnsLinksTable([]), linksTable([]))
+  t.equal(
+    netnsLinksTable([
+      { netns: 'host', links: [lo] },
+      { netns: 'pod-1', links: [lo, eth0] },
+      { netns: 'e\u001b', links: [] },
+    ]),
+    [
+      'NETNS  IFINDEX  NAME  KIND    STATE    UP   XDP  ALTNAMES',
+      'host   1        lo    device  unknown  yes  -    -',
+      'pod-1  1        lo    device  unknown  yes  -    -',
+      'pod-1  2        eth0  veth    down     yes  -    -',
+      '',
+    ].join('\n'),
+  )
+  t.match(netnsLinksTable([{ netns: 'cni-\u001b]0;x\u0007', links: [eth0] }]), /\ncni-\\x1b\]0;x\\x07  2 /, 'the namespace name escaped')
+  const json = netnsLinksJson([
+    { netns: 'host', links: [lo] },
+    { netns: 'pod-1', links: [eth0] },
+  ])
+  t.same(
+    json.map((l) => [l.netns, l.ifindex, l.name]),
+    [
+      ['host', 1, 'lo'],
+      ['pod-1', 2, 'eth0'],
+    ],
+  )
+  t.same(Object.keys(json[0]!), ['netns', 'ifindex', 'name', 'kind', 'operState', 'up', 'altNames', 'xdp'], 'netns first, then the fields of links --json')
+})
+
+t.test('monitor events of a namespace: its name first; the namespace events', async (t) => {
+  const eth0 = link(2, 'eth0')
+  const cases: [line: string, want: string][] = [
+    [eventTextIn('pod-1', { event: 'add', ifindex: 2, name: 'eth0', link: eth0 }), 'pod-1  add        2 eth0 (veth, down)'],
+    [eventTextIn('host', { event: 'remove', ifindex: 2, name: 'eth0', link: eth0 }), 'host  remove     2 eth0'],
+    [eventTextIn('p\u001b', { event: 'remove', ifindex: 2, name: 'eth0', link: eth0 }), 'p\\x1b  remove     2 eth0'],
+  ]
+  const changes: [NetnsChange, string][] = [
+    [{ netns: 'pod-2', event: 'netns-add', id: 'net:[4026532281]', paths: ['/run/netns/pod-2'] }, 'pod-2  netns-add net:[4026532281] (/run/netns/pod-2)'],
+    [{ netns: 'pod-2', event: 'netns-add', id: 'net:[1]', paths: ['/a/pod-2', '/b/x\u0007'] }, 'pod-2  netns-add net:[1] (/a/pod-2, /b/x\\x07)'],
+    [{ netns: 'pod-3', event: 'netns-rename', oldName: 'pod-2', id: 'net:[1]' }, 'pod-3  netns-rename net:[1] (was pod-2)'],
+    [{ netns: 'pod-3', event: 'netns-remove', id: 'net:[1]' }, 'pod-3  netns-remove net:[1]'],
+  ]
+  for (const [line, want] of [...cases, ...changes.map(([c, w]) => [netnsChangeText(c), w] as [string, string])]) t.equal(line, want)
+  t.same(eventJsonIn('pod-1', { event: 'rename', ifindex: 2, name: 'e1', oldName: 'eth0', link: eth0, previous: eth0 }), {
+    netns: 'pod-1',
+    event: 'rename',
+    ifindex: 2,
+    name: 'e1',
+    oldName: 'eth0',
+  })
 })

@@ -1,5 +1,8 @@
+import { spawnSync } from 'node:child_process'
 import t from 'tap'
-import { CLI, ROOT, lines, makeNetns, needsRoot, waitFor } from '../helpers/netns.js'
+import { cliIn } from '../helpers/daemon.js'
+import { netnsDir } from '../helpers/mounts.js'
+import { CLI, ROOT, lines, makeNetns, needsRoot, waitFor, type Netns } from '../helpers/netns.js'
 
 interface IpLink {
   ifindex: number
@@ -79,4 +82,78 @@ t.test('a link name with terminal escapes is shown escaped, by links and monitor
   const rename = events.find((l) => l.startsWith('rename'))!
   t.match(rename, /^rename +\d+ b\\x1b\[2J \(was a\\x1b\]0;PWNED\\x07\)$/)
   t.notMatch(events.join('\n'), /[\u001b\u0007]/)
+})
+
+interface NsLink {
+  netns: string
+  ifindex: number
+  name: string
+}
+
+t.test('--netns NAME and --all-namespaces: the links of namespaces bound in a directory', { skip: needsRoot }, async (t) => {
+  const host = makeNetns(t)
+  const pod = makeNetns(t, 'xdplp')
+  host.ip('link', 'add', 'h0', 'type', 'bridge')
+  pod.ip('link', 'add', 'eth0', 'type', 'veth', 'peer', 'name', 'peer0')
+  const d = netnsDir(t)
+  d.bind(pod.name, 'pod-1')
+  const ipLinks = (ns: Netns, netns: string): NsLink[] =>
+    ns.ipJson<{ ifindex: number; ifname: string }[]>('link', 'show').map((l) => ({ netns, ifindex: l.ifindex, name: l.ifname }))
+
+  const one = cliIn(host, 'links', '--netns', 'pod-1', '--netns-dir', d.dir, '--json')
+  t.equal(one.status, 0, one.stderr)
+  t.equal(one.stderr, '')
+  const podLinks = (JSON.parse(one.stdout) as NsLink[]).map(({ netns, ifindex, name }) => ({ netns, ifindex, name }))
+  t.same(podLinks, ipLinks(pod, 'pod-1'), 'exactly the links of the namespace, each naming it')
+
+  const text = cliIn(host, 'links', '--netns', 'pod-1', '--netns-dir', d.dir)
+  t.equal(text.status, 0, text.stderr)
+  t.match(text.stdout, /^NETNS +IFINDEX +NAME +KIND +STATE +UP +XDP +ALTNAMES\n/)
+  t.match(text.stdout, /\npod-1 +\d+ +eth0 +veth +/)
+
+  const all = cliIn(host, 'links', '--all-namespaces', '--netns-dir', d.dir, '--json')
+  t.equal(all.status, 0, all.stderr)
+  t.same(
+    (JSON.parse(all.stdout) as NsLink[]).map(({ netns, ifindex, name }) => ({ netns, ifindex, name })),
+    [...ipLinks(host, 'host'), ...ipLinks(pod, 'pod-1')],
+    'host first, then pod-1',
+  )
+  const allText = cliIn(host, 'links', '--all-namespaces', '--netns-dir', d.dir)
+  t.equal(allText.status, 0, allText.stderr)
+  t.match(allText.stdout, /^NETNS +IFINDEX +NAME .*\nhost +1 +lo +[^\n]*\n(?:host .*\n)*pod-1 +1 +lo /)
+  t.match(allText.stdout, /\nhost +\d+ +h0 +bridge /)
+
+  // host alone: as without the option (no NETNS column), but the JSON names it.
+  const plain = cliIn(host, 'links')
+  const hostOnly = cliIn(host, 'links', '--netns', 'host')
+  t.equal(hostOnly.status, 0, hostOnly.stderr)
+  t.equal(hostOnly.stdout, plain.stdout, '--netns host prints what links prints')
+  const hostJson = JSON.parse(cliIn(host, 'links', '--netns', 'host', '--json').stdout) as NsLink[]
+  t.ok(hostJson.length > 0 && hostJson.every((l) => l.netns === 'host'))
+
+  const unknown = cliIn(host, 'links', '--netns', 'pod-2', '--netns-dir', d.dir)
+  t.equal(unknown.status, 1)
+  t.equal(unknown.stdout, '')
+  t.equal(unknown.stderr, `xdplinkd: no network namespace named "pod-2" in ${d.dir} (host is this one; --netns-dir chooses the directories)\n`)
+  const defaults = cliIn(host, 'links', '--netns', 'pod-1')
+  t.equal(defaults.status, 1, 'not in the default directories')
+  t.match(defaults.stderr, /^xdplinkd: no network namespace named "pod-1" in \/run\/netns, \/run\/docker\/netns/)
+})
+
+t.test('--netns without CAP_SYS_ADMIN: the namespace cannot be entered, and the message says so', { skip: needsRoot }, async (t) => {
+  const host = makeNetns(t)
+  const pod = makeNetns(t, 'xdplp')
+  const d = netnsDir(t)
+  d.bind(pod.name, 'pod-1')
+  const asNobody = (...args: string[]) =>
+    spawnSync('ip', ['netns', 'exec', host.name, 'setpriv', '--reuid', '65534', '--regid', '65534', '--clear-groups', '--', process.execPath, CLI, ...args], {
+      encoding: 'utf8',
+    })
+  const r = asNobody('links', '--netns', 'pod-1', '--netns-dir', d.dir)
+  t.equal(r.status, 1)
+  t.match(r.stderr, /^xdplinkd: no network namespace named "pod-1" in \S+: \S+\/pod-1 is not used as a network namespace: entering it was refused \(setns: EPERM\)/)
+  const all = asNobody('links', '--all-namespaces', '--netns-dir', d.dir, '--json')
+  t.equal(all.status, 0, 'every namespace it can see: host')
+  t.ok((JSON.parse(all.stdout) as NsLink[]).every((l) => l.netns === 'host'))
+  t.match(all.stderr, /^xdplinkd: warning: \S+\/pod-1 is not used as a network namespace: entering it was refused/)
 })

@@ -1,4 +1,6 @@
 import t from 'tap'
+import { cliIn } from '../helpers/daemon.js'
+import { netnsDir } from '../helpers/mounts.js'
 import { CLI, lines, makeNetns, needsRoot, waitFor, type Netns } from '../helpers/netns.js'
 
 interface Ev {
@@ -9,11 +11,17 @@ interface Ev {
   changed?: string[]
 }
 
-async function startMonitor(ns: Netns, ...extra: string[]) {
-  const child = ns.spawn('node', [CLI, 'monitor', '--json', ...extra])
+/** `xdplinkd monitor ARGS` in the namespace, once it has said it is monitoring; its output collected line by line. */
+async function spawnMonitor(ns: Netns, args: string[]) {
+  const child = ns.spawn('node', [CLI, 'monitor', ...args])
   const out = lines(child.stdout!)
   const err = lines(child.stderr!)
   await waitFor(() => err.some((l) => l.startsWith('monitoring')), `monitor to start (stderr: ${err.join(' | ')})`)
+  return { child, out, err }
+}
+
+async function startMonitor(ns: Netns, ...extra: string[]) {
+  const { child, out, err } = await spawnMonitor(ns, ['--json', ...extra])
   const events = (): Ev[] => out.map((l) => JSON.parse(l) as Ev)
   return { child, events, err }
 }
@@ -90,4 +98,75 @@ t.test('an overrun with a tiny buffer and a burst still ends equal to ip link sh
   t.ok(resyncs > 0, `overruns happened and were resynced (${resyncs} resyncs)`)
   m.child.kill('SIGINT')
   t.equal(await new Promise((r) => m.child.on('exit', (c) => r(c))), 0)
+})
+
+interface NsEv {
+  netns: string
+  event: string
+  ifindex?: number
+  name?: string
+  id?: string
+  paths?: string[]
+  oldName?: string
+}
+
+t.test('monitor --all-namespaces --json: each event names its namespace; a namespace bound later is followed, and its going is said', { skip: needsRoot }, async (t) => {
+  const host = makeNetns(t)
+  const pod = makeNetns(t, 'xdplp')
+  const later = makeNetns(t, 'xdplp')
+  later.ip('link', 'add', 'x0', 'type', 'veth', 'peer', 'name', 'x1')
+  const d = netnsDir(t)
+  d.bind(pod.name, 'pod-1')
+  const { child, out, err } = await spawnMonitor(host, ['--json', '--all-namespaces', '--netns-dir', d.dir])
+  t.match(err[0], /^monitoring \d+ links in 2 network namespaces \(and those bound in \S+ from now on\); Ctrl-C to stop$/)
+  const events = (): NsEv[] => out.map((l) => JSON.parse(l) as NsEv)
+  const seen = (pred: (e: NsEv) => boolean, what: string) => waitFor(() => events().some(pred), what)
+
+  pod.ip('link', 'add', 'eth0', 'type', 'veth', 'peer', 'name', 'peer0')
+  await seen((e) => e.netns === 'pod-1' && e.event === 'add' && e.name === 'eth0', 'eth0 added in pod-1')
+  host.ip('link', 'add', 'h0', 'type', 'bridge')
+  await seen((e) => e.netns === 'host' && e.event === 'add' && e.name === 'h0', 'h0 added in host')
+  t.notOk(events().some((e) => e.netns !== 'pod-1' && e.name === 'eth0'), 'the pod link is not reported as another namespace')
+
+  const file = d.bind(later.name, 'pod-2')
+  await seen((e) => e.netns === 'pod-2' && e.event === 'add' && e.name === 'x1', 'the links of the namespace bound after start')
+  const ids = later.exec('readlink', ['/proc/self/ns/net']).trim()
+  const added = events().find((e) => e.event === 'netns-add')
+  t.same(added, { netns: 'pod-2', event: 'netns-add', id: ids, paths: [file] }, 'announced, with its id and file')
+  const evs = events()
+  const after = evs.slice(evs.findIndex((e) => e.event === 'netns-add') + 1)
+  t.same(
+    after.filter((e) => e.netns === 'pod-2').map((e) => `${e.event} ${e.name}`).sort(),
+    ['add lo', 'add x0', 'add x1'],
+    'its links listed as add events',
+  )
+  later.ip('link', 'set', 'x0', 'name', 'x0r')
+  await seen((e) => e.netns === 'pod-2' && e.event === 'rename' && e.name === 'x0r', 'a rename inside it')
+
+  d.unbindAndRemove(file)
+  await seen((e) => e.event === 'netns-remove', 'its removal')
+  t.same(events().find((e) => e.event === 'netns-remove'), { netns: 'pod-2', event: 'netns-remove', id: ids })
+  child.kill('SIGTERM')
+  t.equal(await new Promise((r) => child.on('exit', (c) => r(c))), 0, 'exits 0 on SIGTERM')
+  t.same(err.filter((l) => !l.startsWith('monitoring')), [], 'nothing else on stderr')
+})
+
+t.test('monitor --netns NAME: the text names the namespace on each line; an unknown name is a usage error', { skip: needsRoot }, async (t) => {
+  const host = makeNetns(t)
+  const pod = makeNetns(t, 'xdplp')
+  const d = netnsDir(t)
+  d.bind(pod.name, 'pod-1')
+  const { child, out, err } = await spawnMonitor(host, ['--netns', 'pod-1', '--netns-dir', d.dir])
+  t.match(err[0], /^monitoring 1 links in 1 network namespace; Ctrl-C to stop$/)
+  pod.ip('link', 'add', 'eth0', 'type', 'veth', 'peer', 'name', 'peer0')
+  host.ip('link', 'add', 'h0', 'type', 'bridge')
+  await waitFor(() => out.some((l) => / eth0 /.test(l)), 'eth0 added')
+  t.match(out.find((l) => / eth0 /.test(l)), /^pod-1  add +\d+ eth0 \(veth, down\)$/)
+  t.notOk(out.some((l) => / h0/.test(l)), 'nothing of host')
+  child.kill('SIGINT')
+  t.equal(await new Promise((r) => child.on('exit', (c) => r(c))), 0)
+
+  const r = cliIn(host, 'monitor', '--netns', 'pod-9', '--netns-dir', d.dir)
+  t.equal(r.status, 1)
+  t.equal(r.stderr, `xdplinkd: no network namespace named "pod-9" in ${d.dir} (host is this one; --netns-dir chooses the directories)\n`)
 })

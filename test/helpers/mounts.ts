@@ -1,6 +1,7 @@
 /** Bind mounts for kernel tests (namespace files), undone on teardown and at exit, should tap kill the test. */
 import { execFileSync } from 'node:child_process'
-import { unlinkSync } from 'node:fs'
+import { chmodSync, mkdirSync, mkdtempSync, rmSync, unlinkSync } from 'node:fs'
+import { join } from 'node:path'
 import type { Test } from 'tap'
 import { onExitCleanup } from './netns.js'
 
@@ -47,5 +48,31 @@ export function mounts(t: Test) {
       execFileSync('umount', [file])
       unlinkSync(file)
     },
+  }
+}
+
+/**
+ * A directory of namespace files as a container runtime keeps one: root's, 0755, inside a temporary directory made
+ * 0755 too (the path rules pass, and a test's unprivileged user can reach the files), a shared mount point (a file bound later reaches a process already running under
+ * `ip netns exec`). `bind(nsName, as)` binds the namespace /run/netns/nsName as `as`. Unmounted, then removed, on
+ * teardown.
+ */
+export function netnsDir(t: Test) {
+  const top = mkdtempSync('/tmp/xdpl-nsdir-')
+  chmodSync(top, 0o755)
+  // Registered before the mounts: teardowns run last first, so everything is unmounted before this removes it.
+  t.teardown(() => rmSync(top, { recursive: true, force: true }))
+  const dir = join(top, 'netns')
+  mkdirSync(dir, { mode: 0o755 })
+  const m = mounts(t)
+  m.shared(dir)
+  return {
+    dir,
+    bind(nsName: string, as: string): string {
+      const file = join(dir, as)
+      m.bind(file, `/run/netns/${nsName}`)
+      return file
+    },
+    unbindAndRemove: m.unbindAndRemove,
   }
 }
