@@ -14,15 +14,13 @@
  * (DaemonDeps), so the wiring runs in a unit test without root (test/daemon/unit.test.ts, over test/helpers/nltest.ts).
  */
 import type { Logger } from 'pino'
-import { HOST_NETNS, compileMatcher, kindHints, loadConfig, netnsMatches, type Config, type ConfigError } from './config/index.js'
+import { HOST_NETNS, compileMatcher, kindHints, loadConfig, namesOtherNamespaces, netnsMatches, type Config, type ConfigError } from './config/index.js'
 import { DaemonControl, controlOptions, type ProgramUse } from './control/index.js'
 import type { LinkTable } from './links/table.js'
 import { logOutcome } from './log/outcomes.js'
 import type { OpenNetlink } from './netlink/socket.js'
-import { NetnsStuckError } from './ffi/netns.js'
-import type { Namespace, NetnsEvent } from './netns/registry.js'
+import { ManagedNamespaces, type NamespacePolicy } from './netns/managed.js'
 import { NetnsUnit, type NamespaceView } from './netns/unit.js'
-import { NetnsWatch } from './netns/watch.js'
 import { ProgramLoadError } from './programs/errors.js'
 import { ProgramRegistry, pinsToKeep, type ProgramBackend, type ProgramLease } from './programs/registry.js'
 import { ObjectWatch } from './programs/watch.js'
@@ -179,23 +177,6 @@ function logPrograms(log: Logger, gen: Generation, before?: Generation): void {
   }
 }
 
-/**
- * Whether an entry is for a namespace other than the daemon's own: only then are namespace files watched (which
- * needs CAP_SYS_ADMIN for setns()), so a config without `netns:` runs as it did before namespaces.
- */
-export function namesOtherNamespaces(config: Config): boolean {
-  return config.entries.some((e) => e.netns.some((p) => p !== HOST_NETNS))
-}
-
-/** A namespace other than the daemon's own, while a file binds it: its unit, and its first reconcile. */
-interface Managed {
-  ns: Namespace
-  unit: NetnsUnit
-  started: Promise<void>
-  /** No entry is for it any more: our programs are being detached, then it is released. */
-  retiring: boolean
-}
-
 export class Daemon {
   readonly #o: DaemonOptions
   readonly #log: Logger
@@ -203,10 +184,8 @@ export class Daemon {
   readonly #registry: ProgramRegistry
   /** The daemon's own network namespace. */
   readonly #host: NetnsUnit
-  /** The other namespaces, by namespace id (`net:[inode]`), while their files bind them. */
-  readonly #others = new Map<string, Managed>()
-  /** The namespace files' watch, while the config names other namespaces. */
-  #netns: NetnsWatch | null = null
+  /** The other namespaces an entry names, while files bind them. */
+  readonly #namespaces: ManagedNamespaces
   readonly #deps: DaemonDeps
   readonly #replaceSupported: boolean
   readonly #watch: ObjectWatch
@@ -273,6 +252,13 @@ export class Daemon {
     this.#deps = p.deps
     this.#replaceSupported = p.replaceSupported
     this.#host = this.#unit(p.client, () => HOST_NETNS, this.#log)
+    this.#namespaces = new ManagedNamespaces({
+      log: this.#log,
+      insecurePaths: this.#o.insecurePaths,
+      clock: p.deps.clock,
+      unit: (netnsFd, name, log) => this.#unit(new RtnlClient({ rcvbuf: this.#o.rcvbuf, open: p.deps.netlink, netnsFd }), name, log),
+      changed: () => this.#changed(),
+    })
     this.#watch = new ObjectWatch({ objects: this.#registry.objects, log: this.#log, onChange: () => void this.reload('object file changed') })
   }
 
@@ -300,7 +286,7 @@ export class Daemon {
   namespaces(): NamespaceView[] {
     return [
       { name: HOST_NETNS, table: this.#host.table, reconciler: this.#host.reconciler },
-      ...[...this.#others.values()].map((m) => ({ name: m.ns.name, table: m.unit.table, reconciler: m.unit.reconciler })),
+      ...this.#namespaces.views(),
     ]
   }
 
@@ -322,7 +308,7 @@ export class Daemon {
       throw e
     }
     if (this.#stopped) return
-    await this.#followNamespaces()
+    await this.#namespaces.follow(this.#policy(this.#gen))
     if (this.#stopped) return
     // Pins of an earlier config that nothing uses any more (and that no link still runs) go now, not at the first
     // reload.
@@ -366,135 +352,18 @@ export class Daemon {
 
   /** Every namespace's unit, the daemon's own first. */
   #units(): NetnsUnit[] {
-    return [this.#host, ...[...this.#others.values()].map((m) => m.unit)]
+    return [this.#host, ...this.#namespaces.units()]
   }
 
-  /**
-   * Starts or stops watching namespace files as the config in force asks (start-up, reload). Resolves when the
-   * namespaces present have had their first reconcile.
-   */
-  async #followNamespaces(): Promise<void> {
-    const { config } = this.#gen
-    const wanted = namesOtherNamespaces(config)
-    const dirs = JSON.stringify(config.netnsDirs)
-    if (this.#netns && (!wanted || dirs !== this.#netnsDirs)) {
-      this.#netns.close()
-      this.#netns = null
-      for (const id of [...this.#others.keys()]) this.#release(id, 'namespaces are no longer watched')
+  /** What the config in force asks of the other namespaces (ManagedNamespaces decides when). */
+  #policy(gen: Generation): NamespacePolicy {
+    const { config } = gen
+    return {
+      dirs: namesOtherNamespaces(config) ? config.netnsDirs : null,
+      wanted: (name) => config.entries.some((e) => netnsMatches(e, name)),
+      desire: (name) => this.#desire(gen, compileMatcher(config, name)),
+      none: () => this.#desire(gen, () => null),
     }
-    if (this.#netns) this.#sync()
-    if (!wanted || this.#netns || this.#stopped) return
-    const watch = new NetnsWatch({ dirs: config.netnsDirs, insecurePaths: this.#o.insecurePaths, log: this.#log, clock: this.#deps.clock })
-    this.#netns = watch
-    this.#netnsDirs = dirs
-    watch.on('netns', (e) => this.#onNetns(e))
-    const status = await watch.start()
-    for (const d of status) if (d.state.kind === 'watching') this.#log.info({ dir: d.dir }, `watching ${d.dir} for network namespaces`)
-    await Promise.all([...this.#others.values()].map((m) => m.started))
-  }
-
-  #netnsDirs = ''
-
-  #onNetns(e: NetnsEvent): void {
-    if (this.#stopped) return
-    switch (e.kind) {
-      case 'added':
-        this.#sync()
-        return
-      case 'renamed': {
-        const m = this.#others.get(e.namespace.id)
-        if (m) {
-          m.ns = e.namespace
-          if (e.namespace.name !== e.was.name) {
-            this.#log.info({ netns: e.namespace.name, was: e.was.name }, `network namespace ${e.was.name} is now named ${e.namespace.name}`)
-            m.unit.reconciler.setDesire(this.#desire(this.#gen, compileMatcher(this.#gen.config, e.namespace.name)))
-          }
-        }
-        this.#sync()
-        return
-      }
-      case 'removed':
-        this.#release(e.namespace.id, 'its file is gone')
-        return
-      case 'ignored':
-        this.#log.warn(
-          { path: e.file.path, netns: e.file.name },
-          e.file.reason.kind === 'reserved-name'
-            ? `ignoring ${e.file.path}: the name ${HOST_NETNS} is reserved for the daemon's own network namespace`
-            : `ignoring ${e.file.path}: the namespace ${e.file.reason.namespace} already has the name ${e.file.name}`,
-        )
-    }
-  }
-
-  /**
-   * Manages exactly the namespaces some entry is for: a namespace no entry names costs no socket (and is not held
-   * alive by one); one that an entry comes to name (a reload, a rename) is managed from then on, and one no entry
-   * names any more has our programs detached, as a link that leaves the config has, and is then released.
-   */
-  #sync(): void {
-    if (!this.#netns || this.#stopped) return
-    const entries = this.#gen.config.entries
-    const present = new Set<string>()
-    for (const ns of this.#netns.namespaces()) {
-      if (ns.host) continue
-      present.add(ns.id)
-      const wanted = entries.some((e) => netnsMatches(e, ns.name))
-      if (wanted) this.#manage(ns)
-      else this.#retire(ns.id)
-    }
-    for (const id of [...this.#others.keys()]) if (!present.has(id)) this.#release(id, 'its file is gone')
-  }
-
-  /** Detaches ours from a namespace's links, then releases it. */
-  #retire(id: string): void {
-    const m = this.#others.get(id)
-    if (!m || m.retiring) return
-    m.retiring = true
-    m.unit.reconciler.setDesire(this.#desire(this.#gen, () => null))
-    void m.unit.reconciler.idle().then(() => {
-      if (this.#others.get(id) === m) this.#release(id, 'no entry is for it')
-    })
-  }
-
-  /** Opens a namespace's connections and plans its links. */
-  #manage(ns: Namespace): void {
-    const fd = this.#netns?.fdOf(ns.id)
-    const had = this.#others.get(ns.id)
-    if (had?.retiring) {
-      // An entry names it again before it was released: plan with the config in force again.
-      had.retiring = false
-      had.unit.reconciler.setDesire(this.#desire(this.#gen, compileMatcher(this.#gen.config, had.ns.name)))
-    }
-    if (!fd || had) return
-    const log = this.#log.child({ netns: ns.name })
-    let client: RtnlClient
-    try {
-      client = new RtnlClient({ rcvbuf: this.#o.rcvbuf, open: this.#deps.netlink, netnsFd: fd.raw })
-    } catch (e) {
-      if (e instanceof NetnsStuckError) throw e
-      log.warn({ err: e }, `cannot open netlink in network namespace ${ns.name}: ${(e as Error).message}`)
-      return
-    }
-    // Its name as the watch last reported it (a rename updates #others).
-    const unit = this.#unit(client, () => this.#others.get(ns.id)?.ns.name ?? ns.name, log)
-    const m: Managed = { ns, unit, started: Promise.resolve(), retiring: false }
-    this.#others.set(ns.id, m)
-    log.info({ netnsId: ns.id, paths: ns.paths }, `managing network namespace ${ns.name}`)
-    m.started = unit.start(() => this.#stopped || this.#others.get(ns.id) !== m).catch((e: Error) => {
-      // Gone while its links were being dumped (its connections closed under the dump): nothing to say.
-      if (this.#others.get(ns.id) !== m) return
-      log.warn({ err: e }, `network namespace ${ns.name}: ${e.message}`)
-    })
-  }
-
-  /** Forgets a namespace quietly: its requests in flight are cut off, its connections closed so it can be freed. */
-  #release(id: string, why: string): void {
-    const m = this.#others.get(id)
-    if (!m) return
-    this.#others.delete(id)
-    m.unit.close()
-    this.#log.info({ netns: m.ns.name, netnsId: id, links: m.unit.table.size }, `network namespace ${m.ns.name} released: ${why}`)
-    this.#changed()
   }
 
   /**
@@ -567,10 +436,7 @@ export class Daemon {
     next.commit()
     logPrograms(this.#log, next.gen, old)
     this.#host.reconciler.setDesire(this.#desire(next.gen), next.gen.config.settleMs, next.gen.config.maxSettleMs)
-    for (const m of this.#others.values()) {
-      m.unit.reconciler.setDesire(this.#desire(next.gen, compileMatcher(next.gen.config, m.ns.name)), next.gen.config.settleMs, next.gen.config.maxSettleMs)
-    }
-    await this.#followNamespaces()
+    await this.#namespaces.follow(this.#policy(next.gen), next.gen.config.settleMs, next.gen.config.maxSettleMs)
     await Promise.all(this.#units().map((u) => u.reconciler.idle()))
     // Old programs are released only once every link has been moved off them (the replaces above are done).
     for (const l of old.leases.values()) l.release()
@@ -628,16 +494,15 @@ export class Daemon {
     await this.#control.close()
     this.#watch.close()
     // No namespace comes or goes from here on; those managed are detached from (on-exit: detach) and closed below.
-    this.#netns?.close()
-    this.#netns = null
+    this.#namespaces.stopWatching()
     if (this.#statusTimer) clearTimeout(this.#statusTimer)
     if (this.#gen.config.onExit === 'detach') {
-      for (const u of this.#units()) u.reconciler.setDesire(this.#desire(this.#gen, () => null))
-      await Promise.all(this.#units().map((u) => u.reconciler.idle()))
+      this.#host.reconciler.setDesire(this.#desire(this.#gen, () => null))
+      await Promise.all([this.#host.reconciler.idle(), this.#namespaces.detachAll()])
       this.#log.info({ action: 'detach' }, 'on-exit detach: our programs are detached')
     }
-    for (const u of this.#units()) u.close()
-    this.#others.clear()
+    this.#host.close()
+    this.#namespaces.close()
     this.#registry.close()
     this.#log.info('stopped')
   }

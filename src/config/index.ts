@@ -1,7 +1,7 @@
 /** The config edge: YAML file -> validated, normalized Config; link -> attach entry. */
 export { loadConfig, type LoadOptions } from './load.js'
 export { parseConfig } from './validate.js'
-export { matchLink, compileMatcher, netnsMatches, type LinkMatcher } from './match.js'
+export { matchLink, compileMatcher, namesOtherNamespaces, netnsMatches, type LinkMatcher } from './match.js'
 export { ConfigError, formatKeyPath, type ConfigErrorFields, type KeyPath } from './errors.js'
 export { statProblems, type StatLike } from './permissions.js'
 export { KNOWN_KINDS, kindHints, type KindHint } from './kinds.js'

@@ -87,3 +87,11 @@ export function compileMatcher(config: Config, netns: string = HOST_NETNS): Link
 export function matchLink(config: Config, link: LinkIdentity, netns: string = HOST_NETNS): AttachEntry | null {
   return compileMatcher(config, netns)(link)
 }
+
+/**
+ * Whether an entry is for a namespace other than the daemon's own: only then are namespace files watched (which
+ * needs CAP_SYS_ADMIN for setns()), so a config without `netns:` runs as it did before namespaces.
+ */
+export function namesOtherNamespaces(config: Config): boolean {
+  return config.entries.some((e) => e.netns.some((p) => p !== HOST_NETNS))
+}
