@@ -162,12 +162,10 @@ export function releaseMounts(prefix) {
   }
 }
 
-/** Unmounts and removes files bound by bindFiles (one umount, one rm). */
-export async function unbindFiles(files) {
-  await mustRun('umount', files)
+/** Files bound by bindFiles that the caller unmounted: cleanup leaves them alone. */
+export function forgetMounts(files) {
   const gone = new Set(files)
   live.mounts = live.mounts.filter((m) => !gone.has(m))
-  await mustRun('rm', ['-f', '--', ...files])
 }
 
 /** Deletes a namespace of ours; throws if someone else removed it meanwhile (what ran in it is then suspect). */

@@ -24,7 +24,7 @@ import {
   run,
   sharedDir,
   sleep,
-  unbindFiles,
+  forgetMounts,
   writeConfig,
   writeLines,
   XDP_PASS,
@@ -114,7 +114,7 @@ export async function partG({ tmp, bpffs, opt, progress }) {
   sharedDir(dir)
   const notes = []
   const setup = {}
-  const R = { daemon: [], watching: [], firstManaged: [], lastManaged: [], lastAttach: [], cpu: [], attachedByDaemon: [], attachLines: [], kernelOk: [], ip: [], ipLoad: [], floor: [], floorCpu: [] }
+  const R = { daemon: [], watching: [], firstManaged: [], lastManaged: [], lastAttach: [], cpu: [], rss: [], fds: [], attachedByDaemon: [], attachLines: [], kernelOk: [], ip: [], ipLoad: [], floor: [], floor0: [] }
   const host = createNs('gh')
   let pods = []
   let extra = []
@@ -151,6 +151,8 @@ export async function partG({ tmp, bpffs, opt, progress }) {
     await zero.d.stop()
 
     const floorScript = await buildFloorScript('floor-g')
+    let cfg = null
+    let progId = null
     for (let r = 0; r < opt.runs; r++) {
       const last = r === opt.runs - 1
       progress(`(g) run ${r + 1}/${opt.runs}: bpftool prog load + one ip per namespace (${N} processes)`)
@@ -172,16 +174,19 @@ export async function partG({ tmp, bpffs, opt, progress }) {
       R.floor.push(f.firstOutMs)
       const fr = JSON.parse(f.stdout)
       if (fr.namespaces !== N || fr.attached !== N || fr.errors) throw new Error(`floor-g.mjs: ${f.stdout.trim()}`)
+      // The same over no namespace: what the floor's N namespaces cost beyond its start-up.
+      R.floor0.push((await mustRun('ip', ['netns', 'exec', host, process.execPath, floorScript, floorPin, emptyDir, IFNAME])).firstOutMs)
       await mustVerifyPods(pods, 'any', 'floor-g.mjs')
       await detachPods(pods)
       rmSync(floorPin)
 
       progress(`(g) run ${r + 1}/${opt.runs}: xdplinkd with ${N} namespaces`)
       // A fresh pin directory per run: the daemon loads the program itself, as on a cold start.
-      const started = await startDaemon(host, cfgOf(`g-${r}`, `g-${r}`, [dir]), timeoutMs)
+      cfg = cfgOf(`g-${r}`, `g-${r}`, [dir])
+      const started = await startDaemon(host, cfg, timeoutMs)
       const dd = started.d
-      const mem = memSample(dd.pid)
-      const fds = fdCount(dd.pid)
+      R.rss.push(memSample(dd.pid).rss)
+      R.fds.push(fdCount(dd.pid))
       R.cpu.push(cpuMs(cpuSample(dd.pid)))
       const since = (pred) => {
         const hits = dd.lines.filter(pred)
@@ -208,19 +213,34 @@ export async function partG({ tmp, bpffs, opt, progress }) {
               .join(' | ')}`,
         )
       }
-      if (!last) {
-        await dd.stop(60000)
-        await detachPods(pods)
-        continue
-      }
-      d = dd
-      Object.assign(setup, { mem, fds, progId: started.progId, st: started.st.msg })
+      await dd.stop(60000)
+      progId = started.progId
+      // The last run's programs stay (on-exit: keep) for the restart below.
+      if (!last) await detachPods(pods)
+    }
+
+    // ---- the daemon restarted over its own programs in every namespace (pin reused, nothing to send), with
+    // --trace-gc: it stays for the rest, and V8's full GCs in the idle window are named
+    progress(`(g) xdplinkd restarted over its own programs in ${N} namespaces (--trace-gc)`)
+    const again = await startDaemon(host, cfg, timeoutMs, ['--trace-gc'])
+    d = again.d
+    const restart = { ms: again.st.at - d.t0, mem: memSample(d.pid), fds: fdCount(d.pid), acted: d.lines.filter((x) => x.msg.action).length }
+    const vr = await verifyPods(pods, progId)
+    if (again.loaded.msg.source !== 'pinned' || again.progId !== progId || restart.acted !== 0 || vr.ok !== N) {
+      notes.push(
+        `restart: program ${again.progId} (${again.loaded.msg.source}), was ${progId}; ${restart.acted} actions logged; ` +
+          `the kernel had ${vr.ok}/${N} on program ${progId}; logged: ${logSummary(d.lines)}`,
+      )
     }
 
     // ---- N namespaces managed: idle CPU, memory
     progress(`(g) idle window of ${opt.idle} s with ${N} namespaces managed`)
     const idle = await idleWindow(d, opt)
-    const idleLines = d.lines.slice(idle.lines0)
+    const idleLines = d.lines.slice(idle.lines0).filter((x) => !x.msg.unparsed)
+    const fullGcs = d.lines
+      .slice(idle.lines0)
+      .filter((x) => x.msg.unparsed && /Mark-Compact/.test(x.msg.msg))
+      .map((x) => `${((x.at - d.t0) / 1000).toFixed(1)} s: ${/Mark-Compact.*? MB/.exec(x.msg.msg)?.[0] ?? x.msg.msg}`)
     const memIdle = memSample(d.pid)
     const fdsIdle = fdCount(d.pid)
 
@@ -269,7 +289,7 @@ export async function partG({ tmp, bpffs, opt, progress }) {
       } finally {
         mon.stop()
       }
-      await mustVerifyPods([ns], setup.progId, `attach in ${name}`)
+      await mustVerifyPods([ns], progId, `attach in ${name}`)
       await sleep(5 + Math.random() * 20)
     }
 
@@ -279,16 +299,20 @@ export async function partG({ tmp, bpffs, opt, progress }) {
     const fdsAll = fdCount(d.pid)
     let released = 0
     const from = d.lines.length
-    const tr = now()
     const done = d.waitFor((x) => msg(x).startsWith('network namespace ') && msg(x).includes(' released: ') && ++released === all.length, {
       from,
       timeoutMs,
       what: `${all.length} namespaces released`,
     })
     done.catch(() => {})
-    await unbindFiles(all)
+    // Unmounted first (the daemon sees no umount: inotify has no event for it), then removed: each unlink is the
+    // IN_DELETE that releases a namespace.
+    const um = await mustRun('umount', all)
+    const rm = await mustRun('rm', ['-f', '--', ...all])
+    const rmEnd = now()
+    forgetMounts(all)
     const rel = await done
-    const releaseMs = rel.at - tr
+    const release = { umount: um.ms, rm: rm.ms, afterRm: rel.at - rmEnd }
     await sleep(500)
     const fdsReleased = fdCount(d.pid)
     const memReleased = memSample(d.pid)
@@ -300,13 +324,16 @@ export async function partG({ tmp, bpffs, opt, progress }) {
     // ---- report
     const M = Object.fromEntries(Object.entries(R).map(([k, v]) => [k, median(v)]))
     const rssLimit = 150e6
-    const rss = Math.max(setup.mem.rss, memIdle.rss)
+    const rss = Math.max(...R.rss, restart.mem.rss, memIdle.rss)
     const complete = R.attachedByDaemon.every((x) => x === N) && R.kernelOk.every((x) => x === N)
     const q = quantile
     const hz = idle.hz
     const fdsPer = (fdsIdle - fdsReleased) / N
     const lat = (xs, d = 2) => `${ms(q(xs, 0.5), d)} / ${ms(q(xs, 0.99), d)}`
     const beyond = (xs) => xs.map((x) => x - settle)
+    const perNs = (x) => `${((x * 1000) / N).toFixed(0)} µs`
+    const daemonPerNs = (M.daemon - base.startMs) / N
+    const floorPerNs = (M.floor - M.floor0) / N
     return {
       title: `(g) ${N} network namespaces, one veth end (${IFNAME}) in each, the daemon in a host namespace; settle ${settle} ms; median of ${opt.runs} runs`,
       rows: [
@@ -314,45 +341,59 @@ export async function partG({ tmp, bpffs, opt, progress }) {
         [
           'setup: netns add / veth create / move+rename / bind',
           `${ms(setup.netnsAdd, 0)} / ${ms(setup.create, 0)} / ${ms(setup.move, 0)} / ${ms(setup.bind, 0)}`,
-          `one ip -batch each, binds by one shell; kernel Slab +${mib(setup.kernel.slab)}, Percpu +${mib(setup.kernel.percpu)} (machine-wide)`,
+          `one ip -batch each, the binds by one shell; kernel Slab +${mib(setup.kernel.slab)}, Percpu +${mib(setup.kernel.percpu)} (machine-wide)`,
         ],
-        ['xdplinkd: spawn -> `started:` line', ms(M.daemon, 0), `runs: ${runsText(R.daemon, 0)}; ${(M.daemon / N).toFixed(2)} ms per namespace`],
-        ['  spawn -> `watching DIR` line', ms(M.watching, 0), ''],
+        ['xdplinkd: spawn -> `started:` line', ms(M.daemon, 0), `runs: ${runsText(R.daemon, 0)}`],
+        ['  spawn -> `watching DIR` line', ms(M.watching, 0), 'the namespace files opened, the units made'],
         ['  spawn -> first / last `managing network namespace` line', `${ms(M.firstManaged, 0)} / ${ms(M.lastManaged, 0)}`, ''],
         ['  spawn -> last attach line', ms(M.lastAttach, 0), ''],
         ['  CPU (utime+stime) until `started:`', ms(M.cpu, 0), `runs: ${runsText(R.cpu, 0)}`],
         [
           '  attached at `started:`: by the daemon / namespaces with an attach line / by the kernel',
           `${runsText(R.attachedByDaemon, 0)} / ${runsText(R.attachLines, 0)} / ${runsText(R.kernelOk, 0)}`,
-          `of ${N}; checked with ip -n POD -j -d link show in every namespace`,
+          `of ${N}; the kernel's by ip -n POD -j -d link show in every namespace`,
         ],
-        ['the same daemon watching an empty directory: spawn -> `started:`', ms(base.startMs, 0), ''],
-        [`bpftool prog load + one ip per namespace (${N} processes)`, ms(M.ip, 0), `load ${ms(median(R.ipLoad))}; runs: ${runsText(R.ip, 0)}`],
-        ['floor: a minimal Node.js process on our netlink layer', ms(M.floor, 0), `bench/floor-g.mjs (pinned program; per namespace: one socket, dump, attach); runs: ${runsText(R.floor, 0)}`],
-        ['ratio xdplinkd / one ip per namespace', ratio(M.daemon / M.ip), ''],
-        ['ratio xdplinkd / floor', ratio(M.daemon / M.floor), ''],
+        ['  the same daemon watching an empty directory: spawn -> `started:`', ms(base.startMs, 0), `per namespace beyond it: ${perNs(daemonPerNs)}`],
         [
-          'VmRSS at `started:` / after the idle window',
-          `${mib(setup.mem.rss)} / ${mib(memIdle.rss)}`,
-          `VmHWM ${mib(memIdle.hwm)}; with no namespace ${mib(base.mem.rss)}: ${((memIdle.rss - base.mem.rss) / N / 1024).toFixed(1)} KiB per namespace`,
+          `  restarted over its own programs: spawn -> \`started:\``,
+          ms(restart.ms, 0),
+          `pin reused, ${restart.acted} actions, ${restart.acted === 0 && again.progId === progId ? 'nothing sent' : 'NOT clean, see notes'}; run with --trace-gc`,
+        ],
+        [`bpftool prog load + one ip per namespace (${N} processes)`, ms(M.ip, 0), `load ${ms(median(R.ipLoad))}; runs: ${runsText(R.ip, 0)}`],
+        [
+          'floor: a minimal Node.js process on our netlink layer',
+          ms(M.floor, 0),
+          `bench/floor-g.mjs: per namespace one socket, dump, attach; over no namespace ${ms(M.floor0, 0)}, so ${perNs(floorPerNs)} per namespace; runs: ${runsText(R.floor, 0)}`,
+        ],
+        ['ratio xdplinkd / one ip per namespace', ratio(M.daemon / M.ip), ''],
+        ['ratio xdplinkd / floor', ratio(M.daemon / M.floor), `per namespace (each beyond its own start with none): ${ratio(daemonPerNs / floorPerNs)}`],
+        [
+          'VmRSS at `started:` (runs) / restarted / after the idle window',
+          `${R.rss.map((x) => (x / 1048576).toFixed(1)).join(', ')} / ${mib(restart.mem.rss)} / ${mib(memIdle.rss)}`,
+          `VmHWM ${mib(memIdle.hwm)}; with no namespace ${mib(base.mem.rss)}: ${((memIdle.rss - base.mem.rss) / N / 1024).toFixed(1)} KiB per namespace after idle`,
         ],
         [
           'descriptors: managed / all released / with no namespace',
           `${fdsIdle} / ${fdsReleased} / ${base.fds}`,
-          `${fdsPer.toFixed(2)} per managed namespace (managed - released, / ${N}); with ${N + 2 * S} managed: ${fdsAll}`,
+          `${fdsPer.toFixed(2)} per managed namespace (managed - released, / ${N}); at \`started:\` ${runsText(R.fds, 0)}; with ${N + 2 * S} managed: ${fdsAll}`,
         ],
         [
-          `idle ${idle.window.toFixed(1)} s: utime+stime`,
+          `idle ${idle.window.toFixed(1)} s after ${opt.idleWarmup} ms: utime+stime`,
           `${idle.ticks} ticks`,
           `${((idle.ticks * 1000) / hz).toFixed(0)} ms at ${hz} Hz; schedstat ${ms((idle.s1.runNs - idle.s0.runNs) / 1e6, 3)}, ${idle.s1.switches - idle.s0.switches} context switches`,
         ],
         ['  run time per 5 s slice (ms)', idle.slices.map((x) => x.toFixed(1)).join(' '), `log lines during the window: ${idleLines.length}${idleLines.length ? ` (${logSummary(idleLines)})` : ''}`],
-        [`namespace bound while running -> \`managing\` line: p50 / p99`, lat(H.discover), `${S} samples; from the spawn of touch+mount (inotify sees the file, then retries until it is nsfs)`],
+        ['  full GCs in the window (--trace-gc; s since spawn)', fullGcs.length ? fullGcs.join('; ') : 'none', fullGcs.length ? "V8's memory reducer after the start-up's garbage" : ''],
+        [`namespace bound while running -> \`managing\` line: p50 / p99`, lat(H.discover), `${S} samples; from the spawn of touch+mount (a plain file first: looked at again 5 ms doubling until nsfs)`],
         [`  then its link moved in: its RTM_NEWLINK there -> attach line: p50 / p99`, lat(H.stepNewlink), `beyond settle: ${lat(beyond(H.stepNewlink))}; ip -ts monitor link in the pod`],
         [`    from the spawn of ip link set ... netns ... name eth0: p50 / p99`, lat(H.stepSpawn), `the ip process alone ${ms(median(H.move))} (p50)`],
         [`CNI at once: bind, move at once -> attach line: p50 / p99`, lat(H.cniTotal), `${S} samples; from the spawn of touch+mount; the bind alone ${ms(median(H.cniBind))} (p50)`],
         [`  its RTM_NEWLINK there -> attach line: p50 / p99`, lat(H.cniNewlink), `beyond settle: ${lat(beyond(H.cniNewlink))}; below settle when the namespace's first dump found the link`],
-        [`all ${N + 2 * S} files unbound (one umount, one rm) -> last released line`, ms(releaseMs, 0), `VmRSS then ${mib(memReleased.rss)}`],
+        [
+          `all ${N + 2 * S} files unbound: umount / rm / rm's exit -> last released line`,
+          `${ms(release.umount, 0)} / ${ms(release.rm, 0)} / ${ms(release.afterRm, 1)}`,
+          `one umount, one rm (each unlink releases one); descriptors then ${fdsReleased}, VmRSS ${mib(memReleased.rss)}`,
+        ],
         ...notes.map((n) => ['note', n, '']),
       ],
       targets: [
@@ -373,7 +414,7 @@ export async function partG({ tmp, bpffs, opt, progress }) {
           pass: idle.ticks === 0,
         },
       ],
-      data: { N, S, settle, setup, base, runs: R, medians: M, idle, memIdle, fdsIdle, fdsAll, fdsReleased, memReleased, hotplug: H, releaseMs },
+      data: { N, S, settle, setup, base, restart, runs: R, medians: M, idle, fullGcs, memIdle, fdsIdle, fdsAll, fdsReleased, memReleased, hotplug: H, release },
     }
   } finally {
     if (d) await d.stop(60000)
