@@ -114,7 +114,7 @@ export async function partG({ tmp, bpffs, opt, progress }) {
   sharedDir(dir)
   const notes = []
   const setup = {}
-  const R = { daemon: [], watching: [], firstManaged: [], lastManaged: [], lastAttach: [], cpu: [], rss: [], fds: [], attachedByDaemon: [], attachLines: [], kernelOk: [], ip: [], ipLoad: [], floor: [], floor0: [] }
+  const R = { daemon: [], watching: [], firstManaged: [], lastManaged: [], lastAttach: [], cpu: [], rss: [], fds: [], attachedByDaemon: [], attachLines: [], kernelOk: [], ip: [], ipLoad: [], floor: [], floor0: [], zero: [], zeroRss: [], zeroFds: [] }
   const host = createNs('gh')
   let pods = []
   let extra = []
@@ -143,12 +143,6 @@ export async function partG({ tmp, bpffs, opt, progress }) {
 
     const cfgOf = (name, pinDir, dirs) =>
       writeConfig(join(tmp, `${name}.yaml`), { bpffs: join(bpffs, pinDir), settleMs: settle, interfaces: IFNAME, netns: ['pod-*'], netnsDirs: dirs })
-
-    // ---- the same daemon watching an empty directory: what N namespaces add to
-    progress('(g) xdplinkd with no namespace to manage')
-    const zero = await startDaemon(host, cfgOf('g-zero', 'g-zero', [emptyDir]), 60000)
-    const base = { startMs: zero.st.at - zero.d.t0, mem: memSample(zero.d.pid), fds: fdCount(zero.d.pid) }
-    await zero.d.stop()
 
     const floorScript = await buildFloorScript('floor-g')
     let cfg = null
@@ -179,6 +173,14 @@ export async function partG({ tmp, bpffs, opt, progress }) {
       await mustVerifyPods(pods, 'any', 'floor-g.mjs')
       await detachPods(pods)
       rmSync(floorPin)
+
+      // The same daemon watching an empty directory: what N namespaces add to.
+      progress(`(g) run ${r + 1}/${opt.runs}: xdplinkd with no namespace to manage`)
+      const zero = await startDaemon(host, cfgOf('g-zero', `g-zero-${r}`, [emptyDir]), 60000)
+      R.zero.push(zero.st.at - zero.d.t0)
+      R.zeroRss.push(memSample(zero.d.pid).rss)
+      R.zeroFds.push(fdCount(zero.d.pid))
+      await zero.d.stop()
 
       progress(`(g) run ${r + 1}/${opt.runs}: xdplinkd with ${N} namespaces`)
       // A fresh pin directory per run: the daemon loads the program itself, as on a cold start.
@@ -225,6 +227,16 @@ export async function partG({ tmp, bpffs, opt, progress }) {
     const again = await startDaemon(host, cfg, timeoutMs, ['--trace-gc'])
     d = again.d
     const restart = { ms: again.st.at - d.t0, mem: memSample(d.pid), fds: fdCount(d.pid), acted: d.lines.filter((x) => x.msg.action).length }
+
+    // ---- N namespaces managed: idle CPU as (e) measures it (right after `started:` and the warm-up), memory
+    progress(`(g) idle window of ${opt.idle} s with ${N} namespaces managed`)
+    const idle = await idleWindow(d, opt)
+    const idleLines = d.lines.slice(idle.lines0).filter((x) => !x.msg.unparsed)
+    const t0 = d.t0
+    const sinceSpawn = (at) => ((at - t0) / 1000).toFixed(1)
+    const memIdle = memSample(d.pid)
+    const fdsIdle = fdCount(d.pid)
+
     const vr = await verifyPods(pods, progId)
     if (again.loaded.msg.source !== 'pinned' || again.progId !== progId || restart.acted !== 0 || vr.ok !== N) {
       notes.push(
@@ -233,16 +245,6 @@ export async function partG({ tmp, bpffs, opt, progress }) {
       )
     }
 
-    // ---- N namespaces managed: idle CPU, memory
-    progress(`(g) idle window of ${opt.idle} s with ${N} namespaces managed`)
-    const idle = await idleWindow(d, opt)
-    const idleLines = d.lines.slice(idle.lines0).filter((x) => !x.msg.unparsed)
-    const fullGcs = d.lines
-      .slice(idle.lines0)
-      .filter((x) => x.msg.unparsed && /Mark-Compact/.test(x.msg.msg))
-      .map((x) => `${((x.at - d.t0) / 1000).toFixed(1)} s: ${/Mark-Compact.*? MB/.exec(x.msg.msg)?.[0] ?? x.msg.msg}`)
-    const memIdle = memSample(d.pid)
-    const fdsIdle = fdCount(d.pid)
 
     // ---- namespaces made while the daemon runs: S bound, then their link moved in once managed; S bound with the
     // link moved in at once (the CNI sequence: the runtime binds the namespace, the plugin moves the veth in).
@@ -318,6 +320,10 @@ export async function partG({ tmp, bpffs, opt, progress }) {
     const memReleased = memSample(d.pid)
     const problems = d.problems()
     if (problems.length) notes.push(`warnings/errors logged: ${problems.length}, e.g. ${problems.slice(0, 3).map((x) => msg(x)).join(' | ')}`)
+    // --trace-gc: "Mark-Compact (reduce) 33.9 (36.4) -> 17.8 (34.6) MB": the heap before and after, live objects.
+    const fullGcs = d.lines
+      .filter((x) => x.msg.unparsed && /Mark-Compact/.test(x.msg.msg))
+      .map((x) => `at ${sinceSpawn(x.at)} s ${/Mark-Compact.*? MB/.exec(x.msg.msg)?.[0] ?? x.msg.msg}`)
     await d.stop(60000)
     d = null
 
@@ -331,7 +337,8 @@ export async function partG({ tmp, bpffs, opt, progress }) {
     const fdsPer = (fdsIdle - fdsReleased) / N
     const lat = (xs, d = 2) => `${ms(q(xs, 0.5), d)} / ${ms(q(xs, 0.99), d)}`
     const beyond = (xs) => xs.map((x) => x - settle)
-    const perNs = (x) => `${((x * 1000) / N).toFixed(0)} µs`
+    const perNs = (x) => `${(x * 1000).toFixed(0)} µs`
+    const base = { startMs: M.zero, rss: median(R.zeroRss), fds: median(R.zeroFds) }
     const daemonPerNs = (M.daemon - base.startMs) / N
     const floorPerNs = (M.floor - M.floor0) / N
     return {
@@ -353,7 +360,7 @@ export async function partG({ tmp, bpffs, opt, progress }) {
           `${runsText(R.attachedByDaemon, 0)} / ${runsText(R.attachLines, 0)} / ${runsText(R.kernelOk, 0)}`,
           `of ${N}; the kernel's by ip -n POD -j -d link show in every namespace`,
         ],
-        ['  the same daemon watching an empty directory: spawn -> `started:`', ms(base.startMs, 0), `per namespace beyond it: ${perNs(daemonPerNs)}`],
+        ['  the same daemon watching an empty directory: spawn -> `started:`', ms(base.startMs, 0), `so ${perNs(daemonPerNs)} per namespace; runs: ${runsText(R.zero, 0)}`],
         [
           `  restarted over its own programs: spawn -> \`started:\``,
           ms(restart.ms, 0),
@@ -370,7 +377,7 @@ export async function partG({ tmp, bpffs, opt, progress }) {
         [
           'VmRSS at `started:` (runs) / restarted / after the idle window',
           `${R.rss.map((x) => (x / 1048576).toFixed(1)).join(', ')} / ${mib(restart.mem.rss)} / ${mib(memIdle.rss)}`,
-          `VmHWM ${mib(memIdle.hwm)}; with no namespace ${mib(base.mem.rss)}: ${((memIdle.rss - base.mem.rss) / N / 1024).toFixed(1)} KiB per namespace after idle`,
+          `VmHWM ${mib(memIdle.hwm)}; with no namespace ${mib(base.rss)}: ${((memIdle.rss - base.rss) / N / 1024).toFixed(1)} KiB per namespace after idle`,
         ],
         [
           'descriptors: managed / all released / with no namespace',
@@ -383,7 +390,12 @@ export async function partG({ tmp, bpffs, opt, progress }) {
           `${((idle.ticks * 1000) / hz).toFixed(0)} ms at ${hz} Hz; schedstat ${ms((idle.s1.runNs - idle.s0.runNs) / 1e6, 3)}, ${idle.s1.switches - idle.s0.switches} context switches`,
         ],
         ['  run time per 5 s slice (ms)', idle.slices.map((x) => x.toFixed(1)).join(' '), `log lines during the window: ${idleLines.length}${idleLines.length ? ` (${logSummary(idleLines)})` : ''}`],
-        ['  full GCs in the window (--trace-gc; s since spawn)', fullGcs.length ? fullGcs.join('; ') : 'none', fullGcs.length ? "V8's memory reducer after the start-up's garbage" : ''],
+        ['  ticks per 5 s slice', idle.sliceTicks.join(' '), `the window: ${sinceSpawn(idle.t0)} s to ${sinceSpawn(idle.t0 + idle.window * 1000)} s after spawn`],
+        [
+          '  full GCs of this daemon (--trace-gc)',
+          `${fullGcs.length}`,
+          `${fullGcs.join('; ')}${fullGcs.some((g) => /reduce/.test(g)) ? "; (reduce) is V8's memory reducer, ~8 s after a burst of allocations" : ''}`,
+        ],
         [`namespace bound while running -> \`managing\` line: p50 / p99`, lat(H.discover), `${S} samples; from the spawn of touch+mount (a plain file first: looked at again 5 ms doubling until nsfs)`],
         [`  then its link moved in: its RTM_NEWLINK there -> attach line: p50 / p99`, lat(H.stepNewlink), `beyond settle: ${lat(beyond(H.stepNewlink))}; ip -ts monitor link in the pod`],
         [`    from the spawn of ip link set ... netns ... name eth0: p50 / p99`, lat(H.stepSpawn), `the ip process alone ${ms(median(H.move))} (p50)`],

@@ -598,17 +598,19 @@ export async function idleWindow(d, opt) {
   const s0 = cpuSample(d.pid)
   const t0 = now()
   const slices = []
+  const sliceTicks = []
   let prev = s0
   for (let left = opt.idle * 1000; left > 0; left -= 5000) {
     await sleep(Math.min(5000, left))
     const s = cpuSample(d.pid)
     slices.push((s.runNs - prev.runNs) / 1e6)
+    sliceTicks.push(s.utime + s.stime - (prev.utime + prev.stime))
     prev = s
   }
   const s1 = prev
   const window = (now() - t0) / 1000
   const ticks = s1.utime + s1.stime - (s0.utime + s0.stime)
-  return { lines0, s0, s1, window, ticks, hz: ticksPerSecond(), slices }
+  return { lines0, s0, s1, t0, window, ticks, hz: ticksPerSecond(), slices, sliceTicks }
 }
 
 export async function partE({ tmp, bpffs, opt, progress }) {
