@@ -253,6 +253,7 @@ export async function partG({ tmp, bpffs, opt, progress }) {
     await mustRun('ip', ['-n', host, '-batch', '-'], { input: extra.map((_, i) => `link add q${pad4(i)} type veth peer name t${pad4(i)}\n`).join('') })
     const H = { discover: [], stepNewlink: [], stepSpawn: [], move: [], cniNewlink: [], cniTotal: [], cniBind: [] }
     const extraFiles = []
+    const cpuHot0 = cpuSample(d.pid)
     for (let i = 0; i < 2 * S; i++) {
       const stepwise = i % 2 === 0
       const ns = extra[i]
@@ -295,6 +296,8 @@ export async function partG({ tmp, bpffs, opt, progress }) {
       await sleep(5 + Math.random() * 20)
     }
 
+    const cpuHot = (cpuSample(d.pid).runNs - cpuHot0.runNs) / 1e6
+
     // ---- every file unbound and removed at once: each namespace released, its descriptors closed
     progress(`(g) ${N + 2 * S} namespace files unbound at once`)
     const all = [...files, ...extraFiles]
@@ -309,12 +312,13 @@ export async function partG({ tmp, bpffs, opt, progress }) {
     done.catch(() => {})
     // Unmounted first (the daemon sees no umount: inotify has no event for it), then removed: each unlink is the
     // IN_DELETE that releases a namespace.
+    const cpuRel0 = cpuSample(d.pid)
     const um = await mustRun('umount', all)
     const rm = await mustRun('rm', ['-f', '--', ...all])
     const rmEnd = now()
     forgetMounts(all)
     const rel = await done
-    const release = { umount: um.ms, rm: rm.ms, afterRm: rel.at - rmEnd }
+    const release = { umount: um.ms, rm: rm.ms, afterRm: rel.at - rmEnd, cpu: (cpuSample(d.pid).runNs - cpuRel0.runNs) / 1e6 }
     await sleep(500)
     const fdsReleased = fdCount(d.pid)
     const memReleased = memSample(d.pid)
@@ -399,12 +403,17 @@ export async function partG({ tmp, bpffs, opt, progress }) {
         [`namespace bound while running -> \`managing\` line: p50 / p99`, lat(H.discover), `${S} samples; from the spawn of touch+mount (a plain file first: looked at again 5 ms doubling until nsfs)`],
         [`  then its link moved in: its RTM_NEWLINK there -> attach line: p50 / p99`, lat(H.stepNewlink), `beyond settle: ${lat(beyond(H.stepNewlink))}; ip -ts monitor link in the pod`],
         [`    from the spawn of ip link set ... netns ... name eth0: p50 / p99`, lat(H.stepSpawn), `the ip process alone ${ms(median(H.move))} (p50)`],
+        [
+          '  daemon CPU per namespace made while running',
+          ms(cpuHot / (2 * S), 2),
+          `schedstat over the ${2 * S} samples (each: a namespace managed, its link attached); ${N + 1} to ${N + 2 * S} namespaces managed`,
+        ],
         [`CNI at once: bind, move at once -> attach line: p50 / p99`, lat(H.cniTotal), `${S} samples; from the spawn of touch+mount; the bind alone ${ms(median(H.cniBind))} (p50)`],
         [`  its RTM_NEWLINK there -> attach line: p50 / p99`, lat(H.cniNewlink), `beyond settle: ${lat(beyond(H.cniNewlink))}; below settle when the namespace's first dump found the link`],
         [
           `all ${N + 2 * S} files unbound: umount / rm / rm's exit -> last released line`,
           `${ms(release.umount, 0)} / ${ms(release.rm, 0)} / ${ms(release.afterRm, 1)}`,
-          `one umount, one rm (each unlink releases one); descriptors then ${fdsReleased}, VmRSS ${mib(memReleased.rss)}`,
+          `one umount, one rm (each unlink releases one); daemon CPU ${ms(release.cpu, 0)} (${ms(release.cpu / all.length, 2)} per namespace); descriptors then ${fdsReleased}, VmRSS ${mib(memReleased.rss)}`,
         ],
         ...notes.map((n) => ['note', n, '']),
       ],
@@ -426,7 +435,7 @@ export async function partG({ tmp, bpffs, opt, progress }) {
           pass: idle.ticks === 0,
         },
       ],
-      data: { N, S, settle, setup, base, restart, runs: R, medians: M, idle, fullGcs, memIdle, fdsIdle, fdsAll, fdsReleased, memReleased, hotplug: H, release },
+      data: { N, S, settle, setup, base, restart, runs: R, medians: M, idle, fullGcs, memIdle, fdsIdle, fdsAll, fdsReleased, memReleased, hotplug: H, cpuHot, release },
     }
   } finally {
     if (d) await d.stop(60000)
