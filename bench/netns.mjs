@@ -403,13 +403,13 @@ export async function partG({ tmp, bpffs, opt, progress }) {
         [`namespace bound while running -> \`managing\` line: p50 / p99`, lat(H.discover), `${S} samples; from the spawn of touch+mount (a plain file first: looked at again 5 ms doubling until nsfs)`],
         [`  then its link moved in: its RTM_NEWLINK there -> attach line: p50 / p99`, lat(H.stepNewlink), `beyond settle: ${lat(beyond(H.stepNewlink))}; ip -ts monitor link in the pod`],
         [`    from the spawn of ip link set ... netns ... name eth0: p50 / p99`, lat(H.stepSpawn), `the ip process alone ${ms(median(H.move))} (p50)`],
-        [
-          '  daemon CPU per namespace made while running',
-          ms(cpuHot / (2 * S), 2),
-          `schedstat over the ${2 * S} samples (each: a namespace managed, its link attached); ${N + 1} to ${N + 2 * S} namespaces managed`,
-        ],
         [`CNI at once: bind, move at once -> attach line: p50 / p99`, lat(H.cniTotal), `${S} samples; from the spawn of touch+mount; the bind alone ${ms(median(H.cniBind))} (p50)`],
         [`  its RTM_NEWLINK there -> attach line: p50 / p99`, lat(H.cniNewlink), `beyond settle: ${lat(beyond(H.cniNewlink))}; below settle when the namespace's first dump found the link`],
+        [
+          'daemon CPU per namespace made while running',
+          ms(cpuHot / (2 * S), 2),
+          `schedstat over all ${2 * S} samples above (each: a namespace managed, its link attached); ${N + 1} to ${N + 2 * S} namespaces managed`,
+        ],
         [
           `all ${N + 2 * S} files unbound: umount / rm / rm's exit -> last released line`,
           `${ms(release.umount, 0)} / ${ms(release.rm, 0)} / ${ms(release.afterRm, 1)}`,
