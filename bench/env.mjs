@@ -19,7 +19,7 @@ export const now = () => performance.now()
 export const wallMs = (at = now()) => performance.timeOrigin + at
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms))
 
-const live = { namespaces: new Set(), children: new Set(), mount: null, tmp: null }
+const live = { namespaces: new Set(), children: new Set(), mount: null, tmp: null, mounts: [] }
 
 /** Registers a child so that cleanup can kill it (by its pid) if it is still running. */
 export function track(child) {
@@ -66,11 +66,23 @@ export function cleanupSync() {
     }
   }
   live.children.clear()
-  for (const ns of live.namespaces) {
+  // Mounts of ours (namespace files bound into a watched directory, the directory's own bind), the last made first:
+  // a lazy umount of a directory takes what is mounted below it too.
+  if (live.mounts.length) {
     try {
-      execFileSync('ip', ['netns', 'del', ns], { stdio: 'ignore' })
+      // umount goes on past a path that is not mounted any more (and then exits non-zero).
+      execFileSync('umount', ['-l', ...live.mounts.reverse()], { stdio: 'ignore' })
     } catch {
-      /* gone */
+      /* some were not mounted any more */
+    }
+  }
+  live.mounts = []
+  // One ip process for all of them (part g has a thousand); -force goes on past a namespace already gone.
+  if (live.namespaces.size) {
+    try {
+      execFileSync('ip', ['-force', '-batch', '-'], { input: [...live.namespaces].map((ns) => `netns del ${ns}\n`).join(''), stdio: ['pipe', 'ignore', 'ignore'] })
+    } catch {
+      /* some were gone */
     }
   }
   live.namespaces.clear()
@@ -99,6 +111,61 @@ export function createNs(tag) {
   execFileSync('ip', ['netns', 'add', name])
   live.namespaces.add(name)
   return name
+}
+
+/** `n` namespaces made with one `ip -batch` (`${tag}0000`, ...), registered for cleanup first. Returns their names. */
+export async function createNsMany(tag, n) {
+  const names = Array.from({ length: n }, (_, i) => `benchxl-${process.pid}-${tag}${String(i).padStart(4, '0')}`)
+  for (const ns of names) live.namespaces.add(ns)
+  await mustRun('ip', ['-batch', '-'], { input: names.map((ns) => `netns add ${ns}\n`).join('') })
+  return names
+}
+
+/** Deletes namespaces of ours with one `ip -batch`; throws if one was removed by someone else meanwhile. */
+export async function deleteNsMany(names) {
+  for (const ns of names) live.namespaces.delete(ns)
+  const missing = names.filter((ns) => !existsSync(`/run/netns/${ns}`))
+  await run('ip', ['-force', '-batch', '-'], { input: names.map((ns) => `netns del ${ns}\n`).join('') })
+  if (missing.length) throw new Error(`${missing.length} namespaces (${missing.slice(0, 3).join(', ')}) were removed by someone else during the measurement`)
+}
+
+/**
+ * Makes `dir` (ours) a mount point of its own with shared propagation, as `ip netns add` makes /run/netns: files
+ * bound inside it later reach a daemon started under `ip netns exec` (a mount namespace of its own, a slave of this
+ * one), even where / is a private mount. Unmounted at cleanup.
+ */
+export function sharedDir(dir) {
+  execFileSync('mount', ['--bind', dir, dir])
+  live.mounts.push(dir)
+  execFileSync('mount', ['--make-shared', dir])
+}
+
+/**
+ * Binds each [source, file] (a namespace file of ours onto a new file, as a container runtime binds one) with one
+ * shell: `touch FILE && mount --bind SOURCE FILE`. The files are registered for cleanup before they are made.
+ */
+export async function bindFiles(pairs) {
+  for (const [, file] of pairs) live.mounts.push(file)
+  // On stdin: a thousand lines are more than one argument may hold (MAX_ARG_STRLEN, 128 KiB).
+  await mustRun('sh', ['-e'], { input: pairs.map(([src, file]) => `touch '${file}' && mount --bind '${src}' '${file}'\n`).join('') })
+}
+
+/** Lazily unmounts every mount of ours at or under `prefix` (the last made first), as cleanup would. */
+export function releaseMounts(prefix) {
+  const mine = live.mounts.filter((m) => m === prefix || m.startsWith(`${prefix}/`))
+  if (!mine.length) return
+  live.mounts = live.mounts.filter((m) => !mine.includes(m))
+  try {
+    execFileSync('umount', ['-l', ...mine.reverse()], { stdio: 'ignore' })
+  } catch {
+    /* some were not mounted any more */
+  }
+}
+
+/** Files bound by bindFiles that the caller unmounted: cleanup leaves them alone. */
+export function forgetMounts(files) {
+  const gone = new Set(files)
+  live.mounts = live.mounts.filter((m) => !gone.has(m))
 }
 
 /** Deletes a namespace of ours; throws if someone else removed it meanwhile (what ran in it is then suspect). */
@@ -209,8 +276,11 @@ export async function countVeths(ns) {
   return n
 }
 
-/** The daemon's config for the bench: every veth whose name starts with `x` gets xdp_pass in generic mode. */
-export function writeConfig(file, { bpffs, settleMs, maxSettleMs = 1000, interfaces = 'x*' }) {
+/**
+ * The daemon's config for the bench: every veth whose name starts with `x` gets xdp_pass in generic mode. With
+ * `netns` (globs) and `netnsDirs`, the entry is for those namespaces instead of the daemon's own.
+ */
+export function writeConfig(file, { bpffs, settleMs, maxSettleMs = 1000, interfaces = 'x*', netns, netnsDirs }) {
   writeFileSync(
     file,
     [
@@ -220,9 +290,11 @@ export function writeConfig(file, { bpffs, settleMs, maxSettleMs = 1000, interfa
       'on-exit: keep',
       // Never the machine's /run/xdplinkd: a socket of its own next to the config.
       `control-socket: ${file.replace(/\.yaml$/, '')}.sock`,
+      ...(netnsDirs ? [`netns-dirs: [${netnsDirs.map((d) => JSON.stringify(d)).join(', ')}]`] : []),
       'attach:',
       '  - name: bench',
       `    interfaces: ["${interfaces}"]`,
+      ...(netns ? [`    netns: [${netns.map((g) => JSON.stringify(g)).join(', ')}]`] : []),
       '    kinds: [veth]',
       `    object: ${XDP_PASS}`,
       '    program: xdp_pass',

@@ -4,9 +4,10 @@
  * network namespaces, baselines measured in the same run. A benchmark, not a test: it prints a report with the
  * ratios and PASS/MISS per target, and exits 0 unless something broke (then 1).
  *
- *   npm run bench -- [--only a,b,c,d,e,f] [--pairs 500] [--runs 3] [--samples 200] [--mem-pairs 5000]
- *                    [--soak-cycles 100] [--soak-pairs 50]
- *                    [--idle 60] [--idle-warmup 2000] [--settle 50] [--settle-c 1] [--cooldown 1000]
+ *   npm run bench -- [--only a,b,c,d,e,f,g] [--pairs 500] [--runs 3] [--samples 200] [--mem-pairs 5000]
+ *                    [--soak-cycles 100] [--soak-pairs 50] [--namespaces 1000] [--ns-samples 50]
+ *                    [--idle 60] [--idle-warmup 2000] [--settle 50] [--settle-c 1] [--settle-g 1]
+ *                    [--cooldown 1000]
  *                    [--cpu-prof] [--prof-dir DIR] [--json FILE]
  *
  * See bench/README.md for what each part measures and how.
@@ -15,30 +16,36 @@
  * (b) N pairs created while the daemon runs, against ip -batch create + ip -batch attach;
  * (c) RTM_NEWLINK -> attached for one pair at a time (ip -ts monitor link against the daemon's attach lines);
  * (d) VmRSS with 10,000 links; (e) CPU over an idle window; (f) VmRSS while the same pairs are created and deleted
- * again and again. Parts run in the order a, b, c, e, f, d: (d) leaves the most for the kernel to tear down.
+ * again and again; (g) links in 1,000 network namespaces (bench/netns.mjs). Parts run in the order a, b, c, e, f, g,
+ * d: (d) leaves the most for the kernel to tear down.
  */
 import { existsSync, writeFileSync } from 'node:fs'
 import { cpus, loadavg, release } from 'node:os'
 import { parseArgs } from 'node:util'
 import { CLI, XDP_PASS, cleanupSync, scrubNodeEnv, setupEnv } from './env.mjs'
+import { partG } from './netns.mjs'
 import { partA, partB, partC, partD, partE, partF } from './parts.mjs'
 
-const USAGE = `usage: npm run bench -- [--only a,b,c,d,e,f] [--pairs N] [--runs R] [--samples S] [--mem-pairs M]
-       [--soak-cycles C] [--soak-pairs P] [--idle SECONDS] [--idle-warmup MS] [--settle MS] [--settle-c MS] [--cooldown MS]
+const USAGE = `usage: npm run bench -- [--only a,b,c,d,e,f,g] [--pairs N] [--runs R] [--samples S] [--mem-pairs M]
+       [--soak-cycles C] [--soak-pairs P] [--namespaces N] [--ns-samples S] [--idle SECONDS] [--idle-warmup MS]
+       [--settle MS] [--settle-c MS] [--settle-g MS] [--cooldown MS]
        [--cpu-prof] [--prof-dir DIR] [--json FILE]`
 
 const OPTIONS = {
-  only: { type: 'string', default: 'a,b,c,d,e,f' },
+  only: { type: 'string', default: 'a,b,c,d,e,f,g' },
   pairs: { type: 'string', default: '500' },
   runs: { type: 'string', default: '3' },
   samples: { type: 'string', default: '200' },
   'mem-pairs': { type: 'string', default: '5000' },
   'soak-cycles': { type: 'string', default: '100' },
   'soak-pairs': { type: 'string', default: '50' },
+  namespaces: { type: 'string', default: '1000' },
+  'ns-samples': { type: 'string', default: '50' },
   idle: { type: 'string', default: '60' },
   'idle-warmup': { type: 'string', default: '2000' },
   settle: { type: 'string', default: '50' },
   'settle-c': { type: 'string', default: '1' },
+  'settle-g': { type: 'string', default: '1' },
   cooldown: { type: 'string', default: '1000' },
   'cpu-prof': { type: 'boolean', default: false },
   'prof-dir': { type: 'string' },
@@ -71,10 +78,13 @@ const opt = {
   memPairs: num('mem-pairs', 1),
   soakCycles: num('soak-cycles', 1),
   soakPairs: num('soak-pairs', 1),
+  namespaces: num('namespaces', 1),
+  nsSamples: num('ns-samples', 1),
   idle: num('idle', 0),
   idleWarmup: num('idle-warmup', 0),
   settle: num('settle', 1),
   settleC: num('settle-c', 1),
+  settleG: num('settle-g', 1),
   cooldown: num('cooldown', 0),
   bTimeout: 30000,
   cpuProf: a['cpu-prof'],
@@ -82,7 +92,7 @@ const opt = {
 }
 const only = new Set(a.only.split(',').map((s) => s.trim().toLowerCase()).filter(Boolean))
 for (const p of only) {
-  if (!'abcdef'.includes(p) || p.length !== 1) {
+  if (!'abcdefg'.includes(p) || p.length !== 1) {
     console.error(`bench: unknown part "${p}" in --only\n${USAGE}`)
     process.exit(2)
   }
@@ -108,7 +118,7 @@ for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
 }
 
 const progress = (s) => process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${s}\n`)
-const PARTS = { a: partA, b: partB, c: partC, e: partE, f: partF, d: partD }
+const PARTS = { a: partA, b: partB, c: partC, e: partE, f: partF, g: partG, d: partD }
 const results = {}
 const broken = {}
 const t0 = Date.now()
@@ -140,7 +150,7 @@ console.log(
     .join(' ')} at the end, ${((Date.now() - t0) / 1000).toFixed(0)} s`,
 )
 if (scrubbed.length) console.log(`removed from the environment of every process started: ${scrubbed.join(', ')} (as a systemd service runs)`)
-for (const k of 'abcdef') {
+for (const k of 'abcdefg') {
   const r = results[k]
   if (broken[k]) console.log(`\n(${k}) BROKE: ${broken[k].message}`)
   if (!r) continue

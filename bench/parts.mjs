@@ -35,7 +35,7 @@ import { cpuSample, median, memSample, mib, ms, quantile, ratio, runsText, ticks
  * Starts a daemon and waits for its `started:` line; checks that the pid we hold is the daemon's. Returns the id of
  * the program it loaded (or found pinned), from its "loaded program"/"reusing pinned program" line.
  */
-async function startDaemon(ns, config, timeoutMs, nodeArgs) {
+export async function startDaemon(ns, config, timeoutMs, nodeArgs) {
   const d = new Daemon({ ns, config, nodeArgs }).start()
   try {
     const st = await d.started(timeoutMs)
@@ -69,7 +69,7 @@ async function withDaemonIn(tag, { config, prepare, timeoutMs = 120000, nodeArgs
 }
 
 /** What the daemon did, from its lines: "attach 1000", or "attach 10, error 990 (ENOBUFS 990)". */
-function logSummary(lines) {
+export function logSummary(lines) {
   const actions = new Map()
   const codes = new Map()
   for (const r of lines) {
@@ -81,7 +81,7 @@ function logSummary(lines) {
   return actions.size ? [...actions].map(([a, n]) => `${a} ${n}`).join(', ') + codeText : 'no action lines'
 }
 
-const cpuMs = (s) => ((s.utime + s.stime) * 1000) / ticksPerSecond()
+export const cpuMs = (s) => ((s.utime + s.stime) * 1000) / ticksPerSecond()
 
 // ---------------------------------------------------------------------------------------------------------------
 // (a) start-up with N pairs already there
@@ -252,12 +252,12 @@ export async function partA({ tmp, bpffs, opt, progress }) {
   }
 }
 
-/** bench/floor-a.mjs bundled as the command is (scripts/bundle.mjs), into dist/bench/; returns its path. */
-async function buildFloorScript() {
+/** bench/NAME.mjs (a floor) bundled as the command is (scripts/bundle.mjs), into dist/bench/; returns its path. */
+export async function buildFloorScript(name = 'floor-a') {
   const { build } = await import('esbuild')
   const root = fileURLToPath(new URL('..', import.meta.url))
-  const outfile = join(root, 'dist/bench/floor-a.mjs')
-  await build({ ...NODE_BUNDLE, absWorkingDir: root, entryPoints: ['bench/floor-a.mjs'], outfile })
+  const outfile = join(root, `dist/bench/${name}.mjs`)
+  await build({ ...NODE_BUNDLE, absWorkingDir: root, entryPoints: [`bench/${name}.mjs`], outfile })
   return outfile
 }
 
@@ -415,7 +415,7 @@ export async function partB({ tmp, bpffs, opt, progress }) {
 const MON_RE = /^\[(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)\.(\d+)\]\s+(Deleted\s+)?(\d+):\s+([^:@\s]+)/
 
 /** `ip -ts monitor link` in the namespace: the first RTM_NEWLINK of each name, in wall ms (µs resolution). */
-function monitor(ns) {
+export function monitor(ns) {
   // TZ=UTC: ip prints local time without a zone.
   const child = track(spawn('ip', ['-n', ns, '-ts', 'monitor', 'link'], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, TZ: 'UTC' } }))
   const first = new Map()
@@ -587,6 +587,32 @@ export async function partD({ tmp, bpffs, opt, progress }) {
 // ---------------------------------------------------------------------------------------------------------------
 // (e) CPU over an idle window
 
+/**
+ * The daemon's CPU over `opt.idle` s after `opt.idleWarmup` ms: utime+stime ticks from /proc/PID/stat, and the
+ * schedstat run time per 5 s slice, to tell a one-off after start-up (V8's memory reducer runs a few GCs in the
+ * first ~20 s) from something periodic. Also for (g).
+ */
+export async function idleWindow(d, opt) {
+  await sleep(opt.idleWarmup)
+  const lines0 = d.lines.length
+  const s0 = cpuSample(d.pid)
+  const t0 = now()
+  const slices = []
+  const sliceTicks = []
+  let prev = s0
+  for (let left = opt.idle * 1000; left > 0; left -= 5000) {
+    await sleep(Math.min(5000, left))
+    const s = cpuSample(d.pid)
+    slices.push((s.runNs - prev.runNs) / 1e6)
+    sliceTicks.push(s.utime + s.stime - (prev.utime + prev.stime))
+    prev = s
+  }
+  const s1 = prev
+  const window = (now() - t0) / 1000
+  const ticks = s1.utime + s1.stime - (s0.utime + s0.stime)
+  return { lines0, s0, s1, t0, window, ticks, hz: ticksPerSecond(), slices, sliceTicks }
+}
+
 export async function partE({ tmp, bpffs, opt, progress }) {
   const N = opt.pairs
   const prepare = async (ns) => {
@@ -595,25 +621,8 @@ export async function partE({ tmp, bpffs, opt, progress }) {
   }
   const config = () => writeConfig(join(tmp, 'e.yaml'), { bpffs: join(bpffs, 'e'), settleMs: opt.settle })
   return withDaemonIn('e', { config, prepare }, async ({ d, st }) => {
-    await sleep(opt.idleWarmup)
-    const lines0 = d.lines.length
     progress(`(e) idle window of ${opt.idle} s`)
-    const s0 = cpuSample(d.pid)
-    const t0 = now()
-    // Sampled every 5 s as well, to tell a one-off after start-up (V8's memory reducer runs a few GCs in the first
-    // ~20 s) from something periodic.
-    const slices = []
-    let prev = s0
-    for (let left = opt.idle * 1000; left > 0; left -= 5000) {
-      await sleep(Math.min(5000, left))
-      const s = cpuSample(d.pid)
-      slices.push((s.runNs - prev.runNs) / 1e6)
-      prev = s
-    }
-    const s1 = prev
-    const window = (now() - t0) / 1000
-    const ticks = s1.utime + s1.stime - (s0.utime + s0.stime)
-    const hz = ticksPerSecond()
+    const { lines0, s0, s1, window, ticks, hz, slices } = await idleWindow(d, opt)
     return {
       title: `(e) CPU of an idle xdplinkd with ${st.msg.links} links, over ${window.toFixed(1)} s (after ${opt.idleWarmup} ms of warm-up)`,
       rows: [
