@@ -35,10 +35,10 @@ export interface ManagedNamespacesOptions {
   insecurePaths?: boolean | undefined
   clock?: Clock | undefined
   /**
-   * Makes a namespace's unit, its connections opened inside the namespace `nsFd` names; `name` is asked at each
-   * line it logs (a rename changes it). Throws when the connections cannot be opened.
+   * Makes a namespace's unit, its connections opened inside the namespace `nsFd` names, planning with `desire`;
+   * `name` is asked at each line it logs (a rename changes it). Throws when the connections cannot be opened.
    */
-  unit(nsFd: number, name: () => string, log: Logger): NetnsUnit
+  unit(nsFd: number, name: () => string, log: Logger, desire: Desire): NetnsUnit
   /** Something a summary counts changed (a namespace released). */
   changed(): void
 }
@@ -126,8 +126,9 @@ export class ManagedNamespaces {
   #on(e: NetnsEvent): void {
     if (this.#closed) return
     switch (e.kind) {
+      // One namespace at a time: a full #sync per event would be O(n^2) over a start-up that finds 1,000 of them.
       case 'added':
-        this.#sync()
+        this.#consider(e.namespace)
         return
       case 'renamed': {
         const m = this.#managed.get(e.namespace.id)
@@ -138,7 +139,7 @@ export class ManagedNamespaces {
             if (!m.retiring && this.#policy) m.unit.reconciler.setDesire(this.#policy.desire(e.namespace.name))
           }
         }
-        this.#sync()
+        this.#consider(e.namespace)
         return
       }
       case 'removed':
@@ -154,18 +155,23 @@ export class ManagedNamespaces {
     }
   }
 
-  /** Manages exactly the namespaces present that some entry is for. */
+  /** Manages exactly the namespaces present that some entry is for (a new policy). */
   #sync(): void {
-    const policy = this.#policy
-    if (!this.#watch || this.#closed || !policy) return
+    if (!this.#watch || this.#closed) return
     const present = new Set<string>()
     for (const ns of this.#watch.namespaces()) {
-      if (ns.host) continue
       present.add(ns.id)
-      if (policy.wanted(ns.name)) this.#manage(ns, policy)
-      else this.#retire(ns.id, policy)
+      this.#consider(ns)
     }
     for (const id of [...this.#managed.keys()]) if (!present.has(id)) this.#release(id, 'its file is gone')
+  }
+
+  /** Manages one namespace if an entry is for it, else retires it. */
+  #consider(ns: Namespace): void {
+    const policy = this.#policy
+    if (ns.host || this.#closed || !policy) return
+    if (policy.wanted(ns.name)) this.#manage(ns, policy)
+    else this.#retire(ns.id, policy)
   }
 
   /** Detaches ours from a namespace's links, then releases it. */
@@ -196,7 +202,7 @@ export class ManagedNamespaces {
     let unit: NetnsUnit
     try {
       // Its name as the watch last reported it (a rename updates #managed).
-      unit = this.#o.unit(fd.raw, () => this.#managed.get(ns.id)?.ns.name ?? ns.name, log)
+      unit = this.#o.unit(fd.raw, () => this.#managed.get(ns.id)?.ns.name ?? ns.name, log, policy.desire(ns.name))
     } catch (e) {
       if (e instanceof NetnsStuckError) throw e
       log.warn({ err: e }, `cannot open netlink in network namespace ${ns.name}: ${(e as Error).message}`)
