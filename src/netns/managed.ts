@@ -79,7 +79,12 @@ export class ManagedNamespaces {
     if (this.#watch && dirs !== this.#dirs) {
       this.#watch.close()
       this.#watch = null
-      for (const id of [...this.#managed.keys()]) this.#release(id, 'namespaces are no longer watched')
+      // No entry names another namespace any more: ours are detached from each first, as from one that no entry
+      // names. Other directories: what the old ones bound is let go, as if its files went.
+      for (const id of [...this.#managed.keys()]) {
+        if (policy.dirs === null) this.#retire(id, policy)
+        else this.#release(id, 'namespaces are no longer watched')
+      }
     }
     if (this.#watch) this.#sync()
     if (policy.dirs === null || this.#watch || this.#closed) return

@@ -351,3 +351,19 @@ t.test('two files binding one namespace are one namespace; when the file that na
   const line = await d.waitLog((l) => l.action === 'attach' && l.netns === 'pod-alias', 'the re-attach, under the new name')
   t.match(line.msg, /^netns pod-alias: e0: /)
 })
+
+t.test('a reload that leaves no entry for another namespace detaches ours there before letting it go', { skip: needsRoot }, async (t) => {
+  const { host, w, dir, bind } = setup(t)
+  const [pod] = pods(t, host, bind, 1)
+  const object = w.object('xdp_pass')
+  const cfg = w.config(`settle: 10ms\nbpffs: ${w.bpffs}\nnetns-dirs: [${dir}]\nattach:\n  - interfaces: ["e*"]\n    netns: ["pod-*"]\n    object: ${object}\n    mode: generic\n`)
+  const d = await startDaemon(host, cfg)
+  t.teardown(() => d.stop('SIGKILL'))
+  t.equal(xdpOf(pod!, 'e0')?.mode, 'generic', 'attached in pod-0')
+  // Only host entries now: no directory is watched any more.
+  w.config(`settle: 10ms\nbpffs: ${w.bpffs}\nnetns-dirs: [${dir}]\nattach:\n  - interfaces: ["x*"]\n    object: ${object}\n    mode: generic\n`)
+  d.child.kill('SIGHUP')
+  await d.waitLog((l) => l.msg === 'network namespace pod-0 released: no entry is for it', 'released after the detach')
+  t.equal(xdpOf(pod!, 'e0'), null, 'ours detached in pod-0')
+  t.ok(d.logs().some((l) => l.action === 'detach' && l.netns === 'pod-0'), 'the detach line names the namespace')
+})
