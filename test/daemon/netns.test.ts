@@ -6,10 +6,10 @@
  * goes, by the daemon's descriptors and the host end of the veth (it disappears only once the namespace is freed).
  */
 import t, { type Test } from 'tap'
-import { execFileSync, spawn } from 'node:child_process'
-import { mkdirSync, readdirSync, readlinkSync } from 'node:fs'
+import { execFileSync } from 'node:child_process'
+import { mkdirSync, readdirSync } from 'node:fs'
 import { join } from 'node:path'
-import { makeNetns, needsRoot, waitFor, type Netns } from '../helpers/netns.js'
+import { makeNetns, needsRoot, unshareNet, waitFor, type Netns } from '../helpers/netns.js'
 import { mounts } from '../helpers/mounts.js'
 import { prng } from '../helpers/prng.js'
 import { startDaemon, statusOf, workdir, xdpOf, type Running } from '../helpers/daemon.js'
@@ -295,16 +295,7 @@ t.test('a container namespace: a process of its own (unshare --net), its /proc/P
   const cfg = w.config(`settle: 10ms\nbpffs: ${w.bpffs}\nnetns-dirs: [${dir}]\nattach:\n  - interfaces: [eth0]\n    netns: ["ctr-*"]\n    object: ${w.object('xdp_pass')}\n    mode: generic\n`)
   const d = await startDaemon(host, cfg)
   t.teardown(() => d.stop('SIGKILL'))
-  const child = spawn('unshare', ['--net', 'sleep', '1000'], { stdio: 'ignore' })
-  t.teardown(() => void child.kill('SIGKILL'))
-  const own = readlinkSync('/proc/self/ns/net')
-  await waitFor(() => {
-    try {
-      return readlinkSync(`/proc/${child.pid}/ns/net`) !== own
-    } catch {
-      return false
-    }
-  }, 'unshare --net')
+  const child = await unshareNet(t)
   const pid = String(child.pid)
   // The container's view of its links, through nsenter: a tool nobody here wrote.
   const inCtr = (...args: string[]) => execFileSync('nsenter', ['-t', pid, '-n', 'ip', ...args], { encoding: 'utf8' })

@@ -4,6 +4,7 @@
  */
 import { execFileSync, spawn, type ChildProcess, type SpawnOptions } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
+import { readlinkSync } from 'node:fs'
 import type { Test } from 'tap'
 
 export const isRoot = typeof process.getuid === 'function' && process.getuid() === 0
@@ -118,4 +119,22 @@ export function lines(stream: NodeJS.ReadableStream): string[] {
     out.push(...parts)
   })
   return out
+}
+
+/**
+ * A process in a network namespace of its own (`unshare --net sleep`), as a container runtime makes one; resolves
+ * once the namespace is there (its /proc/PID/ns/net differs from ours). Killed on teardown.
+ */
+export async function unshareNet(t: Test): Promise<ChildProcess> {
+  const child = spawn('unshare', ['--net', 'sleep', '1000'], { stdio: 'ignore' })
+  t.teardown(() => void child.kill('SIGKILL'))
+  const own = readlinkSync('/proc/self/ns/net')
+  await waitFor(() => {
+    try {
+      return readlinkSync(`/proc/${child.pid}/ns/net`) !== own
+    } catch {
+      return false
+    }
+  }, 'unshare --net')
+  return child
 }

@@ -5,7 +5,7 @@
  * never becomes a namespace (with the test's clock). Every mount, namespace and process is removed on teardown.
  */
 import t, { type Test } from 'tap'
-import { execFileSync, spawn } from 'node:child_process'
+import { execFileSync } from 'node:child_process'
 import {
   appendFileSync,
   chmodSync,
@@ -25,7 +25,7 @@ import { NetnsWatch, type NetnsWatchOptions } from '../../src/netns/watch.js'
 import type { NetnsEvent, NsIdentity } from '../../src/netns/registry.js'
 import { err } from '../../src/result.js'
 import { FakeClock } from '../helpers/clock.js'
-import { makeNetns, needsRoot, waitFor } from '../helpers/netns.js'
+import { makeNetns, needsRoot, unshareNet, waitFor } from '../helpers/netns.js'
 import { mounts } from '../helpers/mounts.js'
 
 function startWatch(t: Test, opts: Omit<NetnsWatchOptions, 'log'>) {
@@ -84,16 +84,7 @@ t.test('ip netns add, then del, in /run/netns', { skip: needsRoot }, async (t) =
 t.test('namespaces bound in a directory of our own, as a container runtime binds them', { skip: needsRoot }, async (t) => {
   const dir = tempDir(t)
   const m = mounts(t)
-  const child = spawn('unshare', ['--net', 'sleep', '1000'], { stdio: 'ignore' })
-  t.teardown(() => void child.kill('SIGKILL'))
-  const own = readlinkSync('/proc/self/ns/net')
-  await waitFor(() => {
-    try {
-      return readlinkSync(`/proc/${child.pid}/ns/net`) !== own
-    } catch {
-      return false
-    }
-  }, 'unshare --net')
+  const child = await unshareNet(t)
   const { w, events, warnings } = startWatch(t, { dirs: [dir] })
   t.match(await w.start(), [{ dir, state: { kind: 'watching', path: dir } }])
 
@@ -141,9 +132,7 @@ t.test('directories that appear after the watch started, and one moved away', { 
   ])
   mkdirSync(later, { mode: 0o755 })
   await waitFor(() => w.dirs()[0]!.state.kind === 'watching', `${later} watched`)
-  const child = spawn('unshare', ['--net', 'sleep', '1000'], { stdio: 'ignore' })
-  t.teardown(() => void child.kill('SIGKILL'))
-  await waitFor(() => readlinkSync(`/proc/${child.pid}/ns/net`) !== readlinkSync('/proc/self/ns/net'), 'unshare --net')
+  const child = await unshareNet(t)
   m.bind(join(later, 'x1'), `/proc/${child.pid}/ns/net`)
   await until(events, 'added', 'x1')
 
