@@ -152,10 +152,12 @@ export class NetnsWatch extends EventEmitter<NetnsWatchEvents> {
 
   /**
    * Judges and watches every directory and looks at the files in them; resolves when that is done (files still
-   * being mounted are looked at again later) with each directory's state: a `refused` one is not watched.
+   * being mounted are looked at again later) with each directory's state: a `refused` one is not watched. The
+   * directories are taken in the order given, one after the other: a name that files in two of them have goes to
+   * the first directory's (registry.ts: the oldest file names a namespace), not to whichever check finished first.
    */
   async start(): Promise<DirStatus[]> {
-    await Promise.all(this.#dirs.map((d) => this.#arm(d)))
+    for (const d of this.#dirs) await this.#arm(d)
     return this.dirs()
   }
 
