@@ -6,7 +6,7 @@
  */
 import { posix } from 'node:path'
 import { NetnsWatch } from '../netns/watch.js'
-import type { Namespace, NetnsEvent } from '../netns/registry.js'
+import { ignoredText, type Namespace, type NetnsEvent } from '../netns/registry.js'
 import { RtnlClient } from '../rtnl/client.js'
 import type { LinkState } from '../rtnl/link.js'
 
@@ -51,14 +51,9 @@ export class CommandNetns {
       },
     })
     this.#watch.on('netns', (e) => {
-      // The daemon warns of these too (daemon.ts #onNetns); the watch leaves the wording to its user.
-      if (e.kind === 'ignored') {
-        const why =
-          e.file.reason.kind === 'reserved-name'
-            ? `the name ${e.file.name} is reserved for the daemon's own network namespace`
-            : `the namespace ${e.file.reason.namespace} already has the name ${e.file.name}`
-        warn({ kind: 'ignored', path: e.file.path, message: `ignoring ${e.file.path}: ${why}` })
-      } else if (this.#live) o.onEvent?.(e)
+      // The daemon warns of these in the same words (netns/managed.ts); the watch leaves the wording to its users.
+      if (e.kind === 'ignored') warn({ kind: 'ignored', path: e.file.path, message: ignoredText(e.file) })
+      else if (this.#live) o.onEvent?.(e)
     })
   }
 

@@ -14,7 +14,7 @@ import type { Logger } from 'pino'
 import { NetnsStuckError } from '../ffi/netns.js'
 import type { Clock } from '../reconcile/debounce.js'
 import type { Desire } from '../reconcile/desire.js'
-import { HOST, type Namespace, type NetnsEvent } from './registry.js'
+import { ignoredText, type Namespace, type NetnsEvent } from './registry.js'
 import type { NamespaceView, NetnsUnit } from './unit.js'
 import { NetnsWatch } from './watch.js'
 
@@ -151,12 +151,7 @@ export class ManagedNamespaces {
         this.#release(e.namespace.id, 'its file is gone')
         return
       case 'ignored':
-        this.#o.log.warn(
-          { path: e.file.path, netns: e.file.name },
-          e.file.reason.kind === 'reserved-name'
-            ? `ignoring ${e.file.path}: the name ${HOST} is reserved for the daemon's own network namespace`
-            : `ignoring ${e.file.path}: the namespace ${e.file.reason.namespace} already has the name ${e.file.name}`,
-        )
+        this.#o.log.warn({ path: e.file.path, netns: e.file.name }, ignoredText(e.file))
     }
   }
 

@@ -69,6 +69,13 @@ export interface IgnoredFile {
   readonly reason: IgnoredReason
 }
 
+/** Why a file does not count, in words (the daemon logs it, the commands warn of it): `ignoring <path>: ...`. */
+export function ignoredText(file: IgnoredFile): string {
+  return file.reason.kind === 'reserved-name'
+    ? `ignoring ${file.path}: the name ${HOST} is reserved for the daemon's own network namespace`
+    : `ignoring ${file.path}: the namespace ${file.reason.namespace} already has the name ${file.name}`
+}
+
 export type NetnsEvent =
   | { kind: 'added'; namespace: Namespace }
   /** Its primary name or its other names changed (a file binding it came or went); the id is the same. */
