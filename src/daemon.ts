@@ -284,10 +284,7 @@ export class Daemon {
 
   /** Every managed namespace's links and records, the daemon's own first (status, metrics). */
   namespaces(): NamespaceView[] {
-    return [
-      { name: HOST_NETNS, table: this.#host.table, reconciler: this.#host.reconciler },
-      ...this.#namespaces.views(),
-    ]
+    return [this.#host.view(HOST_NETNS), ...this.#namespaces.views()]
   }
 
   /**

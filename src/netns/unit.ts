@@ -81,6 +81,11 @@ export class NetnsUnit {
     await this.reconciler.idle()
   }
 
+  /** What status and the metrics read of it, under the namespace's name. */
+  view(name: string): NamespaceView {
+    return { name, table: this.table, reconciler: this.reconciler }
+  }
+
   /** The receive path is intact: both connections open, the table not stuck in a resync. */
   alive(): boolean {
     return this.client.connected && this.table.healthy()
