@@ -115,6 +115,49 @@ export const configSchema = {
       pattern: '^[a-z0-9][a-z0-9_.-]*$',
       'x-expected': 'a link kind (IFLA_INFO_KIND in lower case, such as veth, bridge, vlan) or device',
     },
+    mapName: {
+      type: 'string',
+      pattern: '^[A-Za-z_][A-Za-z0-9_]*$',
+      maxLength: 255,
+      'x-expected': 'the name of a map in the object (its C variable name)',
+    },
+    mapContents: {
+      type: ['array', 'object'],
+      'x-expected': 'a list of keys, or a mapping with "keys", "entries", "value" or "file"',
+      additionalProperties: false,
+      minProperties: 1,
+      properties: {
+        keys: {
+          type: 'array',
+          'x-expected': 'a list of keys',
+          description: 'Keys the map holds, each with the value of "value" (all zero bytes without it): a set, such as a block list of prefixes.',
+        },
+        entries: {
+          type: ['array', 'object'],
+          items: { $ref: '#/$defs/mapEntry' },
+          'x-expected': 'a mapping of keys to values, or a list of {key, value}',
+          description: 'Keys with their own values: "KEY: VALUE" pairs, or a list of {key: KEY, value: VALUE} where a key is not a plain scalar (a struct).',
+        },
+        value: {
+          description: 'The value of every key of "keys" and "file". Absent: all zero bytes.',
+        },
+        file: {
+          type: 'string',
+          minLength: 1,
+          pattern: '^[^\\u0000]*$',
+          'x-expected': 'the path of a file of keys, one a line',
+          description:
+            'More keys, one a line ("#" starts a comment), with the value of "value"; a relative path is relative to the config file\'s directory. Checked like object files, and watched: a change is applied without a reload.',
+        },
+      },
+    },
+    mapEntry: {
+      type: 'object',
+      'x-expected': 'a mapping with "key" and "value"',
+      additionalProperties: false,
+      required: ['key', 'value'],
+      properties: { key: {}, value: {} },
+    },
     attachEntry: {
       type: 'object',
       'x-expected': 'a mapping with at least "interfaces" and "object"',
@@ -174,6 +217,14 @@ export const configSchema = {
           'x-expected': 'true or false',
           default: false,
           description: 'May xdplinkd replace an XDP program it did not attach (another tool\'s)? Default false: such a link is left alone.',
+        },
+        maps: {
+          type: 'object',
+          'x-expected': 'a mapping of map names (as in the object) to their declared contents',
+          propertyNames: { $ref: '#/$defs/mapName' },
+          additionalProperties: { $ref: '#/$defs/mapContents' },
+          description:
+            'The contents xdplinkd keeps in the program\'s maps, typed by each map\'s BTF (docs/maps.md). A map named here holds exactly what is declared, after start-up and every reload; a map not named is never touched. Entries that share a program (same object and program) share its maps: they may not declare different contents for one map.',
         },
         name: {
           type: 'string',

@@ -55,6 +55,45 @@ export interface AttachEntry {
    */
   mode: XdpEntryMode
   replaceForeign: boolean
+  /** `maps:`, in file order; empty when absent. */
+  maps: MapDeclaration[]
+}
+
+/** Where a declared thing is: a place in the config file (or a line of a list file), for error messages. */
+export interface Place {
+  file: string
+  line: number | null
+  col: number | null
+  /** The key path in the config (`attach[0].maps.blocklist_v4[3]`), or '' in a list file. */
+  path: string
+}
+
+/** One key of a declaration, with its own value or none (then the declaration's `value`, or zero bytes). */
+export interface DeclaredItem {
+  /** As the YAML parser gave it (string, number, boolean, list, mapping), or a list file's line. */
+  key: unknown
+  /** undefined: not given for this key. */
+  value?: unknown
+  at: Place
+  valueAt?: Place
+}
+
+/**
+ * `maps: {NAME: ...}` of an attach entry: the contents declared for the map NAME of the entry's program. What the
+ * key and value mean is decided by the map's BTF when the program is at hand (src/maps/declare.ts), not here.
+ */
+export interface MapDeclaration {
+  map: string
+  /** The map's name in the config. */
+  at: Place
+  /** From `keys:` (or the list form) and `entries:`, in file order. */
+  items: DeclaredItem[]
+  /** `value:`, for the keys of `keys:` and `file:`; undefined when absent (zero bytes). */
+  value?: unknown
+  valueAt?: Place
+  /** `file:`, absolute; null when absent. */
+  file: string | null
+  fileAt: Place | null
 }
 
 export interface Config {

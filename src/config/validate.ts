@@ -15,7 +15,7 @@ import { posix } from 'node:path'
 import type { ErrorObject } from 'ajv/dist/2020.js'
 import { err, ok, type Result } from '../result.js'
 import { formatDuration, parseDuration } from './durations.js'
-import { ConfigError, sortErrors, type KeyPath } from './errors.js'
+import { ConfigError, formatKeyPath, sortErrors, type KeyPath } from './errors.js'
 import { compileGlobs, globProblem, LINK_NAMES, NETNS_NAMES, type GlobSubject } from './globs.js'
 import { configSchema } from './schema.js'
 import { loadSchemaValidator } from './schema-validator.js'
@@ -30,8 +30,10 @@ import {
   type AttachEntry,
   type Config,
   type ControlGroup,
+  type MapDeclaration,
   type MetricsEndpoint,
   type OnExit,
+  type Place,
 } from './types.js'
 
 const validateSchema = await loadSchemaValidator()
@@ -107,7 +109,8 @@ class Checker {
   schemaErrors(errors: ErrorObject[]): void {
     for (const e of errors) {
       this.#rejected.add(e.instancePath)
-      this.errors.push(this.#fromAjv(e))
+      const error = this.#fromAjv(e)
+      if (error) this.errors.push(error)
     }
   }
 
@@ -223,6 +226,54 @@ class Checker {
     return undefined
   }
 
+  /**
+   * `maps:` of entry `index`, with the place of every key and value for the errors found once the map's BTF is known
+   * (src/maps/declare.ts). A map listed twice cannot happen (YAML duplicate keys are errors); values the schema
+   * rejected are left out, as the entry is rejected anyway.
+   */
+  #maps(raw: unknown, index: number, dir: string): MapDeclaration[] {
+    const file = this.src.file
+    if (!isRecord(raw) || !this.#ok(['attach', index, 'maps'])) return []
+    const place = (path: KeyPath, which: 'value' | 'key' = 'value'): Place => {
+      const { line, col } = this.src.positionOf(path, which)
+      return { file, line, col, path: formatKeyPath(path) }
+    }
+    const out: MapDeclaration[] = []
+    for (const [map, contents] of Object.entries(raw)) {
+      const base = ['attach', index, 'maps', map]
+      if (!this.#ok(base)) continue
+      const decl: MapDeclaration = { map, at: place(base, 'key'), items: [], file: null, fileAt: null }
+      const keys = Array.isArray(contents) ? contents : isRecord(contents) ? contents['keys'] : undefined
+      const keysPath = Array.isArray(contents) ? base : [...base, 'keys']
+      if (Array.isArray(keys)) keys.forEach((key: unknown, i) => decl.items.push({ key, at: place([...keysPath, i]) }))
+      if (isRecord(contents)) {
+        const entries = contents['entries']
+        if (Array.isArray(entries)) {
+          entries.forEach((e: unknown, i) => {
+            if (!isRecord(e)) return
+            const at = [...base, 'entries', i]
+            decl.items.push({ key: e['key'], value: e['value'], at: place([...at, 'key']), valueAt: place([...at, 'value']) })
+          })
+        } else if (isRecord(entries)) {
+          for (const [key, value] of Object.entries(entries)) {
+            const at = [...base, 'entries', key]
+            decl.items.push({ key, value, at: place(at, 'key'), valueAt: place(at) })
+          }
+        }
+        if ('value' in contents) {
+          decl.value = contents['value']
+          decl.valueAt = place([...base, 'value'])
+        }
+        if (typeof contents['file'] === 'string') {
+          decl.file = posix.resolve(dir, contents['file'])
+          decl.fileAt = place([...base, 'file'])
+        }
+      }
+      out.push(decl)
+    }
+    return out
+  }
+
   /** `netnsDirs`: null when invalid (then namespace globs are checked only for syntax). */
   #entries(data: Json, dir: string, netnsDirs: readonly string[] | null): AttachEntry[] | null {
     const list = data['attach']
@@ -263,14 +314,22 @@ class Checker {
         program: typeof program === 'string' ? program : null,
         mode: (mode ?? DEFAULTS.mode) as XdpEntryMode,
         replaceForeign: raw['replace-foreign'] === true,
+        maps: this.#maps(raw['maps'], index, dir),
       })
     })
     return valid ? entries : null
   }
 
-  #fromAjv(e: ErrorObject): ConfigError {
+  #fromAjv(e: ErrorObject): ConfigError | null {
     const path = keyPath(this.src.data, e.instancePath)
     const parent = (e.parentSchema ?? {}) as Json
+    // A key the `propertyNames` schema refused (a map name): reported once, at the key, by the keyword that failed
+    // for it; ajv's summary error for the mapping as a whole says nothing more.
+    if (e.keyword === 'propertyNames') return null
+    if (e.propertyName !== undefined) {
+      const expected = expectedOf(parent)
+      return this.src.errorAt([...path, e.propertyName], `expected ${expected ?? 'another key'}, got ${repr(e.propertyName)}`, 'key')
+    }
     switch (e.keyword) {
       case 'additionalProperties': {
         const key = String((e.params as { additionalProperty: string }).additionalProperty)

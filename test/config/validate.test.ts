@@ -45,7 +45,7 @@ const cases: { name: string; yaml: string; errors: Expected[] }[] = [
     name: 'unknown key in an entry: reported at the key',
     yaml: lines(...ATTACH, '    interface: [eth1]', '    zzz: 1'),
     errors: [
-      [4, 5, 'attach[0].interface', /^unknown key \(did you mean "interfaces"\?\); expected one of interfaces, exclude, kinds, netns, object, program, mode, replace-foreign, name$/],
+      [4, 5, 'attach[0].interface', /^unknown key \(did you mean "interfaces"\?\); expected one of interfaces, exclude, kinds, netns, object, program, mode, replace-foreign, maps, name$/],
       [5, 5, 'attach[0].zzz', /^unknown key; expected one of interfaces,/],
     ],
   },
@@ -477,6 +477,7 @@ t.test('defaults', async (t) => {
           program: null,
           mode: 'auto',
           replaceForeign: false,
+          maps: [],
         },
       ],
     },
@@ -534,6 +535,7 @@ t.test('every setting', async (t) => {
           program: 'xdp_pass',
           mode: 'generic',
           replaceForeign: true,
+          maps: [],
         },
         {
           index: 1,
@@ -546,6 +548,7 @@ t.test('every setting', async (t) => {
           program: null,
           mode: 'offload',
           replaceForeign: false,
+          maps: [],
         },
       ],
     },
@@ -735,4 +738,90 @@ t.test('repr', async (t) => {
   t.equal(repr({}), 'a mapping')
   t.equal(repr(false), 'false')
   t.equal(repr('x'.repeat(200)).length, 80)
+})
+
+t.test('maps: the list form, keys/value, entries (mapping and list), file; every key and value located', async (t) => {
+  const yaml = lines(
+    'attach:',
+    '  - interfaces: [eth0]',
+    '    object: xdp_blocklist.o',
+    '    maps:',
+    '      blocklist_v4: [192.0.2.0/24, 198.51.100.7]',
+    '      blocklist_v6:',
+    '        keys:',
+    '          - 2001:db8::/32',
+    '        value: 1',
+    '        file: lists/v6.txt',
+    '      ports:',
+    '        entries:',
+    '          443: { limit: 10 }',
+    '      flows:',
+    '        entries:',
+    '          - key: { src: 10.0.0.1, port: 53 }',
+    '            value: 7',
+  )
+  const r = parseConfig(yaml, FILE)
+  if (!r.ok) return void t.fail(r.error.map(String).join('\n'))
+  const maps = r.value.entries[0]!.maps
+  const at = (line: number, col: number, path: string) => ({ file: FILE, line, col, path })
+  t.same(maps, [
+    {
+      map: 'blocklist_v4',
+      at: at(5, 7, 'attach[0].maps.blocklist_v4'),
+      items: [
+        { key: '192.0.2.0/24', at: at(5, 22, 'attach[0].maps.blocklist_v4[0]') },
+        { key: '198.51.100.7', at: at(5, 36, 'attach[0].maps.blocklist_v4[1]') },
+      ],
+      file: null,
+      fileAt: null,
+    },
+    {
+      map: 'blocklist_v6',
+      at: at(6, 7, 'attach[0].maps.blocklist_v6'),
+      items: [{ key: '2001:db8::/32', at: at(8, 13, 'attach[0].maps.blocklist_v6.keys[0]') }],
+      value: 1,
+      valueAt: at(9, 16, 'attach[0].maps.blocklist_v6.value'),
+      file: '/etc/xdplinkd/lists/v6.txt',
+      fileAt: at(10, 15, 'attach[0].maps.blocklist_v6.file'),
+    },
+    {
+      map: 'ports',
+      at: at(11, 7, 'attach[0].maps.ports'),
+      items: [{ key: '443', value: { limit: 10 }, at: at(13, 11, 'attach[0].maps.ports.entries.443'), valueAt: at(13, 16, 'attach[0].maps.ports.entries.443') }],
+      file: null,
+      fileAt: null,
+    },
+    {
+      map: 'flows',
+      at: at(14, 7, 'attach[0].maps.flows'),
+      items: [
+        {
+          key: { src: '10.0.0.1', port: 53 },
+          value: 7,
+          at: at(16, 18, 'attach[0].maps.flows.entries[0].key'),
+          valueAt: at(17, 20, 'attach[0].maps.flows.entries[0].value'),
+        },
+      ],
+      file: null,
+      fileAt: null,
+    },
+  ])
+})
+
+t.test('maps: what the schema refuses, at the key or value', async (t) => {
+  const cases: [string[], number, number, string, RegExp][] = [
+    [['      "bad name": [1]'], 5, 7, 'attach[0].maps["bad name"]', /expected the name of a map in the object/],
+    [['      m: {}'], 5, 10, 'attach[0].maps.m', /expected a list of keys, or a mapping with "keys", "entries", "value" or "file"/],
+    [['      m: { key: [1] }'], 5, 12, 'attach[0].maps.m.key', /^unknown key \(did you mean "keys"\?\)/],
+    [['      m: 5'], 5, 10, 'attach[0].maps.m', /expected a list of keys, or a mapping/],
+    [['      m: { entries: [ { key: 1 } ] }'], 5, 23, 'attach[0].maps.m.entries[0].value', /^missing required key$/],
+    [['      m: { file: "" }'], 5, 18, 'attach[0].maps.m.file', /expected the path of a file of keys/],
+  ]
+  for (const [extra, line, col, path, message] of cases) {
+    const errors = errorsOf(lines(...ATTACH, '    maps:', ...extra))
+    t.equal(errors.length, 1, `${extra.join(' / ')}: ${errors.map(String).join(' | ')}`)
+    const e = errors[0]
+    t.same([e?.line, e?.col, e?.path], [line, col, path], `${extra.join(' / ')}: ${String(e)}`)
+    t.match(e?.message, message)
+  }
 })
