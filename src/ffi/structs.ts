@@ -41,13 +41,27 @@ export const STRUCTS = {
     fields: { type: 0, id: 4, tag: 8, nr_map_ids: 52, map_ids: 56, name: 64 },
     size: 80,
   },
-  /** The same for a map (kernel/bpf/syscall.c, bpf_map_get_info_by_fd), up to `name`. */
+  /**
+   * The same for a map (kernel/bpf/syscall.c, bpf_map_get_info_by_fd), up to `btf_value_type_id` (the BTF members,
+   * Linux 4.18): the BTF object the map was created with and its key and value types in it, 0 when it has none.
+   */
   bpf_map_info: {
     struct: 'bpf_map_info',
     header: 'linux/bpf.h',
     kernel: true,
-    fields: { type: 0, id: 4, key_size: 8, value_size: 12, max_entries: 16, map_flags: 20, name: 24 },
-    size: 40,
+    fields: {
+      type: 0,
+      id: 4,
+      key_size: 8,
+      value_size: 12,
+      max_entries: 16,
+      map_flags: 20,
+      name: 24,
+      btf_id: 64,
+      btf_key_type_id: 68,
+      btf_value_type_id: 72,
+    },
+    size: 76,
   },
   /**
    * libbpf's options for BPF_PROG_TEST_RUN. libbpf reads only the `sz` bytes we say we have and treats later members
