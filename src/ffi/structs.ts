@@ -23,6 +23,8 @@ export interface StructLayout {
    * prefix (the kernel for BPF_OBJ_GET_INFO_BY_FD, libbpf for an opts struct with its `sz`).
    */
   readonly size: number
+  /** `size` must be the struct's whole sizeof: we step through an array of them (the test checks equality). */
+  readonly whole?: boolean
 }
 
 // <linux/bpf.h>: the lengths of two array members (`name`, `tag`).
@@ -83,6 +85,57 @@ export const STRUCTS = {
       flags: 68,
     },
     size: 72,
+  },
+  /**
+   * One BTF type as libbpf's btf__type_by_id points at it (<linux/btf.h>): the name's offset in the string section,
+   * `info` (vlen, kind, kind_flag: BTF_INFO_VLEN/KIND/KFLAG) and the anonymous union of `size` and `type`. The
+   * kind's own data follows it at `size` bytes (Documentation/bpf/btf.rst, 2.2 Type encoding): a u32 for INT,
+   * one btf_array, or vlen btf_member, btf_enum or btf_enum64. Read, not passed: these sizes are the whole structs,
+   * the strides of those arrays (`whole`).
+   */
+  btf_type: {
+    struct: 'btf_type',
+    header: 'linux/btf.h',
+    kernel: true,
+    whole: true,
+    fields: { name_off: 0, info: 4, size: 8, type: 8 },
+    size: 12,
+  },
+  /** After an ARRAY's btf_type: the element type and the number of elements. */
+  btf_array: {
+    struct: 'btf_array',
+    header: 'linux/btf.h',
+    kernel: true,
+    whole: true,
+    fields: { type: 0, nelems: 8 },
+    size: 12,
+  },
+  /** After a STRUCT's or UNION's btf_type, vlen of them; `offset` is in bits (with the bitfield size on kind_flag). */
+  btf_member: {
+    struct: 'btf_member',
+    header: 'linux/btf.h',
+    kernel: true,
+    whole: true,
+    fields: { name_off: 0, type: 4, offset: 8 },
+    size: 12,
+  },
+  /** After an ENUM's btf_type, vlen of them; `val` is a __s32, unsigned unless kind_flag (Linux 6.0). */
+  btf_enum: {
+    struct: 'btf_enum',
+    header: 'linux/btf.h',
+    kernel: true,
+    whole: true,
+    fields: { name_off: 0, val: 4 },
+    size: 8,
+  },
+  /** After an ENUM64's btf_type (Linux 6.0), vlen of them: the value in two u32 halves. */
+  btf_enum64: {
+    struct: 'btf_enum64',
+    header: 'linux/btf.h',
+    kernel: true,
+    whole: true,
+    fields: { name_off: 0, val_lo32: 4, val_hi32: 8 },
+    size: 12,
   },
   /** The address of a netlink socket: family, pad, port id, multicast groups. */
   sockaddr_nl: {
