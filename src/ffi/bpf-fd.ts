@@ -100,9 +100,13 @@ export interface MapInfo {
   maxEntries: number
   flags: number
   name: string
+  /** The BTF object the map was created with (0: none), and its key and value types in it (0: none). */
+  btfId: number
+  btfKeyTypeId: number
+  btfValueTypeId: number
 }
 
-/** What the kernel says about a map (struct bpf_map_info, through `name`). */
+/** What the kernel says about a map (struct bpf_map_info, through `btf_value_type_id`). */
 export function mapInfo(fd: Fd): MapInfo {
   const { size, fields } = STRUCTS.bpf_map_info
   const info = Buffer.alloc(size)
@@ -115,6 +119,9 @@ export function mapInfo(fd: Fd): MapInfo {
     maxEntries: info.readUInt32LE(fields.max_entries),
     flags: info.readUInt32LE(fields.map_flags),
     name: cString(info.subarray(fields.name, fields.name + BPF_OBJ_NAME_LEN)),
+    btfId: info.readUInt32LE(fields.btf_id),
+    btfKeyTypeId: info.readUInt32LE(fields.btf_key_type_id),
+    btfValueTypeId: info.readUInt32LE(fields.btf_value_type_id),
   }
 }
 

@@ -5,6 +5,8 @@
  * wrapped in Fd: bpf_object__close closes them.
  */
 import koffi from 'koffi'
+import type { BtfTypes, MapSpec } from '../maps/btf.js'
+import { readBtfTypes } from './btf.js'
 import type { Fd } from './fd.js'
 import { OpenOptsT, libbpf, libbpfCheck, libbpfError } from './libbpf.js'
 
@@ -89,6 +91,16 @@ export class BpfObject {
   }
 
   /**
+   * The types of the object's BTF (bpf_object__btf: the .BTF section as libbpf parsed and fixed it at open), all or
+   * those reachable from `roots` (src/ffi/btf.ts, readBtfTypes); empty for an object without BTF. Read whole now:
+   * the BTF is the object's and goes with close().
+   */
+  btfTypes(roots?: readonly number[]): BtfTypes {
+    const btf = libbpf().bpf_object__btf(this.ptr()) as Ptr | null
+    return btf === null ? new Map() : readBtfTypes(btf, roots)
+  }
+
+  /**
    * bpf_object__load: creates the maps (reusing those given a pin path whose pin exists, pinning the others there),
    * then loads every program whose autoload is on. On failure libbpf unpins the maps it pinned itself and prints
    * why (the verifier log at WARN level) through the print callback.
@@ -125,6 +137,11 @@ abstract class ObjectPart {
   protected live(): Ptr {
     this.#obj.ptr()
     return this.#p
+  }
+
+  /** The object this is part of. */
+  protected get object(): BpfObject {
+    return this.#obj
   }
 }
 
@@ -175,6 +192,31 @@ export class BpfMap extends ObjectPart {
     this.name = f.bpf_map__name(m) as string
     this.type = f.bpf_map__type(m) as number
     this.internal = f.bpf_map__is_internal(m) as boolean
+  }
+
+  /**
+   * What the object defines for this map, before or after load (`xdplinkd check` reads it without loading): the
+   * definition as libbpf parsed it (bpf_map__key_size, ...), and the BTF types of its key and value, null where the
+   * definition gives a size and no type (`__uint(key_size, 4)`: bpf_map__btf_key_type_id is 0).
+   */
+  spec(): MapSpec {
+    const f = libbpf()
+    const m = this.live()
+    const id = (n: number): number | null => (n === 0 ? null : n)
+    const keyType = id(f.bpf_map__btf_key_type_id(m) as number)
+    const valueType = id(f.bpf_map__btf_value_type_id(m) as number)
+    const roots = [keyType, valueType].filter((t) => t !== null)
+    return {
+      name: this.name,
+      type: this.type,
+      keySize: f.bpf_map__key_size(m) as number,
+      valueSize: f.bpf_map__value_size(m) as number,
+      maxEntries: f.bpf_map__max_entries(m) as number,
+      flags: f.bpf_map__map_flags(m) as number,
+      keyType,
+      valueType,
+      btf: roots.length === 0 ? new Map() : this.object.btfTypes(roots),
+    }
   }
 
   /** The map's descriptor, owned by the object. */

@@ -22,6 +22,10 @@ export const LIBBPF_SONAME = 'libbpf.so.1'
 koffi.opaque('bpf_object')
 koffi.opaque('bpf_program')
 koffi.opaque('bpf_map')
+// <bpf/btf.h>: libbpf's BTF object (opaque), and the uapi `struct btf_type` (<linux/btf.h>) it hands out pointers to,
+// read byte by byte through STRUCTS.btf_type (btf.ts).
+koffi.opaque('btf')
+koffi.opaque('btf_type')
 
 /**
  * The subset of `struct bpf_object_open_opts` we set (<bpf/libbpf.h>). libbpf reads only `sz` bytes of an opts
@@ -64,6 +68,20 @@ function bind() {
     bpf_map__reuse_fd: lib.func('int bpf_map__reuse_fd(bpf_map *map, int fd)'),
     bpf_map__set_pin_path: lib.func('int bpf_map__set_pin_path(bpf_map *map, const char *path)'),
     bpf_map__pin: lib.func('int bpf_map__pin(bpf_map *map, const char *path)'),
+    bpf_map__key_size: lib.func('uint32_t bpf_map__key_size(const bpf_map *map)'),
+    bpf_map__value_size: lib.func('uint32_t bpf_map__value_size(const bpf_map *map)'),
+    bpf_map__max_entries: lib.func('uint32_t bpf_map__max_entries(const bpf_map *map)'),
+    bpf_map__map_flags: lib.func('uint32_t bpf_map__map_flags(const bpf_map *map)'),
+    bpf_map__btf_key_type_id: lib.func('uint32_t bpf_map__btf_key_type_id(const bpf_map *map)'),
+    bpf_map__btf_value_type_id: lib.func('uint32_t bpf_map__btf_value_type_id(const bpf_map *map)'),
+    // Owned by the object (freed by bpf_object__close): never btf__free'd. NULL for an object without .BTF.
+    bpf_object__btf: lib.func('btf *bpf_object__btf(const bpf_object *obj)'),
+    // The caller owns what this returns and frees it with btf__free.
+    btf__load_from_kernel_by_id: lib.func('btf *btf__load_from_kernel_by_id(uint32_t id)'),
+    btf__free: lib.func('void btf__free(btf *btf)'),
+    btf__type_cnt: lib.func('uint32_t btf__type_cnt(const btf *btf)'),
+    btf__type_by_id: lib.func('const btf_type *btf__type_by_id(const btf *btf, uint32_t id)'),
+    btf__name_by_offset: lib.func('const char *btf__name_by_offset(const btf *btf, uint32_t offset)'),
     bpf_obj_get: lib.func('int bpf_obj_get(const char *path)'),
     bpf_prog_get_fd_by_id: lib.func('int bpf_prog_get_fd_by_id(uint32_t id)'),
     bpf_obj_pin: lib.func('int bpf_obj_pin(int fd, const char *path)'),

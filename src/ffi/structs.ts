@@ -23,6 +23,8 @@ export interface StructLayout {
    * prefix (the kernel for BPF_OBJ_GET_INFO_BY_FD, libbpf for an opts struct with its `sz`).
    */
   readonly size: number
+  /** `size` must be the struct's whole sizeof: we step through an array of them (the test checks equality). */
+  readonly whole?: boolean
 }
 
 // <linux/bpf.h>: the lengths of two array members (`name`, `tag`).
@@ -41,13 +43,27 @@ export const STRUCTS = {
     fields: { type: 0, id: 4, tag: 8, nr_map_ids: 52, map_ids: 56, name: 64 },
     size: 80,
   },
-  /** The same for a map (kernel/bpf/syscall.c, bpf_map_get_info_by_fd), up to `name`. */
+  /**
+   * The same for a map (kernel/bpf/syscall.c, bpf_map_get_info_by_fd), up to `btf_value_type_id` (the BTF members,
+   * Linux 4.18): the BTF object the map was created with and its key and value types in it, 0 when it has none.
+   */
   bpf_map_info: {
     struct: 'bpf_map_info',
     header: 'linux/bpf.h',
     kernel: true,
-    fields: { type: 0, id: 4, key_size: 8, value_size: 12, max_entries: 16, map_flags: 20, name: 24 },
-    size: 40,
+    fields: {
+      type: 0,
+      id: 4,
+      key_size: 8,
+      value_size: 12,
+      max_entries: 16,
+      map_flags: 20,
+      name: 24,
+      btf_id: 64,
+      btf_key_type_id: 68,
+      btf_value_type_id: 72,
+    },
+    size: 76,
   },
   /**
    * libbpf's options for BPF_PROG_TEST_RUN. libbpf reads only the `sz` bytes we say we have and treats later members
@@ -69,6 +85,57 @@ export const STRUCTS = {
       flags: 68,
     },
     size: 72,
+  },
+  /**
+   * One BTF type as libbpf's btf__type_by_id points at it (<linux/btf.h>): the name's offset in the string section,
+   * `info` (vlen, kind, kind_flag: BTF_INFO_VLEN/KIND/KFLAG) and the anonymous union of `size` and `type`. The
+   * kind's own data follows it at `size` bytes (Documentation/bpf/btf.rst, 2.2 Type encoding): a u32 for INT,
+   * one btf_array, or vlen btf_member, btf_enum or btf_enum64. Read, not passed: these sizes are the whole structs,
+   * the strides of those arrays (`whole`).
+   */
+  btf_type: {
+    struct: 'btf_type',
+    header: 'linux/btf.h',
+    kernel: true,
+    whole: true,
+    fields: { name_off: 0, info: 4, size: 8, type: 8 },
+    size: 12,
+  },
+  /** After an ARRAY's btf_type: the element type and the number of elements. */
+  btf_array: {
+    struct: 'btf_array',
+    header: 'linux/btf.h',
+    kernel: true,
+    whole: true,
+    fields: { type: 0, nelems: 8 },
+    size: 12,
+  },
+  /** After a STRUCT's or UNION's btf_type, vlen of them; `offset` is in bits (with the bitfield size on kind_flag). */
+  btf_member: {
+    struct: 'btf_member',
+    header: 'linux/btf.h',
+    kernel: true,
+    whole: true,
+    fields: { name_off: 0, type: 4, offset: 8 },
+    size: 12,
+  },
+  /** After an ENUM's btf_type, vlen of them; `val` is a __s32, unsigned unless kind_flag (Linux 6.0). */
+  btf_enum: {
+    struct: 'btf_enum',
+    header: 'linux/btf.h',
+    kernel: true,
+    whole: true,
+    fields: { name_off: 0, val: 4 },
+    size: 8,
+  },
+  /** After an ENUM64's btf_type (Linux 6.0), vlen of them: the value in two u32 halves. */
+  btf_enum64: {
+    struct: 'btf_enum64',
+    header: 'linux/btf.h',
+    kernel: true,
+    whole: true,
+    fields: { name_off: 0, val_lo32: 4, val_hi32: 8 },
+    size: 12,
   },
   /** The address of a netlink socket: family, pad, port id, multicast groups. */
   sockaddr_nl: {
