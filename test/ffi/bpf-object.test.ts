@@ -31,6 +31,7 @@ t.test('kernel', { skip: needsRoot }, async (t) => {
       ['blocklist_v4', false],
       ['blocklist_v6', false],
       ['xdp_stats', false],
+      ['xdp_link_stats', false],
     ])
     t.throws(() => prog!.fd(), { name: 'SyscallError', syscall: 'bpf_program__fd' }, 'no descriptor before load')
     captureLibbpfLog(() => {}, () => obj.load())
