@@ -103,7 +103,7 @@ export class ManagedNamespaces {
   }
 
   views(): NamespaceView[] {
-    return [...this.#managed.values()].map((m) => m.unit.view(m.ns.name))
+    return [...this.#managed.values()].map((m) => m.unit.view(m.ns.name, m.ns.identity.ino))
   }
 
   /** Detaches ours from every managed namespace's links (on-exit: detach); resolves when all are answered. */
