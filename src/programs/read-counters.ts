@@ -9,8 +9,9 @@
  */
 import type { Fd } from '../ffi/fd.js'
 import { SyscallError } from '../ffi/errno.js'
-import { mapGetNextKey, mapInfo, mapLookupElem, numPossibleCpus, objGet } from '../ffi/bpf-fd.js'
+import { mapDeleteElem, mapGetNextKey, mapInfo, mapLookupElem, numPossibleCpus, objGet } from '../ffi/bpf-fd.js'
 import type { NamespaceView } from '../netns/unit.js'
+import { err, ok, type Result } from '../result.js'
 import { xdpPrograms } from '../rtnl/xdp.js'
 import {
   LINK_STATS_KEY_SIZE,
@@ -34,39 +35,83 @@ export type StatsRead =
 /** Reads one stats map from its pin (`pin` undefined: the object has none). */
 export type StatsReader = (pin: string | undefined) => StatsRead
 
-/** The kernel's: opens the pin, checks the map's shape, walks it. */
-export function readLinkStats(pin: string | undefined): StatsRead {
-  if (pin === undefined) return { kind: 'none' }
+/**
+ * Every key of a map, once each. A walk restarts from the first key when the one it stands on is deleted meanwhile
+ * (kernel/bpf/hashtab.c, htab_map_get_next_key: an LRU eviction), so a key may come twice: kept by value. Bounded, so
+ * that a map churning faster than it is walked still ends.
+ */
+function keysOf(fd: Fd, maxEntries: number): Buffer[] {
+  const seen = new Map<string, Buffer>()
+  const next = Buffer.alloc(LINK_STATS_KEY_SIZE)
+  let key: Buffer | null = null
+  for (let steps = 0; steps < 2 * maxEntries + 1 && mapGetNextKey(fd, key, next); steps++) {
+    key = Buffer.from(next)
+    seen.set(key.toString('hex'), key)
+  }
+  return [...seen.values()]
+}
+
+/** Why a pinned map gave nothing: it does not follow the convention, or a bpf(2) call failed. */
+interface MapProblem {
+  kind: 'shape' | 'io'
+  reason: string
+}
+
+/** Opens a pinned map and gives it to `fn` when it follows the convention (counters.ts checkStatsMap). */
+function withStatsMap<T>(pin: string, fn: (fd: Fd, maxEntries: number, perCpu: boolean) => T): Result<T, MapProblem> {
   let fd: Fd
   try {
     fd = objGet(pin)
   } catch (e) {
-    return { kind: 'problem', reason: `cannot open ${pin}: ${(e as Error).message}` }
+    return err({ kind: 'io', reason: `cannot open ${pin}: ${(e as Error).message}` })
   }
   try {
     const info = mapInfo(fd)
     const shape = checkStatsMap(info)
-    if (!shape.ok) return { kind: 'problem', reason: shape.error }
-    const cpus = shape.value.perCpu ? numPossibleCpus() : 1
-    const value = Buffer.alloc(Math.ceil(LINK_STATS_VALUE_SIZE / 8) * 8 * cpus)
-    const next = Buffer.alloc(LINK_STATS_KEY_SIZE)
-    // By key: a walk restarts from the first key when the one it stands on is deleted meanwhile (an LRU eviction),
-    // so a key may come twice. Bounded, so that a map churning faster than it is walked still ends.
-    const seen = new Map<string, LinkCountersEntry>()
-    let key: Buffer | null = null
-    for (let steps = 0; steps < 2 * info.maxEntries + 1 && mapGetNextKey(fd, key, next); steps++) {
-      key = Buffer.from(next)
-      if (!mapLookupElem(fd, key, value)) continue // evicted between the two calls
-      const e = decodeEntry(key, value, cpus)
-      if (e.ok) seen.set(key.toString('hex'), e.value)
-    }
-    return { kind: 'entries', entries: [...seen.values()] }
+    if (!shape.ok) return err({ kind: 'shape', reason: shape.error })
+    return ok(fn(fd, info.maxEntries, shape.value.perCpu))
   } catch (e) {
-    if (e instanceof SyscallError) return { kind: 'problem', reason: `cannot read ${pin}: ${e.message}` }
+    if (e instanceof SyscallError) return err({ kind: 'io', reason: `cannot read ${pin}: ${e.message}` })
     throw e
   } finally {
     fd.close()
   }
+}
+
+/** The kernel's: opens the pin, checks the map's shape, reads every entry. */
+export function readLinkStats(pin: string | undefined): StatsRead {
+  if (pin === undefined) return { kind: 'none' }
+  const r = withStatsMap(pin, (fd, maxEntries, perCpu) => {
+    const cpus = perCpu ? numPossibleCpus() : 1
+    const value = Buffer.alloc(Math.ceil(LINK_STATS_VALUE_SIZE / 8) * 8 * cpus)
+    const entries: LinkCountersEntry[] = []
+    for (const key of keysOf(fd, maxEntries)) {
+      if (!mapLookupElem(fd, key, value)) continue // evicted since the walk
+      const e = decodeEntry(key, value, cpus)
+      if (e.ok) entries.push(e.value)
+    }
+    return entries
+  })
+  return r.ok ? { kind: 'entries', entries: r.value } : { kind: 'problem', reason: r.error.reason }
+}
+
+/**
+ * Removes the entries of the namespace of inode `inode` from the stats map of each program (maps that do not follow
+ * the convention are left alone). For when a namespace is let go: the kernel gives a freed namespace's inode number
+ * to the next one made (fs/proc/generic.c, proc_alloc_inum: the lowest free number), and a pod's eth0 has the
+ * same ifindex as the last pod's, so the next pod's link would take up the entry and its counts. Returns what it
+ * could not do.
+ */
+export function forgetNamespaceCounters(programs: readonly CountedProgram[], inode: number): string[] {
+  const problems: string[] = []
+  for (const pin of new Set(programs.flatMap((p) => p.maps.get(LINK_STATS_MAP) ?? []))) {
+    const r = withStatsMap(pin, (fd, maxEntries) => {
+      // Collected first: deleting the key a walk stands on restarts the walk.
+      for (const k of keysOf(fd, maxEntries)) if (k.readUInt32LE(0) === inode) mapDeleteElem(fd, k)
+    })
+    if (!r.ok && r.error.kind === 'io') problems.push(r.error.reason)
+  }
+  return problems
 }
 
 /** A program in use, as far as its counters go. */

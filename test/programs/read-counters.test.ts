@@ -10,7 +10,7 @@ import { ownNetnsIdentity, withNetns } from '../../src/ffi/netns.js'
 import { progTestRun } from '../../src/ffi/bpf-fd.js'
 import type { NamespaceView } from '../../src/netns/unit.js'
 import { zeroCounters, type LinkCountersEntry } from '../../src/programs/counters.js'
-import { readLinkStats, readTraffic } from '../../src/programs/read-counters.js'
+import { forgetNamespaceCounters, readLinkStats, readTraffic } from '../../src/programs/read-counters.js'
 import { ProgramRegistry } from '../../src/programs/registry.js'
 import { makeNetns, needsRoot } from '../helpers/netns.js'
 import { bpftool, bpftoolJson, buildObjects, tempBpffs } from '../helpers/bpf.js'
@@ -83,6 +83,12 @@ t.test('per-link stats maps, read from their pins', { skip: needsRoot }, async (
     t.same(traffic.links.get(host), new Map([[1, pass(3)], [2, null]]), 'each link its own; a link without a program none')
     t.same(traffic.links.get(pod), new Map([[1, pass(2)]]), 'the same ifindex in another namespace, counted apart')
     t.same([...traffic.programs.keys()], [p.id], 'a program shared by two entries is read once')
+
+    // The other namespace let go: its entries go, ours stay.
+    t.same(forgetNamespaceCounters([p, p], otherIno), [])
+    const left = readLinkStats(pin)
+    t.same(left.kind === 'entries' && left.entries.map((e) => e.netns), [own], "only the namespace's own entries removed")
+    t.same(forgetNamespaceCounters([p], otherIno), [], 'nothing left to remove: no problem either')
   })
 
   t.test('a map of the name but not the shape gives a reason; no map gives none', async (t) => {
@@ -94,6 +100,8 @@ t.test('per-link stats maps, read from their pins', { skip: needsRoot }, async (
     const traffic = readTraffic([view('host', 1, [link(2, 'va', { xdp: { mode: 'generic', progId: 5, skbProgId: 5 } })])], [{ id: 5, maps: new Map([['xdp_link_stats', bad]]) }])
     t.same([...traffic.links.values()][0], new Map([[2, null]]), 'its links get none')
     t.match(traffic.programs.get(5), { kind: 'problem' })
+    t.same(forgetNamespaceCounters([{ id: 5, maps: new Map([['xdp_link_stats', bad]]) }], 1), [], 'a map of another shape is not touched, and not a problem')
+    t.match(forgetNamespaceCounters([{ id: 6, maps: new Map([['xdp_link_stats', join(bpffs, 'absent')]]) }], 1), [/^cannot open .*absent/])
   })
 
   t.test('a plain hash of the convention (one value, not per CPU), as a foreign object may have', async (t) => {
