@@ -6,6 +6,7 @@
  *   blocklist_v4  BPF_MAP_TYPE_LPM_TRIE  key {__u32 prefixlen; __u8 addr[4];}   value __u8
  *   blocklist_v6  BPF_MAP_TYPE_LPM_TRIE  key {__u32 prefixlen; __u8 addr[16];}  value __u8
  *   xdp_stats     BPF_MAP_TYPE_PERCPU_ARRAY, passed packets under key 2 (XDP_PASS), dropped under key 1 (XDP_DROP)
+ *   xdp_link_stats  BPF_MAP_TYPE_LRU_PERCPU_HASH, the same per link: {netns inode, ifindex} -> per action (xdp_stats.h)
  *
  * An entry's presence blocks its prefix; the one-byte value is not read (write 01).
  * prefixlen is a host-order __u32 (little-endian on x86-64 and arm64), the address is in network order

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0
-/* Drops every packet and counts it (xdp_stats[XDP_DROP]). */
+/* Drops every packet and counts it (xdp_stats[XDP_DROP], and per link in xdp_link_stats: xdp_stats.h). */
 #include "xdp_stats.h"
 
 SEC("xdp")

@@ -1,5 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
-/* Passes every packet to the kernel stack and counts it (xdp_stats[XDP_PASS]). */
+/*
+ * Passes every packet to the kernel stack and counts it (xdp_stats[XDP_PASS], and per link in xdp_link_stats:
+ * xdp_stats.h).
+ */
 #include "xdp_stats.h"
 
 SEC("xdp")

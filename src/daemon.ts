@@ -22,6 +22,7 @@ import type { OpenNetlink } from './netlink/socket.js'
 import { ManagedNamespaces, type NamespacePolicy } from './netns/managed.js'
 import { NetnsUnit, type NamespaceView } from './netns/unit.js'
 import { ProgramLoadError } from './programs/errors.js'
+import { forgetNamespaceCounters } from './programs/read-counters.js'
 import { ProgramRegistry, pinsToKeep, type ProgramBackend, type ProgramLease } from './programs/registry.js'
 import { ObjectWatch } from './programs/watch.js'
 import type { Clock } from './reconcile/debounce.js'
@@ -258,6 +259,10 @@ export class Daemon {
       clock: p.deps.clock,
       unit: (netnsFd, name, log, desire) => this.#unit(new RtnlClient({ rcvbuf: this.#o.rcvbuf, open: p.deps.netlink, netnsFd }), name, log, desire),
       changed: () => this.#changed(),
+      // Its per-link counters go with it: the next namespace gets its inode number (programs/read-counters.ts).
+      released: (inode) => {
+        for (const problem of forgetNamespaceCounters(this.programs().map((u) => u.program), inode)) this.#log.warn(`per-link counters: ${problem}`)
+      },
     })
     this.#watch = new ObjectWatch({ objects: this.#registry.objects, log: this.#log, onChange: () => void this.reload('object file changed') })
   }

@@ -1,6 +1,7 @@
 /** `xdplinkd status`: asks the running daemon over its control socket; a table for people, or its JSON. */
 import { ControlClientError, controlRequest } from '../control/client.js'
-import type { AttachedProgramJson, CountersJson, LinkStatusJson, StatusJson } from '../control/protocol.js'
+import type { AttachedProgramJson, CountersJson, LinkStatusJson, ProgramStatusJson, StatusJson } from '../control/protocol.js'
+import { XDP_ACTIONS } from '../programs/counters.js'
 import { printable, table } from './format.js'
 
 export interface StatusOptions {
@@ -61,14 +62,36 @@ function linksText(links: readonly LinkStatusJson[]): string {
     .join('\n')
 }
 
-/** The human form: links, programs, counters. Pure. */
+/**
+ * What each link's program counted: a row per action it counted on the link, a link counted but quiet as one row
+ * with `-`; links without counters are left out. The namespace column names the daemon's own `host`.
+ */
+export function trafficText(links: readonly LinkStatusJson[]): string {
+  const rows: string[][] = []
+  for (const { netns, name, traffic } of links) {
+    if (!traffic) continue
+    const counted = XDP_ACTIONS.filter((a) => traffic[a].packets > 0 || traffic[a].bytes > 0)
+    if (counted.length === 0) rows.push([netns, name, '-', '0', '0'])
+    for (const a of counted) rows.push([netns, name, a, String(traffic[a].packets), String(traffic[a].bytes)])
+  }
+  if (rows.length === 0) return 'no per-link counters: no link runs a program that keeps them\n'
+  return table(['NETNS', 'NAME', 'ACTION', 'PACKETS', 'BYTES'], rows)
+}
+
+/** `per link` when the program keeps per-link counters, `-` when not, and why not when it has a map that does not serve. */
+function linkStatsText(p: ProgramStatusJson): string {
+  if (p.linkStats) return 'per link'
+  return p.linkStatsProblem ? `none: ${p.linkStatsProblem}` : '-'
+}
+
+/** The human form: links, what they counted, programs, counters. Pure. */
 export function statusText(s: StatusJson): string {
   const links = linksText(s.links)
   const programs = s.programs.length
     ? table(
-        ['ID', 'TAG', 'NAME', 'ENTRIES', 'OBJECT', 'PIN'],
-        s.programs.map((p) => [String(p.id), p.tag, p.name, p.entries.join(','), p.object, p.pin]),
+        ['ID', 'TAG', 'NAME', 'ENTRIES', 'OBJECT', 'PIN', 'COUNTERS'],
+        s.programs.map((p) => [String(p.id), p.tag, p.name, p.entries.join(','), p.object, p.pin, linkStatsText(p)]),
       )
     : 'no programs (the config attaches nothing)\n'
-  return `xdplinkd (pid ${s.pid}), config ${printable(s.config)}\n\n${links}\n${programs}\n${countersText(s.counters)}`
+  return `xdplinkd (pid ${s.pid}), config ${printable(s.config)}\n\n${links}\n${trafficText(s.links)}\n${programs}\n${countersText(s.counters)}`
 }

@@ -4,6 +4,7 @@
  * and a line that is not understood gives an error value, never an exception, so a client cannot crash the daemon
  * with what it sends.
  */
+import type { ActionCounters } from '../programs/counters.js'
 import { err, ok, type Result } from '../result.js'
 import type { XdpMode } from '../rtnl/xdp.js'
 
@@ -43,7 +44,15 @@ export interface LinkStatusJson {
   state: 'attached' | 'pending' | 'conflict' | 'error' | 'unmanaged'
   /** The last failure (`EBUSY: ...`), set while the link is in state `error`. */
   lastError: string | null
+  /**
+   * Packets and bytes by XDP action (`aborted`, `drop`, `pass`, `tx`, `redirect`) that the attached program counted
+   * on this link, from its per-link stats map; null when it keeps none (no program, a foreign one, an object without
+   * the map) or cannot tell this link from another (docs/reference.md, "Per-link counters").
+   */
+  traffic: TrafficJson | null
 }
+
+export type TrafficJson = ActionCounters
 
 export interface ProgramStatusJson {
   id: number
@@ -53,6 +62,10 @@ export interface ProgramStatusJson {
   pin: string
   /** Config entries that use it (entries with the same object bytes and program share one). */
   entries: string[]
+  /** The pin of its per-link stats map (`xdp_link_stats`), when it has one that follows the convention. */
+  linkStats: string | null
+  /** Why a map of that name gives no counters (another shape, or it could not be read). */
+  linkStatsProblem?: string
 }
 
 export interface CountersJson {

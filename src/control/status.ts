@@ -1,9 +1,12 @@
 /**
  * The `status` answer: the link table joined with the reconciler's records, the programs in use and the counters.
- * Reads what the daemon already holds; the only I/O is the ownership check (our pins under bpffs), once per call.
+ * Reads what the daemon already holds; the only I/O is the ownership check (our pins under bpffs) and the programs'
+ * per-link stats maps (programs/read-counters.ts), once per call.
  */
 import type { Config } from '../config/index.js'
 import type { NamespaceView } from '../netns/unit.js'
+import { LINK_STATS_MAP, type ActionCounters } from '../programs/counters.js'
+import { readLinkStats, readTraffic, type StatsRead, type StatsReader } from '../programs/read-counters.js'
 import type { LoadedProgram } from '../programs/registry.js'
 import { xdpPrograms, type XdpState } from '../rtnl/xdp.js'
 import type { AttachedProgramJson, CountersJson, LinkStatusJson, ProgramStatusJson, StatusJson } from './protocol.js'
@@ -43,8 +46,18 @@ export function counters(views: readonly NamespaceView[]): CountersJson {
   return sum
 }
 
-/** Programs in use, one row per program (entries that share one are listed together), by id. */
-export function programRows(uses: ProgramUse[]): ProgramStatusJson[] {
+/** What a program's stats map gave, as its row says it. */
+function linkStatsOf(p: LoadedProgram, read: StatsRead | undefined): Pick<ProgramStatusJson, 'linkStats' | 'linkStatsProblem'> {
+  if (read?.kind === 'entries') return { linkStats: p.maps.get(LINK_STATS_MAP) ?? null }
+  if (read?.kind === 'problem') return { linkStats: null, linkStatsProblem: read.reason }
+  return { linkStats: null }
+}
+
+/**
+ * Programs in use, one row per program (entries that share one are listed together), by id; `reads`: what each
+ * one's per-link stats map gave (none read: none known).
+ */
+export function programRows(uses: ProgramUse[], reads: ReadonlyMap<number, StatsRead> = new Map()): ProgramStatusJson[] {
   const byId = new Map<number, ProgramStatusJson>()
   for (const { entry, program: p } of uses) {
     const row = byId.get(p.id)
@@ -52,28 +65,30 @@ export function programRows(uses: ProgramUse[]): ProgramStatusJson[] {
       if (!row.entries.includes(entry)) row.entries.push(entry)
       continue
     }
-    byId.set(p.id, { id: p.id, tag: p.tag, name: p.name, object: p.objectPath, pin: p.pinPath, entries: [entry] })
+    byId.set(p.id, { id: p.id, tag: p.tag, name: p.name, object: p.objectPath, pin: p.pinPath, entries: [entry], ...linkStatsOf(p, reads.get(p.id)) })
   }
   return [...byId.values()].sort((a, b) => a.id - b.id)
 }
 
-export function buildStatus(src: StatusSource): StatusJson {
+/** `read`: how a program's stats map is read (the kernel's by default; tests give theirs). */
+export function buildStatus(src: StatusSource, read: StatsReader = readLinkStats): StatusJson {
   const uses = src.programs()
   const owned = src.registry.ownedProgramIds()
   for (const u of uses) owned.add(u.program.id)
   const isOurs = (id: number): boolean => owned.has(id)
   const views = src.namespaces()
-  const links = views.flatMap((v) => linkRows(v, isOurs))
+  const traffic = readTraffic(views, uses.map((u) => u.program), read)
+  const links = views.flatMap((v) => linkRows(v, isOurs, traffic.links.get(v) ?? new Map()))
   return {
     pid: process.pid,
     config: src.config.path,
     links,
-    programs: programRows(uses),
+    programs: programRows(uses, traffic.programs),
     counters: counters(views),
   }
 }
 
-function linkRows(v: NamespaceView, isOurs: (id: number) => boolean): LinkStatusJson[] {
+function linkRows(v: NamespaceView, isOurs: (id: number) => boolean, traffic: ReadonlyMap<number, ActionCounters | null>): LinkStatusJson[] {
   const records = new Map(v.reconciler.records().map((r) => [r.ifindex, r]))
   return v.table.links().map((l) => {
     const r = records.get(l.ifindex)
@@ -89,6 +104,7 @@ function linkRows(v: NamespaceView, isOurs: (id: number) => boolean): LinkStatus
       // A link the reconciler has not looked at yet (it just appeared) is pending.
       state: r?.state ?? 'pending',
       lastError: r?.state === 'error' ? r.lastError : null,
+      traffic: traffic.get(l.ifindex) ?? null,
     }
     if (others.length) row.alsoAttached = others
     return row

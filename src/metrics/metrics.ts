@@ -2,10 +2,13 @@
  * Prometheus metrics for the daemon, in a Registry of their own (the global one would mix in whatever else in the
  * process registers there). The reconciler and the link table already count everything; the counters here are
  * copied from them when scraped, so there is one source of truth and nothing to keep in step on the hot path.
- * Only the latency histogram is fed as things happen (Reconciler's onLatency).
+ * Only the latency histogram is fed as things happen (Reconciler's onLatency). The packets and bytes of each link
+ * are the programs' own per-link counters (bpf/xdp_stats.h), read from their maps when scraped.
  */
 import { Counter, Gauge, Histogram, Registry } from 'prom-client'
 import type { NamespaceView } from '../netns/unit.js'
+import { XDP_ACTIONS, type PacketsBytes } from '../programs/counters.js'
+import { readLinkStats, readTraffic, type CountedProgram, type StatsReader } from '../programs/read-counters.js'
 import type { LinkStatus } from '../reconcile/record.js'
 import type { ReconcilerCounters } from '../reconcile/reconciler.js'
 
@@ -13,7 +16,18 @@ export interface MetricsSource {
   /** Every managed namespace (its name is the `netns` label), the daemon's own first. */
   namespaces(): NamespaceView[]
   /** The programs the config in force uses (one per entry; shared programs repeat). */
-  programs(): { program: { id: number } }[]
+  programs(): { program: CountedProgram }[]
+}
+
+export interface DaemonMetricsOptions {
+  /** How a program's per-link stats map is read; the kernel's by default. */
+  readStats?: StatsReader
+}
+
+/** One link's counted packets or bytes under one action: a sample of the xdp counters. */
+interface TrafficSample {
+  labels: { netns: string; ifname: string; action: string }
+  counted: PacketsBytes
 }
 
 export const LINK_STATES: readonly LinkStatus[] = ['attached', 'pending', 'conflict', 'error', 'unmanaged']
@@ -34,8 +48,31 @@ export class DaemonMetrics {
   readonly #latency: Histogram
 
   /** `source` returns null until the daemon has started: then the collectors report nothing. */
-  constructor(source: () => MetricsSource | null) {
+  constructor(source: () => MetricsSource | null, opts: DaemonMetricsOptions = {}) {
     const registers = [this.registry]
+    const readStats = opts.readStats ?? readLinkStats
+    // The packets and the bytes collectors run one after the other in the same turn of the event loop (prom-client's
+    // Registry.metrics calls every collect() before its first await): the maps are read once per scrape.
+    let traffic: TrafficSample[] | null = null
+    const trafficSamples = (): TrafficSample[] => {
+      if (traffic) return traffic
+      const src = source()
+      traffic = src ? trafficOf(src, readStats) : []
+      setImmediate(() => (traffic = null))
+      return traffic
+    }
+    const xdpTotal = (name: string, help: string, read: (c: PacketsBytes) => number): void => {
+      new Counter({
+        name,
+        help,
+        labelNames: ['netns', 'ifname', 'action'],
+        registers,
+        collect() {
+          this.reset()
+          for (const s of trafficSamples()) setTotal(this, read(s.counted), s.labels)
+        },
+      })
+    }
     // Counters are kept per namespace and labelled with it: a namespace that goes ends its series, and no total
     // ever goes down (a sum over the namespaces present would, when one goes).
     const total = (name: string, help: string, read: (v: NamespaceView) => number): void => {
@@ -95,6 +132,12 @@ export class DaemonMetrics {
       buckets: LATENCY_BUCKETS,
       registers,
     })
+    xdpTotal(
+      'xdplinkd_xdp_packets_total',
+      "Packets a link's program counted, by XDP action (programs with a per-link stats map: docs/reference.md)",
+      (c) => c.packets,
+    )
+    xdpTotal('xdplinkd_xdp_bytes_total', "Bytes of the packets a link's program counted, by XDP action", (c) => c.bytes)
     new Gauge({
       name: 'xdplinkd_programs_loaded',
       help: 'Distinct programs the config in force uses',
@@ -118,4 +161,26 @@ export class DaemonMetrics {
   text(): Promise<string> {
     return this.registry.metrics()
   }
+}
+
+/**
+ * The samples of every link with counters: one per action it counted (a series appears with the first packet of its
+ * action, as the errors' do with the first error). A link whose counters cannot be told apart, or whose program keeps
+ * none, has no series.
+ */
+function trafficOf(src: MetricsSource, read: StatsReader): TrafficSample[] {
+  const views = src.namespaces()
+  const { links } = readTraffic(views, src.programs().map((u) => u.program), read)
+  const out: TrafficSample[] = []
+  for (const v of views) {
+    const counters = links.get(v)
+    for (const l of v.table.links()) {
+      const c = counters?.get(l.ifindex)
+      if (!c) continue
+      for (const action of XDP_ACTIONS) {
+        if (c[action].packets > 0 || c[action].bytes > 0) out.push({ labels: { netns: v.name, ifname: l.name, action }, counted: c[action] })
+      }
+    }
+  }
+  return out
 }

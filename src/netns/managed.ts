@@ -41,6 +41,11 @@ export interface ManagedNamespacesOptions {
   unit(nsFd: number, name: () => string, log: Logger, desire: Desire): NetnsUnit
   /** Something a summary counts changed (a namespace released). */
   changed(): void
+  /**
+   * A namespace was let go (its file went, no entry names it, its directory is no longer watched): `inode` is its
+   * nsfs inode number, which the kernel gives the next namespace once this one is freed.
+   */
+  released?(inode: number): void
 }
 
 /** A managed namespace: its unit and its first reconcile. */
@@ -103,7 +108,7 @@ export class ManagedNamespaces {
   }
 
   views(): NamespaceView[] {
-    return [...this.#managed.values()].map((m) => m.unit.view(m.ns.name))
+    return [...this.#managed.values()].map((m) => m.unit.view(m.ns.name, m.ns.identity.ino))
   }
 
   /** Detaches ours from every managed namespace's links (on-exit: detach); resolves when all are answered. */
@@ -225,6 +230,7 @@ export class ManagedNamespaces {
     this.#managed.delete(id)
     m.unit.close()
     this.#o.log.info({ netns: m.ns.name, netnsId: id, links: m.unit.table.size }, `network namespace ${m.ns.name} released: ${why}`)
+    this.#o.released?.(m.ns.identity.ino)
     this.#o.changed()
   }
 }

@@ -8,6 +8,7 @@
  * namespaced), whether the kernel has XDP_FLAGS_REPLACE, the clock, and where outcomes go.
  */
 import type { Logger } from 'pino'
+import { ownNetnsIdentity } from '../ffi/netns.js'
 import { LinkTable } from '../links/table.js'
 import type { Clock } from '../reconcile/debounce.js'
 import type { Desire } from '../reconcile/desire.js'
@@ -20,6 +21,11 @@ import type { RtnlClient } from '../rtnl/client.js'
 export interface NamespaceView {
   /** HOST_NETNS (`host`) for the daemon's own, else its namespace file's name. */
   readonly name: string
+  /**
+   * The namespace's nsfs inode number (st_ino; `net:[inode]`): what a program's per-link counters are keyed by
+   * (bpf/xdp_stats.h).
+   */
+  readonly inode: number
   readonly table: { links(): LinkState[]; readonly stats: { readonly overruns: number; readonly resyncs: number } }
   readonly reconciler: { records(): LinkRecord[]; readonly counters: ReconcilerCounters }
 }
@@ -81,9 +87,13 @@ export class NetnsUnit {
     await this.reconciler.idle()
   }
 
-  /** What status and the metrics read of it, under the namespace's name. */
-  view(name: string): NamespaceView {
-    return { name, table: this.table, reconciler: this.reconciler }
+  /**
+   * What status and the metrics read of it, under the namespace's name. `inode` is its nsfs inode number; by
+   * default the daemon's own namespace's (the thread's: ffi/netns.ts ownNetnsIdentity), which is where a unit made
+   * without a namespace descriptor has its sockets.
+   */
+  view(name: string, inode: number = ownNetnsIdentity().ino): NamespaceView {
+    return { name, inode, table: this.table, reconciler: this.reconciler }
   }
 
   /** The receive path is intact: both connections open, the table not stuck in a resync. */

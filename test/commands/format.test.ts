@@ -1,6 +1,8 @@
 import t from 'tap'
 import { eventJsonIn, eventText, eventTextIn, linksTable, netnsChangeText, netnsLinksJson, netnsLinksTable, printable, table, type NetnsChange } from '../../src/commands/format.js'
-import { statusText } from '../../src/commands/status.js'
+import { statusText, trafficText } from '../../src/commands/status.js'
+import type { LinkStatusJson } from '../../src/control/protocol.js'
+import { zeroCounters } from '../../src/programs/counters.js'
 import { link } from '../helpers/link-state.js'
 
 const OSC_TITLE = 'a\u001b]0;PWNED\u0007'
@@ -38,8 +40,8 @@ t.test('every text output escapes what it prints: links, monitor events, status'
       pid: 1,
       config: '/etc/x\u001b.yaml',
       links: [
-        { netns: 'host', ifindex: 7, name: evil.name, kind: 'veth', entry: null, desiredProgId: null, attached: null, state: 'error', lastError: 'EINVAL: \u0007' },
-        { netns: 'cni-\u001b', ifindex: 7, name: evil.name, kind: 'veth', entry: null, desiredProgId: null, attached: null, state: 'unmanaged', lastError: null },
+        { netns: 'host', ifindex: 7, name: evil.name, kind: 'veth', entry: null, desiredProgId: null, attached: null, state: 'error', lastError: 'EINVAL: \u0007', traffic: null },
+        { netns: 'cni-\u001b', ifindex: 7, name: evil.name, kind: 'veth', entry: null, desiredProgId: null, attached: null, state: 'unmanaged', lastError: null, traffic: { ...zeroCounters(), drop: { packets: 1, bytes: 2 } } },
       ],
       programs: [],
       counters: { attaches: 0, replaces: 0, detaches: 0, conflicts: 0, errors: {}, overruns: 0, resyncs: 1 },
@@ -53,12 +55,59 @@ t.test('every text output escapes what it prints: links, monitor events, status'
 
 t.test('status: one table per network namespace once there is more than the daemon own; one without a heading before', async (t) => {
   const row = (netns: string, ifindex: number, name: string) =>
-    ({ netns, ifindex, name, kind: 'veth', entry: null, desiredProgId: null, attached: null, state: 'unmanaged', lastError: null }) as const
+    ({ netns, ifindex, name, kind: 'veth', entry: null, desiredProgId: null, attached: null, state: 'unmanaged', lastError: null, traffic: null }) as const
   const status = (links: ReturnType<typeof row>[]) =>
     statusText({ pid: 1, config: '/c.yaml', links, programs: [], counters: { attaches: 0, replaces: 0, detaches: 0, conflicts: 0, errors: {}, overruns: 0, resyncs: 1 } })
   t.notMatch(status([row('host', 1, 'lo')]), /network namespace/, 'only the daemon own: as before namespaces')
   const text = status([row('host', 1, 'lo'), row('host', 2, 'va'), row('cni-1', 1, 'lo'), row('cni-1', 2, 'eth0')])
   t.match(text, /network namespace host: 2 links\nIFINDEX +NAME.*\n1 +lo .*\n2 +va .*\n\nnetwork namespace cni-1: 2 links\nIFINDEX +NAME.*\n1 +lo .*\n2 +eth0 /)
+})
+
+t.test("status: what each link's program counted, a row per action; the programs that keep per-link counters", async (t) => {
+  const row = (netns: string, name: string, traffic: LinkStatusJson['traffic']): LinkStatusJson => ({
+    netns,
+    ifindex: 2,
+    name,
+    kind: 'veth',
+    entry: 'e',
+    desiredProgId: 10,
+    attached: { progId: 10, mode: 'generic', owner: 'ours' },
+    state: 'attached',
+    lastError: null,
+    traffic,
+  })
+  const links = [
+    row('host', 'va', { ...zeroCounters(), drop: { packets: 3, bytes: 180 }, pass: { packets: 12, bytes: 1008 } }),
+    row('host', 'vb', null),
+    row('pod-1', 'eth0', zeroCounters()),
+    row('pod-2', 'eth0', { ...zeroCounters(), redirect: { packets: 1, bytes: 64 } }),
+  ]
+  t.equal(
+    trafficText(links),
+    [
+      'NETNS  NAME  ACTION    PACKETS  BYTES',
+      'host   va    drop      3        180',
+      'host   va    pass      12       1008',
+      'pod-1  eth0  -         0        0',
+      'pod-2  eth0  redirect  1        64',
+      '',
+    ].join('\n'),
+    'actions in enum xdp_action order; a link counted but quiet as -; a link without counters left out',
+  )
+  t.equal(trafficText([row('host', 'vb', null)]), 'no per-link counters: no link runs a program that keeps them\n')
+  const text = statusText({
+    pid: 1,
+    config: '/c.yaml',
+    links,
+    programs: [
+      { id: 10, tag: 't', name: 'xdp_pass', object: '/o', pin: '/p', entries: ['e'], linkStats: '/p/maps/xdp_link_stats' },
+      { id: 11, tag: 't', name: 'xdp_odd', object: '/o2', pin: '/p2', entries: ['f'], linkStats: null, linkStatsProblem: 'key of 4 bytes' },
+      { id: 12, tag: 't', name: 'xdp_none', object: '/o3', pin: '/p3', entries: ['g'], linkStats: null },
+    ],
+    counters: { attaches: 0, replaces: 0, detaches: 0, conflicts: 0, errors: {}, overruns: 0, resyncs: 1 },
+  })
+  t.match(text, /\n\nNETNS +NAME +ACTION +PACKETS +BYTES\nhost +va +drop +3 +180\n/, 'after the links')
+  t.match(text, /\nID +TAG +NAME +ENTRIES +OBJECT +PIN +COUNTERS\n10 .* \/p +per link\n11 .* \/p2 +none: key of 4 bytes\n12 .* \/p3 +-\n/)
 })
 
 t.test('links of several namespaces: a NETNS column once one is not host; JSON names the namespace of every link', async (t) => {

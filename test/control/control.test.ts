@@ -18,6 +18,7 @@ function fakeDaemon() {
     namespaces: () => [
       {
         name: 'host',
+        inode: 4026531833,
         table: { links: () => [], stats: { overruns: 0, resyncs: 1 } },
         reconciler: { records: (): LinkRecord[] => [], counters: { attaches: 0, replaces: 0, detaches: 0, conflicts: 0, errors: {}, batches: 0, requests: 0 } },
       },

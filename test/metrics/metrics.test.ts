@@ -4,6 +4,7 @@ import { DaemonMetrics, type MetricsSource } from '../../src/metrics/metrics.js'
 import { MetricsServer } from '../../src/metrics/server.js'
 import type { LinkRecord } from '../../src/reconcile/record.js'
 import type { ReconcilerCounters } from '../../src/reconcile/reconciler.js'
+import { zeroCounters } from '../../src/programs/counters.js'
 import { link } from '../helpers/link-state.js'
 import { samples } from '../helpers/exposition.js'
 
@@ -19,8 +20,8 @@ function fakeSource() {
     progIds: [5, 5, 6],
   }
   const source: MetricsSource = {
-    namespaces: () => [{ name: 'host', table: { links: () => src.links, stats }, reconciler: { records: () => src.records, counters } }],
-    programs: () => src.progIds.map((id) => ({ program: { id } })),
+    namespaces: () => [{ name: 'host', inode: 4026531833, table: { links: () => src.links, stats }, reconciler: { records: () => src.records, counters } }],
+    programs: () => src.progIds.map((id) => ({ program: { id, maps: new Map<string, string>() } })),
   }
   return { source, counters, stats, src }
 }
@@ -84,7 +85,7 @@ t.test('before start the collectors report no namespace and no programs', async 
 
 t.test('each namespace is a netns label; one that goes ends its series', async (t) => {
   const f = fakeSource()
-  const pod = { name: 'cni-1', table: { links: () => [link(1, 'lo'), link(2, 'eth0')], stats: { overruns: 1, resyncs: 2 } }, reconciler: { records: () => [rec(2, 'attached')], counters: { ...f.counters, attaches: 9, errors: { EBUSY: 1 } } } }
+  const pod = { name: 'cni-1', inode: 4026532174, table: { links: () => [link(1, 'lo'), link(2, 'eth0')], stats: { overruns: 1, resyncs: 2 } }, reconciler: { records: () => [rec(2, 'attached')], counters: { ...f.counters, attaches: 9, errors: { EBUSY: 1 } } } }
   let present = true
   const m = new DaemonMetrics(() => ({ ...f.source, namespaces: () => [...f.source.namespaces(), ...(present ? [pod] : [])] }))
   let s = samples(await m.text())
@@ -98,6 +99,56 @@ t.test('each namespace is a netns label; one that goes ends its series', async (
   s = samples(await m.text())
   t.notOk([...s.keys()].some((k) => k.includes('cni-1')), 'no series of a namespace that went')
   t.equal(s.get('xdplinkd_links{netns="host",state="attached"}'), 1)
+})
+
+t.test('packets and bytes per link and action, read from the maps when scraped and only then', async (t) => {
+  const f = fakeSource()
+  const pass = { mode: 'generic' as const, progId: 5, skbProgId: 5 }
+  f.src.links = [link(1, 'lo'), link(2, 'va', { xdp: pass })]
+  const pod = {
+    name: 'cni-1',
+    inode: 4026532174,
+    table: { links: () => [link(2, 'eth0', { xdp: pass })], stats: { overruns: 0, resyncs: 1 } },
+    reconciler: { records: () => [], counters: f.counters },
+  }
+  const maps = new Map([['xdp_link_stats', '/pin/5/maps/xdp_link_stats']])
+  const source: MetricsSource = { namespaces: () => [...f.source.namespaces(), pod], programs: () => [{ program: { id: 5, maps } }, { program: { id: 5, maps } }] }
+  let reads = 0
+  let pkts = 3
+  const m = new DaemonMetrics(() => source, {
+    readStats: () => {
+      reads++
+      return {
+        kind: 'entries',
+        entries: [
+          { netns: 4026531833, ifindex: 2, actions: { ...zeroCounters(), pass: { packets: pkts, bytes: pkts * 98 } } },
+          { netns: 4026532174, ifindex: 2, actions: { ...zeroCounters(), drop: { packets: 4, bytes: 392 }, pass: { packets: 1, bytes: 60 } } },
+        ],
+      }
+    },
+  })
+  t.equal(reads, 0, 'nothing read until scraped')
+  let s = samples(await m.text())
+  t.equal(reads, 1, 'one read per scrape for both metrics and both entries of the shared program')
+  t.equal(s.get('xdplinkd_xdp_packets_total{netns="host",ifname="va",action="pass"}'), 3)
+  t.equal(s.get('xdplinkd_xdp_bytes_total{netns="host",ifname="va",action="pass"}'), 294)
+  t.equal(s.get('xdplinkd_xdp_packets_total{netns="cni-1",ifname="eth0",action="drop"}'), 4)
+  t.equal(s.get('xdplinkd_xdp_bytes_total{netns="cni-1",ifname="eth0",action="drop"}'), 392)
+  t.equal(s.get('xdplinkd_xdp_packets_total{netns="cni-1",ifname="eth0",action="pass"}'), 1)
+  t.same(
+    [...s.keys()].filter((k) => k.startsWith('xdplinkd_xdp_packets_total')).sort(),
+    [
+      'xdplinkd_xdp_packets_total{netns="cni-1",ifname="eth0",action="drop"}',
+      'xdplinkd_xdp_packets_total{netns="cni-1",ifname="eth0",action="pass"}',
+      'xdplinkd_xdp_packets_total{netns="host",ifname="va",action="pass"}',
+    ],
+    'a series per action counted; none for a link without a program (lo)',
+  )
+  pkts = 10
+  await new Promise((r) => setImmediate(r))
+  s = samples(await m.text())
+  t.equal(reads, 2, 'read again at the next scrape')
+  t.equal(s.get('xdplinkd_xdp_packets_total{netns="host",ifname="va",action="pass"}'), 10)
 })
 
 t.test('the endpoint serves /metrics and 404 elsewhere', async (t) => {

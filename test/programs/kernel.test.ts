@@ -27,7 +27,7 @@ t.test('kernel', { skip: needsRoot }, async (t) => {
       t.ok(p.id > 0)
       t.equal(bpfFdKind(p.fd), 'prog')
       t.ok(existsSync(p.pinPath), p.pinPath)
-      const expectMaps = name === 'xdp_blocklist' ? ['blocklist_v4', 'blocklist_v6', 'xdp_stats'] : ['xdp_stats']
+      const expectMaps = name === 'xdp_blocklist' ? ['blocklist_v4', 'blocklist_v6', 'xdp_link_stats', 'xdp_stats'] : ['xdp_link_stats', 'xdp_stats']
       t.same([...p.maps.keys()].sort(), expectMaps)
       for (const path of p.maps.values()) t.ok(existsSync(path), path)
       // bpftool agrees on what was pinned
