@@ -136,6 +136,20 @@ export function mapUpdateElem(fd: Fd, key: Buffer, value: Buffer, flags = BPF_AN
   libbpfCheck('bpf_map_update_elem', libbpf().bpf_map_update_elem(fd.raw, key, value, flags) as number, fd.label)
 }
 
+/**
+ * bpf_map_get_next_key (BPF_MAP_GET_NEXT_KEY, Linux 3.19): writes the key after `key` into `next`, the first key
+ * for a null `key`; false at the end (ENOENT). A hash map's order is its buckets'; a key deleted meanwhile makes the
+ * kernel start again from the first (kernel/bpf/hashtab.c, htab_map_get_next_key), so a walk of a map that changes
+ * under it may see a key twice: callers keep what they have seen by key.
+ */
+export function mapGetNextKey(fd: Fd, key: Buffer | null, next: Buffer): boolean {
+  const rc = libbpf().bpf_map_get_next_key(fd.raw, key, next) as number
+  if (rc >= 0) return true
+  const err = libbpfError('bpf_map_get_next_key', rc, fd.label)
+  if (err.errno === ERRNO.ENOENT) return false
+  throw err
+}
+
 export interface TestRunResult {
   /** What the program returned (an XDP action for XDP) */
   retval: number

@@ -8,7 +8,7 @@ import { join } from 'node:path'
 import t from 'tap'
 import { captureLibbpfLog } from '../../src/ffi/libbpf-log.js'
 import { BPF_PROG_TYPE_XDP, BpfObject } from '../../src/ffi/bpf-object.js'
-import { bpfFdKind, mapInfo, mapLookupElem, objGet, progInfo, progTestRun } from '../../src/ffi/bpf-fd.js'
+import { bpfFdKind, mapGetNextKey, mapInfo, mapLookupElem, mapUpdateElem, objGet, progInfo, progTestRun } from '../../src/ffi/bpf-fd.js'
 import { needsRoot } from '../helpers/netns.js'
 import { bpftoolJson, buildObjects, tempBpffs } from '../helpers/bpf.js'
 
@@ -61,6 +61,12 @@ t.test('kernel', { skip: needsRoot }, async (t) => {
       name: 'blocklist_v4',
     })
     t.equal(mapLookupElem(mfd, Buffer.from('200000000a000001', 'hex'), Buffer.alloc(1)), false, 'absent key')
+    const keys = ['180000000a000100', '200000000a000001'].map((h) => Buffer.from(h, 'hex'))
+    for (const k of keys) mapUpdateElem(mfd, k, Buffer.from([1]))
+    const walked: string[] = []
+    const next = Buffer.alloc(8)
+    for (let k: Buffer | null = null; mapGetNextKey(mfd, k, next); k = Buffer.from(next)) walked.push(next.toString('hex'))
+    t.same(walked.sort(), keys.map((k) => k.toString('hex')).sort(), 'bpf_map_get_next_key walks every key once, then ENOENT')
 
     // A second copy of the object, told to use the first one's blocklist_v4 instead of creating its own.
     const again = BpfObject.open(readFileSync(objs.bundled('xdp_blocklist')), 'xdp_blocklist')
