@@ -77,29 +77,24 @@ export function planMapSync(
     })
   }
   const size = kernelValueSize(shape)
-  const cur = new Map<string, Buffer>()
-  for (const [key, value] of current) {
-    const k = canonicalKey(key, shape)
-    if (!k.ok) return err({ kind: 'current', key, message: `the map holds a key that is not of its shape: ${k.error}` })
+  const cur = canonical(current, shape, 'current')
+  if (!cur.ok) return cur
+  const want = canonical(declared, shape, 'declared')
+  if (!want.ok) return want
+  for (const [key, value] of cur.value) {
     if (value.length !== size) {
       return err({ kind: 'current', key, message: `the map's value is ${value.length} bytes, expected ${size}` })
     }
-    cur.set(k.value, value)
   }
 
   const changed: [string, Buffer][] = []
   const added: [string, Buffer][] = []
-  const seen = new Set<string>()
   let unchanged = 0
-  for (const [key, value] of declared) {
-    const k = canonicalKey(key, shape)
-    if (!k.ok) return err({ kind: 'declared', key, message: k.error })
+  for (const [key, value] of want.value) {
     if (value.length !== shape.valueSize) {
       return err({ kind: 'declared', key, message: `value is ${value.length} bytes; the map's value_size is ${shape.valueSize}` })
     }
-    if (seen.has(k.value)) return err({ kind: 'declared', key, message: `the prefix ${k.value} is declared twice` })
-    seen.add(k.value)
-    const now = cur.get(k.value)
+    const now = cur.value.get(key)
     if (now !== undefined && holds(now, value, shape)) {
       unchanged++
       continue
@@ -107,12 +102,12 @@ export function planMapSync(
     const write = shape.cpus === null ? value : perCpuValue(value, shape)
     // An array index holding zero counts as absent: the zero value is what an undeclared index means.
     const present = now !== undefined && !(shape.kind === 'array' && isZero(now, shape))
-    ;(present ? changed : added).push([k.value, write])
+    ;(present ? changed : added).push([key, write])
   }
 
   const removals: string[] = []
-  for (const [key, value] of cur) {
-    if (seen.has(key)) continue
+  for (const [key, value] of cur.value) {
+    if (want.value.has(key)) continue
     if (shape.kind === 'array' && isZero(value, shape)) continue
     removals.push(key)
   }
@@ -138,31 +133,76 @@ export function planMapSync(
 }
 
 /**
+ * The entries by the key as the map tells them apart: `entries` itself when every key is already so (the common
+ * case: no copy of 100,000 entries), else a copy. A key of another shape fails; so do two declared keys for one
+ * entry.
+ */
+function canonical(
+  entries: ReadonlyMap<string, Buffer>,
+  shape: MapShape,
+  kind: 'declared' | 'current',
+): Result<ReadonlyMap<string, Buffer>, MapPlanError> {
+  let copy: Map<string, Buffer> | null = null
+  for (const [key, value] of entries) {
+    const k = canonicalKey(key, shape)
+    if (!k.ok) {
+      const message = kind === 'current' ? `the map holds a key that is not of its shape: ${k.error}` : k.error
+      return err({ kind, key, message })
+    }
+    if (k.value !== key && copy === null) {
+      copy = new Map()
+      for (const [earlier, v] of entries) {
+        if (earlier === key) break
+        copy.set(earlier, v)
+      }
+    }
+    if (copy === null) continue
+    if (copy.has(k.value)) return err({ kind, key, message: `the prefix ${k.value} is declared twice` })
+    copy.set(k.value, value)
+  }
+  return ok(copy ?? entries)
+}
+
+/**
  * The key as the map tells entries apart. An array's index must be below max_entries (array_map_update_elem: E2BIG).
  * An LPM trie's key with its bits past prefixlen zeroed: the trie matches only the first prefixlen bits and keeps
  * whatever data it was given (kernel/bpf/lpm_trie.c, trie_update_elem copies the key whole; longest_prefix_match),
- * so 10.0.0.1/24 and 10.0.0.0/24 are one entry, and deleting the one would delete the other.
+ * so 10.0.0.1/24 and 10.0.0.0/24 are one entry, and deleting the one would delete the other. Read from the hex
+ * without making a Buffer unless the key has to change.
  */
 function canonicalKey(key: string, shape: MapShape): Result<string, string> {
   if (key.length !== shape.keySize * 2 || !HEX.test(key)) {
     return err(`key is not ${shape.keySize} bytes as lowercase hex`)
   }
+  if (shape.kind === 'hash') return ok(key)
+  // A u32 in host (little-endian) order: an array's index, an LPM key's prefixlen.
+  const first = parseInt(key.slice(6, 8) + key.slice(4, 6) + key.slice(2, 4) + key.slice(0, 2), 16)
   if (shape.kind === 'array') {
-    const index = Buffer.from(key, 'hex').readUInt32LE(0)
-    if (index >= shape.maxEntries) return err(`index ${index} is past the array's ${shape.maxEntries} entries`)
+    if (first >= shape.maxEntries) return err(`index ${first} is past the array's ${shape.maxEntries} entries`)
     return ok(key)
   }
-  if (shape.kind === 'hash') return ok(key)
-  const bytes = Buffer.from(key, 'hex')
   const bits = (shape.keySize - 4) * 8
-  const prefixlen = bytes.readUInt32LE(0)
   // trie_update_elem: EINVAL past the data's bits.
-  if (prefixlen > bits) return err(`prefixlen ${prefixlen} is past the key's ${bits} bits of data`)
-  for (let bit = prefixlen; bit < bits; bit++) {
+  if (first > bits) return err(`prefixlen ${first} is past the key's ${bits} bits of data`)
+  if (isCanonicalPrefix(key, first)) return ok(key)
+  const bytes = Buffer.from(key, 'hex')
+  for (let bit = first; bit < bits; bit++) {
     const i = 4 + (bit >> 3)
     bytes[i] = bytes[i]! & ~(0x80 >> (bit & 7))
   }
   return ok(bytes.toString('hex'))
+}
+
+/** Whether every bit of an LPM key's data past `prefixlen` is zero, read from the hex (4 bits a digit). */
+function isCanonicalPrefix(key: string, prefixlen: number): boolean {
+  let digit = 8 + (prefixlen >> 2)
+  if (prefixlen & 3) {
+    // The digit holding the boundary: its low 4 - prefixlen % 4 bits are past it.
+    if ((parseInt(key[digit]!, 16) & (0xf >> (prefixlen & 3))) !== 0) return false
+    digit++
+  }
+  for (; digit < key.length; digit++) if (key[digit] !== '0') return false
+  return true
 }
 
 /** Whether the kernel's value (every CPU's, for a per-CPU map) is the declared one. Padding bytes do not count. */

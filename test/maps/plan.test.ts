@@ -68,6 +68,8 @@ t.test('planMapSync: declared vs current, the writes in order', async (t) => {
     ['lpm: a more specific prefix added before the covering one goes', m([lpm(25, '10.0.0.128'), v('01')]),
       m([lpm(16, '10.0.255.255'), v('01')]), LPM,
       { updates: [[lpm(25, '10.0.0.128'), '01']], deletes: [lpm(16, '10.0.0.0')], changed: 0, added: 1, removed: 1, unchanged: 0 }],
+    ['lpm: a prefix boundary inside a hex digit', m([lpm(27, '10.0.0.33'), v('01')], [lpm(26, '10.0.0.64'), v('01')], [lpm(30, '10.0.0.7'), v('01')]), m(), LPM,
+      { updates: [[lpm(27, '10.0.0.32'), '01'], [lpm(26, '10.0.0.64'), '01'], [lpm(30, '10.0.0.4'), '01']], deletes: [], changed: 0, added: 3, removed: 0, unchanged: 0 }],
     ['lpm: /0 and /32', m([lpm(0, '1.2.3.4'), v('01')], [lpm(32, '1.2.3.4'), v('01')]), m(), LPM,
       { updates: [[lpm(0, '0.0.0.0'), '01'], [lpm(32, '1.2.3.4'), '01']], deletes: [], changed: 0, added: 2, removed: 0, unchanged: 0 }],
   ]
