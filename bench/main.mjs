@@ -4,8 +4,8 @@
  * network namespaces, baselines measured in the same run. A benchmark, not a test: it prints a report with the
  * ratios and PASS/MISS per target, and exits 0 unless something broke (then 1).
  *
- *   npm run bench -- [--only a,b,c,d,e,f,g] [--pairs 500] [--runs 3] [--samples 200] [--mem-pairs 5000]
- *                    [--soak-cycles 100] [--soak-pairs 50] [--namespaces 1000] [--ns-samples 50]
+ *   npm run bench -- [--only a,b,c,d,e,f,g,h] [--pairs 500] [--runs 3] [--samples 200] [--mem-pairs 5000]
+ *                    [--soak-cycles 100] [--soak-pairs 50] [--namespaces 1000] [--ns-samples 50] [--prefixes 100000]
  *                    [--idle 60] [--idle-warmup 2000] [--settle 50] [--settle-c 1] [--settle-g 1]
  *                    [--cooldown 1000]
  *                    [--cpu-prof] [--prof-dir DIR] [--json FILE]
@@ -16,23 +16,26 @@
  * (b) N pairs created while the daemon runs, against ip -batch create + ip -batch attach;
  * (c) RTM_NEWLINK -> attached for one pair at a time (ip -ts monitor link against the daemon's attach lines);
  * (d) VmRSS with 10,000 links; (e) CPU over an idle window; (f) VmRSS while the same pairs are created and deleted
- * again and again; (g) links in 1,000 network namespaces (bench/netns.mjs). Parts run in the order a, b, c, e, f, g,
- * d: (d) leaves the most for the kernel to tear down.
+ * again and again; (g) links in 1,000 network namespaces (bench/netns.mjs); (h) 100,000 IPv4 prefixes synced into an
+ * LPM map against bpftool batch file, and a reload changing 1% (bench/maps.mjs). Parts run in the order a, b, c, e,
+ * f, g, h, d: (d) leaves the most for the kernel to tear down.
  */
 import { existsSync, writeFileSync } from 'node:fs'
 import { cpus, loadavg, release } from 'node:os'
 import { parseArgs } from 'node:util'
 import { CLI, XDP_PASS, cleanupSync, scrubNodeEnv, setupEnv } from './env.mjs'
+import { partH } from './maps.mjs'
 import { partG } from './netns.mjs'
 import { partA, partB, partC, partD, partE, partF } from './parts.mjs'
 
-const USAGE = `usage: npm run bench -- [--only a,b,c,d,e,f,g] [--pairs N] [--runs R] [--samples S] [--mem-pairs M]
-       [--soak-cycles C] [--soak-pairs P] [--namespaces N] [--ns-samples S] [--idle SECONDS] [--idle-warmup MS]
+const USAGE = `usage: npm run bench -- [--only a,b,c,d,e,f,g,h] [--pairs N] [--runs R] [--samples S] [--mem-pairs M]
+       [--soak-cycles C] [--soak-pairs P] [--namespaces N] [--ns-samples S] [--prefixes N] [--idle SECONDS]
+       [--idle-warmup MS]
        [--settle MS] [--settle-c MS] [--settle-g MS] [--cooldown MS]
        [--cpu-prof] [--prof-dir DIR] [--json FILE]`
 
 const OPTIONS = {
-  only: { type: 'string', default: 'a,b,c,d,e,f,g' },
+  only: { type: 'string', default: 'a,b,c,d,e,f,g,h' },
   pairs: { type: 'string', default: '500' },
   runs: { type: 'string', default: '3' },
   samples: { type: 'string', default: '200' },
@@ -41,6 +44,7 @@ const OPTIONS = {
   'soak-pairs': { type: 'string', default: '50' },
   namespaces: { type: 'string', default: '1000' },
   'ns-samples': { type: 'string', default: '50' },
+  prefixes: { type: 'string', default: '100000' },
   idle: { type: 'string', default: '60' },
   'idle-warmup': { type: 'string', default: '2000' },
   settle: { type: 'string', default: '50' },
@@ -80,6 +84,7 @@ const opt = {
   soakPairs: num('soak-pairs', 1),
   namespaces: num('namespaces', 1),
   nsSamples: num('ns-samples', 1),
+  prefixes: num('prefixes', 1),
   idle: num('idle', 0),
   idleWarmup: num('idle-warmup', 0),
   settle: num('settle', 1),
@@ -92,7 +97,7 @@ const opt = {
 }
 const only = new Set(a.only.split(',').map((s) => s.trim().toLowerCase()).filter(Boolean))
 for (const p of only) {
-  if (!'abcdefg'.includes(p) || p.length !== 1) {
+  if (!'abcdefgh'.includes(p) || p.length !== 1) {
     console.error(`bench: unknown part "${p}" in --only\n${USAGE}`)
     process.exit(2)
   }
@@ -118,7 +123,7 @@ for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
 }
 
 const progress = (s) => process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${s}\n`)
-const PARTS = { a: partA, b: partB, c: partC, e: partE, f: partF, g: partG, d: partD }
+const PARTS = { a: partA, b: partB, c: partC, e: partE, f: partF, g: partG, h: partH, d: partD }
 const results = {}
 const broken = {}
 const t0 = Date.now()
@@ -150,7 +155,7 @@ console.log(
     .join(' ')} at the end, ${((Date.now() - t0) / 1000).toFixed(0)} s`,
 )
 if (scrubbed.length) console.log(`removed from the environment of every process started: ${scrubbed.join(', ')} (as a systemd service runs)`)
-for (const k of 'abcdefg') {
+for (const k of 'abcdefgh') {
   const r = results[k]
   if (broken[k]) console.log(`\n(${k}) BROKE: ${broken[k].message}`)
   if (!r) continue

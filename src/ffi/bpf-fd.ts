@@ -5,7 +5,7 @@
  */
 import { readlinkSync } from 'node:fs'
 import koffi from 'koffi'
-import { ERRNO } from './errno.js'
+import { ERRNO, type SyscallError } from './errno.js'
 import { Fd } from './fd.js'
 import { libbpf, libbpfCheck, libbpfError } from './libbpf.js'
 import { BPF_OBJ_NAME_LEN, BPF_TAG_SIZE, STRUCTS } from './structs.js'
@@ -130,26 +130,21 @@ function cString(b: Buffer): string {
   return b.toString('utf8', 0, end < 0 ? b.length : end)
 }
 
-/** bpf_map_lookup_elem: copies the value into `value`; false when the key is absent (ENOENT). */
-export function mapLookupElem(fd: Fd, key: Buffer, value: Buffer): boolean {
-  const rc = libbpf().bpf_map_lookup_elem(fd.raw, key, value) as number
+/** The answer of a call on a key: true for done, false for a key that is absent (ENOENT), any other error thrown. */
+function keyFound(fn: string, rc: number, fd: Fd): boolean {
   if (rc >= 0) return true
-  const err = libbpfError('bpf_map_lookup_elem', rc, fd.label)
+  const err = libbpfError(fn, rc, fd.label)
   if (err.errno === ERRNO.ENOENT) return false
   throw err
+}
+
+/** bpf_map_lookup_elem: copies the value into `value`; false when the key is absent (ENOENT). */
+export function mapLookupElem(fd: Fd, key: Buffer, value: Buffer): boolean {
+  return keyFound('bpf_map_lookup_elem', libbpf().bpf_map_lookup_elem(fd.raw, key, value) as number, fd)
 }
 
 export function mapUpdateElem(fd: Fd, key: Buffer, value: Buffer, flags = BPF_ANY): void {
   libbpfCheck('bpf_map_update_elem', libbpf().bpf_map_update_elem(fd.raw, key, value, flags) as number, fd.label)
-}
-
-/** bpf_map_delete_elem (BPF_MAP_DELETE_ELEM): false when the key is absent (ENOENT). */
-export function mapDeleteElem(fd: Fd, key: Buffer): boolean {
-  const rc = libbpf().bpf_map_delete_elem(fd.raw, key) as number
-  if (rc >= 0) return true
-  const err = libbpfError('bpf_map_delete_elem', rc, fd.label)
-  if (err.errno === ERRNO.ENOENT) return false
-  throw err
 }
 
 /**
@@ -159,11 +154,7 @@ export function mapDeleteElem(fd: Fd, key: Buffer): boolean {
  * under it may see a key twice: callers keep what they have seen by key.
  */
 export function mapGetNextKey(fd: Fd, key: Buffer | null, next: Buffer): boolean {
-  const rc = libbpf().bpf_map_get_next_key(fd.raw, key, next) as number
-  if (rc >= 0) return true
-  const err = libbpfError('bpf_map_get_next_key', rc, fd.label)
-  if (err.errno === ERRNO.ENOENT) return false
-  throw err
+  return keyFound('bpf_map_get_next_key', libbpf().bpf_map_get_next_key(fd.raw, key, next) as number, fd)
 }
 
 export interface TestRunResult {
@@ -207,4 +198,91 @@ export function progTestRun(fd: Fd, data: Buffer, repeat = 1): TestRunResult {
 /** CPUs a per-CPU map holds a value for (/sys/devices/system/cpu/possible), as libbpf counts them. */
 export function numPossibleCpus(): number {
   return libbpfCheck('libbpf_num_possible_cpus', libbpf().libbpf_num_possible_cpus() as number)
+}
+
+
+/** bpf_map_delete_elem (BPF_MAP_DELETE_ELEM): false when the key was absent (ENOENT). */
+export function mapDeleteElem(fd: Fd, key: Buffer): boolean {
+  return keyFound('bpf_map_delete_elem', libbpf().bpf_map_delete_elem(fd.raw, key) as number, fd)
+}
+
+/**
+ * What one batch call did: the elements it did (its written-back `count`) and the error that stopped it, null when
+ * it did them all. Not thrown, because a failed batch call has still done `count` elements (kernel/bpf/syscall.c,
+ * generic_map_update_batch stops at the first failing element), and ENOENT ends every lookup walk with the last
+ * partial batch.
+ */
+export interface BatchAnswer {
+  count: number
+  error: SyscallError | null
+}
+
+function batchOpts(elemFlags: number): Buffer {
+  const { size, fields } = STRUCTS.bpf_map_batch_opts
+  const opts = Buffer.alloc(size)
+  opts.writeBigUInt64LE(BigInt(size), fields.sz)
+  opts.writeBigUInt64LE(BigInt(elemFlags), fields.elem_flags)
+  return opts
+}
+
+function batchAnswer(fn: string, rc: number, count: number, fd: Fd): BatchAnswer {
+  return { count, error: rc < 0 ? libbpfError(fn, rc, fd.label) : null }
+}
+
+/**
+ * A write batch that failed with `count` as it was asked did nothing: the kernel writes `count` back only once it
+ * has started on the elements (generic_map_update_batch, generic_map_delete_batch), and one that does them all does
+ * not fail. Refusals before that (ENOTSUPP, EPERM on a frozen map, EINVAL flags) leave it untouched.
+ */
+function writeBatchAnswer(fn: string, rc: number, count: number, asked: number, fd: Fd): BatchAnswer {
+  return batchAnswer(fn, rc, rc < 0 && count >= asked ? 0 : count, fd)
+}
+
+/**
+ * bpf_map_lookup_batch (BPF_MAP_LOOKUP_BATCH, Linux 5.6): up to `count` elements from where `inBatch` says (null:
+ * the start), keys packed in `keys` (key_size each), values in `values` (bpf_map_value_size each: per-CPU maps
+ * round_up(value_size, 8) per possible CPU); `outBatch` receives the token for the next call. The token is the map
+ * type's: a u32 bucket index for hash maps (kernel/bpf/hashtab.c, __htab_map_lookup_and_delete_batch), the last key
+ * (key_size bytes) for the generic walk (kernel/bpf/syscall.c, generic_map_lookup_batch): give both buffers
+ * max(4, key_size) bytes. The end of the map is ENOENT, with the last elements counted.
+ */
+export function mapLookupBatch(
+  fd: Fd,
+  inBatch: Buffer | null,
+  outBatch: Buffer,
+  keys: Buffer,
+  values: Buffer,
+  count: number,
+): BatchAnswer {
+  const n = [count]
+  const rc = libbpf().bpf_map_lookup_batch(fd.raw, inBatch, outBatch, keys, values, n, batchOpts(BPF_ANY)) as number
+  return batchAnswer('bpf_map_lookup_batch', rc, n[0]!, fd)
+}
+
+/**
+ * bpf_map_update_batch (BPF_MAP_UPDATE_BATCH, Linux 5.6): the first `count` keys and values of the buffers (laid out
+ * as for mapLookupBatch), each with `elemFlags`, in order; stops at the first that fails, which is element `count`
+ * of the answer.
+ */
+export function mapUpdateBatch(fd: Fd, keys: Buffer, values: Buffer, count: number, elemFlags = BPF_ANY): BatchAnswer {
+  const n = [count]
+  const rc = libbpf().bpf_map_update_batch(fd.raw, keys, values, n, batchOpts(elemFlags)) as number
+  return writeBatchAnswer('bpf_map_update_batch', rc, n[0]!, count, fd)
+}
+
+/** bpf_map_delete_batch (BPF_MAP_DELETE_BATCH, Linux 5.6): the first `count` keys, in order; a missing key is ENOENT. */
+export function mapDeleteBatch(fd: Fd, keys: Buffer, count: number): BatchAnswer {
+  const n = [count]
+  const rc = libbpf().bpf_map_delete_batch(fd.raw, keys, n, batchOpts(BPF_ANY)) as number
+  return writeBatchAnswer('bpf_map_delete_batch', rc, n[0]!, count, fd)
+}
+
+/** bpf_map_create (BPF_MAP_CREATE): a new map, not pinned; for tests and the bench. */
+export function mapCreate(type: number, name: string, keySize: number, valueSize: number, maxEntries: number, flags = 0): Fd {
+  const { size, fields } = STRUCTS.bpf_map_create_opts
+  const opts = Buffer.alloc(size)
+  opts.writeBigUInt64LE(BigInt(size), fields.sz)
+  opts.writeUInt32LE(flags, fields.map_flags)
+  const rc = libbpf().bpf_map_create(type, name, keySize, valueSize, maxEntries, opts) as number
+  return new Fd(libbpfCheck('bpf_map_create', rc, name), `bpf map ${name}`)
 }

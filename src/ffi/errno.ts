@@ -8,8 +8,15 @@ import { constants } from 'node:os'
  */
 const ALIASES = new Set(['EWOULDBLOCK', 'EDEADLOCK', 'ENOTSUP'])
 
+/**
+ * ENOTSUPP (524), one of the kernel-internal numbers of include/linux/errno.h that are "never seen by user
+ * programs" but are: the bpf() syscall answers a command a map type lacks with it (kernel/bpf/syscall.c,
+ * BPF_DO_BATCH), and it is not EOPNOTSUPP (95). No libc or Node table has it.
+ */
+export const ENOTSUPP = 524
+
 // Node already carries the platform's errno table (name -> number); invert it once for names.
-const byNumber = new Map<number, string>()
+const byNumber = new Map<number, string>([[ENOTSUPP, 'ENOTSUPP']])
 for (const [name, value] of Object.entries(constants.errno)) {
   if (!ALIASES.has(name) && !byNumber.has(value)) byNumber.set(value, name)
 }

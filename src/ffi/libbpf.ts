@@ -90,11 +90,24 @@ function bind() {
     bpf_map_lookup_elem: lib.func('int bpf_map_lookup_elem(int fd, const void *key, void *value)'),
     bpf_map_update_elem: lib.func('int bpf_map_update_elem(int fd, const void *key, const void *value, uint64_t flags)'),
     bpf_map_get_next_key: lib.func('int bpf_map_get_next_key(int fd, const void *key, void *next_key)'),
-    bpf_map_delete_elem: lib.func('int bpf_map_delete_elem(int fd, const void *key)'),
     bpf_prog_test_run_opts: lib.func('int bpf_prog_test_run_opts(int fd, void *opts)'),
     libbpf_num_possible_cpus: lib.func('int libbpf_num_possible_cpus(void)'),
     libbpf_strerror: lib.func('int libbpf_strerror(int err, _Out_ char *buf, size_t size)'),
     libbpf_bpf_prog_type_str: lib.func('const char *libbpf_bpf_prog_type_str(int t)'),
+    // Map contents (src/maps/sync.ts): deletes and the batch calls (libbpf 0.0.8, Linux 5.6), whose `count` is read
+    // and written back; `opts` is a struct bpf_map_batch_opts (structs.ts), `in_batch` may be NULL.
+    bpf_map_delete_elem: lib.func('int bpf_map_delete_elem(int fd, const void *key)'),
+    bpf_map_lookup_batch: lib.func(
+      'int bpf_map_lookup_batch(int fd, void *in_batch, void *out_batch, void *keys, void *values, _Inout_ uint32_t *count, const void *opts)',
+    ),
+    bpf_map_update_batch: lib.func(
+      'int bpf_map_update_batch(int fd, const void *keys, const void *values, _Inout_ uint32_t *count, const void *opts)',
+    ),
+    bpf_map_delete_batch: lib.func('int bpf_map_delete_batch(int fd, const void *keys, _Inout_ uint32_t *count, const void *opts)'),
+    // libbpf 0.7; `opts` is a struct bpf_map_create_opts (structs.ts). Only tests and the bench make maps.
+    bpf_map_create: lib.func(
+      'int bpf_map_create(int map_type, const char *map_name, uint32_t key_size, uint32_t value_size, uint32_t max_entries, const void *opts)',
+    ),
   }
   const major = f.libbpf_major_version() as number
   if (major < 1) {

@@ -137,6 +137,29 @@ export const STRUCTS = {
     fields: { name_off: 0, val_lo32: 4, val_hi32: 8 },
     size: 12,
   },
+  /**
+   * libbpf's options of the map batch calls (bpf_map_lookup_batch, _update_batch, _delete_batch): `elem_flags` is
+   * BPF_ANY/BPF_NOEXIST/BPF_EXIST/BPF_F_LOCK per element, `flags` is reserved (0). Whole: libbpf copies both into
+   * union bpf_attr's `batch` (tools/lib/bpf/bpf.c, bpf_map_batch_common).
+   */
+  bpf_map_batch_opts: {
+    struct: 'bpf_map_batch_opts',
+    header: 'bpf/bpf.h',
+    kernel: false,
+    fields: { sz: 0, elem_flags: 8, flags: 16 },
+    size: 24,
+  },
+  /**
+   * libbpf's options of bpf_map_create (libbpf 0.7), through `map_flags` (BPF_F_NO_PREALLOC, which an LPM trie
+   * requires: kernel/bpf/lpm_trie.c, trie_alloc_check). The later members (map_extra, numa_node, ...) read as 0.
+   */
+  bpf_map_create_opts: {
+    struct: 'bpf_map_create_opts',
+    header: 'bpf/bpf.h',
+    kernel: false,
+    fields: { sz: 0, btf_fd: 8, btf_key_type_id: 12, btf_value_type_id: 16, inner_map_fd: 24, map_flags: 28 },
+    size: 32,
+  },
   /** The address of a netlink socket: family, pad, port id, multicast groups. */
   sockaddr_nl: {
     struct: 'sockaddr_nl',

@@ -1,6 +1,6 @@
 /**
- * enum bpf_map_type (<linux/bpf.h>), as far as map contents care: which maps can have declared contents, and how
- * they hold them.
+ * enum bpf_map_type (<linux/bpf.h>), as far as map contents and counters care: the one place for the numbers and
+ * names, which maps can have declared contents, and how they hold them. Pure.
  */
 
 export const BPF_MAP_TYPE_HASH = 1
@@ -21,7 +21,12 @@ export const BPF_MAP_TYPE_SOCKMAP = 15
 export const BPF_MAP_TYPE_CPUMAP = 16
 export const BPF_MAP_TYPE_XSKMAP = 17
 export const BPF_MAP_TYPE_SOCKHASH = 18
+export const BPF_MAP_TYPE_QUEUE = 22
 export const BPF_MAP_TYPE_RINGBUF = 27
+
+// <linux/bpf.h> map_flags: elements allocated on update, not all at creation (required by an LPM trie:
+// kernel/bpf/lpm_trie.c, trie_alloc_check).
+export const BPF_F_NO_PREALLOC = 1
 
 /** Lower-case names as libbpf's libbpf_bpf_map_type_str gives them, for messages. */
 const NAMES: Record<number, string> = {
@@ -43,6 +48,7 @@ const NAMES: Record<number, string> = {
   [BPF_MAP_TYPE_CPUMAP]: 'cpumap',
   [BPF_MAP_TYPE_XSKMAP]: 'xskmap',
   [BPF_MAP_TYPE_SOCKHASH]: 'sockhash',
+  [BPF_MAP_TYPE_QUEUE]: 'queue',
   [BPF_MAP_TYPE_RINGBUF]: 'ringbuf',
 }
 

@@ -9,13 +9,11 @@
  * __u64 bytes;} per enum xdp_action value, XDP_ABORTED first), host byte order. A program whose object has a map of
  * that name and shape gets per-link counters; any other gets none.
  */
+import { BPF_MAP_TYPE_HASH, BPF_MAP_TYPE_LRU_HASH, BPF_MAP_TYPE_LRU_PERCPU_HASH, BPF_MAP_TYPE_PERCPU_HASH, isPerCpu, mapTypeName } from '../maps/map-types.js'
 import { err, ok, type Result } from '../result.js'
 
-// enum bpf_map_type (<linux/bpf.h>): the map types the convention allows.
-export const BPF_MAP_TYPE_HASH = 1
-export const BPF_MAP_TYPE_PERCPU_HASH = 5
-export const BPF_MAP_TYPE_LRU_HASH = 9
-export const BPF_MAP_TYPE_LRU_PERCPU_HASH = 10
+/** The map types the convention allows: the hashes. */
+const HASH_TYPES = [BPF_MAP_TYPE_HASH, BPF_MAP_TYPE_PERCPU_HASH, BPF_MAP_TYPE_LRU_HASH, BPF_MAP_TYPE_LRU_PERCPU_HASH]
 
 /** The map's name in the object, as pinned under `<pin dir>/maps/`. */
 export const LINK_STATS_MAP = 'xdp_link_stats'
@@ -30,14 +28,6 @@ export const LINK_STATS_KEY_SIZE = 8
 const REC_SIZE = 16
 /** sizeof(struct xdp_link_stats) */
 export const LINK_STATS_VALUE_SIZE = XDP_ACTIONS.length * REC_SIZE
-
-const MAP_TYPE_NAMES: Record<number, string> = {
-  [BPF_MAP_TYPE_HASH]: 'hash',
-  [BPF_MAP_TYPE_PERCPU_HASH]: 'percpu_hash',
-  [BPF_MAP_TYPE_LRU_HASH]: 'lru_hash',
-  [BPF_MAP_TYPE_LRU_PERCPU_HASH]: 'lru_percpu_hash',
-}
-const PER_CPU = new Set([BPF_MAP_TYPE_PERCPU_HASH, BPF_MAP_TYPE_LRU_PERCPU_HASH])
 
 export interface PacketsBytes {
   packets: number
@@ -66,13 +56,13 @@ export interface StatsMapShape {
  */
 export function checkStatsMap(m: StatsMapShape): Result<{ perCpu: boolean }, string> {
   const problems: string[] = []
-  if (!(m.type in MAP_TYPE_NAMES)) problems.push(`map type ${m.type}, not a hash (${Object.values(MAP_TYPE_NAMES).join(', ')})`)
+  if (!HASH_TYPES.includes(m.type)) problems.push(`map type ${m.type}, not a hash (${HASH_TYPES.map(mapTypeName).join(', ')})`)
   if (m.keySize !== LINK_STATS_KEY_SIZE) problems.push(`key of ${m.keySize} bytes, not ${LINK_STATS_KEY_SIZE} ({__u32 netns; __u32 ifindex;})`)
   if (m.valueSize !== LINK_STATS_VALUE_SIZE) {
     problems.push(`value of ${m.valueSize} bytes, not ${LINK_STATS_VALUE_SIZE} ({__u64 packets; __u64 bytes;} for each of ${XDP_ACTIONS.length} actions)`)
   }
   if (problems.length) return err(`${LINK_STATS_MAP} does not follow the stats-map convention: ${problems.join('; ')}`)
-  return ok({ perCpu: PER_CPU.has(m.type) })
+  return ok({ perCpu: isPerCpu(m.type) })
 }
 
 export function zeroCounters(): ActionCounters {

@@ -1,6 +1,6 @@
 import t from 'tap'
 import { constants } from 'node:os'
-import { ERRNO, errnoName, SyscallError } from '../../src/ffi/errno.js'
+import { ENOTSUPP, ERRNO, errnoName, SyscallError } from '../../src/ffi/errno.js'
 
 t.test('a number with two spellings gets the canonical one, whatever order Node lists them in', async (t) => {
   // [number, canonical name, alias]: include/uapi/asm-generic/errno.h
@@ -24,4 +24,10 @@ t.test('every other number keeps its only name; an unknown one is E<n>', async (
   t.equal(errnoName(ERRNO.EBUSY), 'EBUSY')
   t.equal(errnoName(ERRNO.ERANGE), 'ERANGE')
   t.equal(errnoName(4242), 'E4242')
+})
+
+t.test("the kernel-internal ENOTSUPP (524) the bpf() syscall answers has its kernel name", async (t) => {
+  t.equal(errnoName(ENOTSUPP), 'ENOTSUPP')
+  t.equal(errnoName(524), 'ENOTSUPP')
+  t.not(ENOTSUPP, ERRNO.EOPNOTSUPP)
 })

@@ -1,0 +1,178 @@
+/**
+ * Part (h): declared map contents (issue 13) at the size of a large blocklist. `--prefixes` (100,000) distinct IPv4
+ * prefixes (/16 to /32, the same every run and on both sides) into an empty LPM trie (key 8: prefixlen + address,
+ * value 4, BPF_F_NO_PREALLOC) pinned on the bench's bpffs:
+ *
+ * - syncMap (dist/maps/sync.js, in this process, as the daemon calls it: declared contents already encoded) against
+ *   `bpftool batch file` of one `map update pinned PIN key hex ... value hex ...` line per prefix, each into a fresh
+ *   map; both then dumped by bpftool once, and compared.
+ * - then, on the map syncMap filled: the same contents again (a restart: reads only), and a reload changing the values
+ *   of 1% of the prefixes, which must write exactly those (the report's counts); `bpftool batch file` of the same 1%
+ *   updates next to it.
+ */
+import { join } from 'node:path'
+import { mustRun, now, writeLines } from './env.mjs'
+import { median, ms, ratio, runsText } from './stats.mjs'
+
+/**
+ * `n` distinct canonical struct bpf_lpm_trie_key for IPv4, as hex: prefixlen (u32, host order), the address. The
+ * addresses spread over the whole space (i times the golden-ratio constant, a bijection of u32), the lengths cycle
+ * through /16 to /32; the same every run.
+ */
+function prefixes(n) {
+  const out = new Set()
+  const b = Buffer.alloc(8)
+  for (let i = 0; out.size < n; i++) {
+    const len = 16 + (i % 17)
+    b.writeUInt32LE(len, 0)
+    b.writeUInt32BE((Math.imul(i, 0x9e3779b1) & (0xffffffff << (32 - len))) >>> 0, 4)
+    out.add(b.toString('hex'))
+  }
+  return [...out]
+}
+
+const u32 = (n) => {
+  const b = Buffer.alloc(4)
+  b.writeUInt32LE(n >>> 0)
+  return b
+}
+/** bpftool's `hex 0a 00 ...` of hex bytes. */
+const hexArgs = (h) => `hex ${h.match(/../g).join(' ')}`
+const updateLine = (pin, key, value) => `map update pinned ${pin} key ${hexArgs(key)} value ${hexArgs(value.toString('hex'))}`
+const writes = (c) => c.update + c.updateBatch + c.delete + c.deleteBatch
+const callsText = (c) =>
+  Object.entries(c)
+    .filter(([, v]) => v > 0)
+    .map(([k, v]) => `${k} ${v}`)
+    .join(', ') || 'none'
+
+/** What `bpftool map dump` shows of the map at `pin`: {key hex: value hex}. */
+async function dump(pin) {
+  const r = await mustRun('bpftool', ['-j', 'map', 'dump', 'pinned', pin])
+  const hex = (a) => a.map((x) => x.slice(2)).join('')
+  return new Map(JSON.parse(r.stdout).map((e) => [hex(e.key), hex(e.value)]))
+}
+
+function sameContents(a, b) {
+  if (a.size !== b.size) return `${a.size} entries vs ${b.size}`
+  for (const [k, v] of a) if (b.get(k) !== v) return `key ${k}: ${v} vs ${b.get(k)}`
+  return null
+}
+
+export async function partH({ tmp, bpffs, opt, progress }) {
+  // tsc's output, loaded here so that a missing build is main.mjs's message, not an import error.
+  const { mapCreate, mapInfo, objPin } = await import('../dist/ffi/bpf-fd.js')
+  const { BPF_F_NO_PREALLOC, BPF_MAP_TYPE_LPM_TRIE } = await import('../dist/maps/map-types.js')
+  const { syncMap } = await import('../dist/maps/sync.js')
+  const N = opt.prefixes
+  const changedEvery = 100
+  const spec = { name: 'bench_lpm', type: BPF_MAP_TYPE_LPM_TRIE, keySize: 8, valueSize: 4, maxEntries: N }
+  const keys = prefixes(N)
+  const declared = new Map(keys.map((k, i) => [k, u32(i + 1)]))
+  const changed = keys.filter((_, i) => i % changedEvery === 0)
+  const reloaded = new Map(keys.map((k, i) => [k, u32(i % changedEvery === 0 ? i + 1 + 0x10000 : i + 1)]))
+  const batchAll = writeLines(join(tmp, 'h-all.batch'), keys.map((k, i) => updateLine(join(bpffs, 'h-bpftool'), k, u32(i + 1))))
+  const notes = []
+  const R = { ours: [], bpftool: [], noop: [], reload: [], bpftoolReload: [] }
+  let first = null
+  let noop = null
+  let reload = null
+  const create = async (pin) => {
+    await mustRun('bpftool', ['map', 'create', pin, 'type', 'lpm_trie', 'key', '8', 'value', '4', 'entries', String(N), 'name', 'bench_lpm', 'flags', String(BPF_F_NO_PREALLOC)])
+  }
+  for (let r = 0; r < opt.runs; r++) {
+    const last = r === opt.runs - 1
+    progress(`(h) run ${r + 1}/${opt.runs}: bpftool batch file, ${N} map update lines`)
+    const bpin = join(bpffs, 'h-bpftool')
+    await create(bpin)
+    R.bpftool.push((await mustRun('bpftool', ['batch', 'file', batchAll])).ms)
+
+    progress(`(h) run ${r + 1}/${opt.runs}: syncMap of ${N} prefixes into an empty map`)
+    const fd = mapCreate(BPF_MAP_TYPE_LPM_TRIE, 'bench_lpm', 8, 4, N, BPF_F_NO_PREALLOC)
+    const opin = join(bpffs, 'h-ours')
+    try {
+      objPin(fd, opin)
+      const sync = (contents) => {
+        const t0 = now()
+        const res = syncMap(fd, spec, contents)
+        const t = now() - t0
+        if (!res.ok) throw new Error(`syncMap: ${res.error.message}`)
+        return { ms: t, report: res.value }
+      }
+      first = sync(declared)
+      R.ours.push(first.ms)
+      noop = sync(declared)
+      R.noop.push(noop.ms)
+      reload = sync(reloaded)
+      R.reload.push(reload.ms)
+      if (last) {
+        progress('(h) bpftool map dump of both maps')
+        const theirs = await dump(bpin)
+        const want = new Map([...declared].map(([k, v]) => [k, v.toString('hex')]))
+        const bad = sameContents(want, theirs)
+        if (bad) throw new Error(`bpftool batch file did not write the prefixes: ${bad}`)
+        const ours = await dump(opin)
+        const badOurs = sameContents(new Map([...reloaded].map(([k, v]) => [k, v.toString('hex')])), ours)
+        if (badOurs) throw new Error(`after syncMap's reload, bpftool dumps map id ${mapInfo(fd).id} with ${badOurs}`)
+      }
+      // The same 1% change by bpftool, on its own map.
+      const batchChanged = writeLines(
+        join(tmp, 'h-changed.batch'),
+        changed.map((k) => updateLine(bpin, k, reloaded.get(k))),
+      )
+      R.bpftoolReload.push((await mustRun('bpftool', ['batch', 'file', batchChanged])).ms)
+    } finally {
+      fd.close()
+      await mustRun('rm', ['-f', opin, bpin])
+    }
+  }
+  const M = Object.fromEntries(Object.entries(R).map(([k, v]) => [k, median(v)]))
+  const budget = 1.5 * M.bpftool
+  const touched = reload.report.added + reload.report.updated + reload.report.removed
+  const reloadClean = reload.report.updated === changed.length && touched === changed.length && reload.report.calls.delete + reload.report.calls.deleteBatch === 0
+  const noopClean = writes(noop.report.calls) === 0 && noop.report.unchanged === N
+  if (first.report.added !== N) notes.push(`the first sync added ${first.report.added} of ${N}`)
+  return {
+    title: `(h) ${N} IPv4 prefixes (/16-/32) in an LPM trie (key 8, value 4): syncMap in this process vs bpftool batch file; median of ${opt.runs} runs`,
+    rows: [
+      [`syncMap: ${N} prefixes into an empty map`, ms(M.ours), `calls: ${callsText(first.report.calls)}; runs: ${runsText(R.ours)}`],
+      [`bpftool batch file: ${N} map update lines`, ms(M.bpftool), `one bpftool process, the pin opened per line; runs: ${runsText(R.bpftool)}`],
+      ['ratio syncMap / bpftool', ratio(M.ours / M.bpftool), 'target <= 1.5x'],
+      ['syncMap again, nothing to do (a restart)', ms(M.noop), `calls: ${callsText(noop.report.calls)}; ${noopClean ? 'nothing written' : 'WROTE, see the calls'}; runs: ${runsText(R.noop)}`],
+      [
+        `syncMap: a reload changing 1% (${changed.length} values)`,
+        ms(M.reload),
+        `entries written ${touched} (updated ${reload.report.updated}, unchanged ${reload.report.unchanged}); calls: ${callsText(reload.report.calls)}; runs: ${runsText(R.reload)}`,
+      ],
+      [`bpftool batch file: the same ${changed.length} updates`, ms(M.bpftoolReload), `runs: ${runsText(R.bpftoolReload)}`],
+      ...notes.map((n) => ['note', n]),
+    ],
+    targets: [
+      {
+        part: 'h',
+        what: `${N} prefixes into an empty LPM map <= 1.5 x bpftool batch file`,
+        measured: ms(M.ours),
+        limit: `${ms(budget)} (1.5 x ${M.bpftool.toFixed(1)})`,
+        ratio: M.ours / budget,
+        pass: first.report.added === N && M.ours <= budget,
+      },
+      {
+        part: 'h',
+        what: 'a 1% reload writes only the changed entries',
+        measured: `${touched} written, ${callsText(reload.report.calls)}`,
+        limit: `${changed.length} written`,
+        ratio: NaN,
+        pass: reloadClean,
+      },
+      {
+        part: 'h',
+        what: 'a restart over the same contents writes nothing',
+        measured: `${writes(noop.report.calls)} write calls`,
+        limit: '0',
+        ratio: NaN,
+        pass: noopClean,
+      },
+    ],
+    data: { runs: R, medians: M, reports: { first: first.report, noop: noop.report, reload: reload.report } },
+  }
+}

@@ -1,0 +1,406 @@
+/**
+ * Declared map contents (issue 13), the edge: read what a map holds, plan (plan.ts), write. Called at start-up and
+ * after every reload for each map whose contents the operator declared; a map with no declaration is never passed
+ * here (an empty declaration is one: it empties the map).
+ *
+ * Reads and writes use the kernel's batch commands (BPF_MAP_LOOKUP_BATCH, _UPDATE_BATCH, _DELETE_BATCH, Linux 5.6)
+ * where the map type has them and one element at a time otherwise. Whether a type has them is learnt from the
+ * kernel's answer, once per map type: a command the type lacks is ENOTSUPP (524, kernel/bpf/syscall.c
+ * BPF_DO_BATCH), EOPNOTSUPP on some types, EINVAL on others, each with nothing done. On Linux 6.18 every type
+ * handled here has lookup and update batches, and all but the arrays a delete batch (lpm_trie since 5.14).
+ *
+ * Writes are BPF_ANY, in the plan's order: changed entries, new ones, then removals, so that nothing declared is
+ * ever missing, not even for the duration of the sync. Someone else writing the map meanwhile is not an error: an
+ * entry deleted between the read and our delete is taken as gone (ENOENT), the rest is what the next sync corrects.
+ *
+ * Room: more declared entries than max_entries is refused before any write (plan.ts). When an addition finds the
+ * map full (E2BIG from a hash map, ENOSPC from an LPM trie) because undeclared entries still take the room, it and
+ * the writes after it wait for the deletes; what still does not fit then is the sync's error, with everything else
+ * applied. Any other failed write stops the sync at once, before any delete: what was present and declared stays.
+ *
+ * An LRU hash may evict entries on its own (kernel/bpf/bpf_lru_list.c), declared ones included, before it is full;
+ * its contents are as declared right after the sync only.
+ */
+import { ENOTSUPP, ERRNO, SyscallError } from '../ffi/errno.js'
+import {
+  mapDeleteBatch,
+  mapDeleteElem,
+  mapGetNextKey,
+  mapLookupBatch,
+  mapLookupElem,
+  mapUpdateBatch,
+  mapUpdateElem,
+  numPossibleCpus,
+  type BatchAnswer,
+} from '../ffi/bpf-fd.js'
+import type { Fd } from '../ffi/fd.js'
+import { err, ok, type Result } from '../result.js'
+import type { MapSpec } from './btf.js'
+import { BPF_MAP_TYPE_LPM_TRIE, declarableMapType, isPerCpu } from './map-types.js'
+import { kernelValueSize, planMapSync, type MapShape } from './plan.js'
+
+/** What syncMap needs of a map (a MapSpec has it). */
+export type SyncSpec = Pick<MapSpec, 'name' | 'type' | 'keySize' | 'valueSize' | 'maxEntries'>
+
+/** The libbpf calls a sync made, one bpf() syscall each. */
+export interface SyncCalls {
+  lookupBatch: number
+  updateBatch: number
+  deleteBatch: number
+  getNextKey: number
+  lookup: number
+  update: number
+  delete: number
+}
+
+export interface SyncReport {
+  added: number
+  updated: number
+  /** Deleted, or for an array written zero. */
+  removed: number
+  unchanged: number
+  calls: SyncCalls
+}
+
+export interface SyncError {
+  /** The map's name. */
+  map: string
+  /** `read`: reading the contents; `plan`: the declaration does not fit the map (nothing written). */
+  op: 'read' | 'plan' | 'update' | 'delete'
+  /** The key, hex, of the entry that failed. */
+  key?: string
+  errno?: number
+  /** The errno's name (errnoName), for people: code compares `errno`. */
+  code?: string
+  message: string
+  /** What was done before the failure. */
+  done: SyncReport
+}
+
+export interface SyncOptions {
+  /** Elements per batch call, instead of as many as fit in BATCH_BYTES (tests: a small one forces ENOSPC). */
+  batchCount?: number
+  /** false: one element at a time, as for a map type without batch commands (tests). */
+  batch?: boolean
+}
+
+/** Bytes of keys and values handed to one batch call: 87,381 IPv4 LPM entries of 12 bytes, 2 calls for 100,000. */
+const BATCH_BYTES = 1 << 20
+
+/** Which batch commands a map type has, as the kernel answered; absent until asked. */
+export interface BatchSupport {
+  lookup?: boolean
+  update?: boolean
+  delete?: boolean
+}
+const support = new Map<number, BatchSupport>()
+
+/** What this process has learnt about a map type's batch commands. */
+export function batchSupport(type: number): Readonly<BatchSupport> {
+  return { ...support.get(type) }
+}
+
+function learn(type: number, what: keyof BatchSupport, has: boolean): void {
+  const s = support.get(type) ?? {}
+  s[what] = has
+  support.set(type, s)
+}
+
+/** The plan's view of a map type; null for a type whose contents cannot be declared. */
+export function mapShape(spec: SyncSpec, cpus: () => number = numPossibleCpus): MapShape | null {
+  const base = { keySize: spec.keySize, valueSize: spec.valueSize, maxEntries: spec.maxEntries }
+  const kind = declarableMapType(spec.type)
+  if (kind === null) return null
+  // An LPM key is {__u32 prefixlen; data[]}: compared as a prefix (plan.ts), so it needs data past the length.
+  if (spec.type === BPF_MAP_TYPE_LPM_TRIE) return spec.keySize > 4 ? { kind: 'lpm', ...base, cpus: null } : null
+  return { kind, ...base, cpus: isPerCpu(spec.type) ? cpus() : null }
+}
+
+const newCalls = (): SyncCalls => ({ lookupBatch: 0, updateBatch: 0, deleteBatch: 0, getNextKey: 0, lookup: 0, update: 0, delete: 0 })
+
+/**
+ * A failure the sync reports rather than throws: the kernel's errno (SyscallError, LibbpfError) with the map and
+ * key. Anything else is a bug and is thrown on.
+ */
+class Failed extends Error {
+  constructor(
+    readonly op: SyncError['op'],
+    readonly error: SyscallError,
+    readonly key?: string,
+  ) {
+    super(error.message)
+  }
+}
+
+/**
+ * Makes the map behind `fd` hold exactly `declared` (keys as lowercase hex of their bytes, values of value_size
+ * bytes: for a per-CPU map the value every possible CPU gets) and says what it did.
+ */
+export function syncMap(
+  fd: Fd,
+  spec: SyncSpec,
+  declared: ReadonlyMap<string, Buffer>,
+  options: SyncOptions = {},
+): Result<SyncReport, SyncError> {
+  const report: SyncReport = { added: 0, updated: 0, removed: 0, unchanged: 0, calls: newCalls() }
+  const fail = (op: SyncError['op'], message: string, e?: SyscallError, key?: string): Result<SyncReport, SyncError> =>
+    err({
+      map: spec.name,
+      op,
+      ...(key !== undefined ? { key } : {}),
+      ...(e ? { errno: e.errno, code: e.code } : {}),
+      message: `map ${spec.name}: ${message}`,
+      done: report,
+    })
+  const shape = mapShape(spec)
+  if (!shape) return fail('plan', `contents cannot be declared for map type ${spec.type}`)
+  const io = new MapIo(fd, spec, shape, report.calls, options)
+  try {
+    const current = io.read()
+    const planned = planMapSync(declared, current, shape)
+    if (!planned.ok) {
+      const { key, message } = planned.error
+      return fail('plan', key !== undefined ? `key ${key}: ${message}` : message, undefined, key)
+    }
+    const p = planned.value
+    report.unchanged = p.unchanged
+    const tally = (i: number): void => {
+      if (i < p.changed) report.updated++
+      else if (i < p.changed + p.added) report.added++
+      else report.removed++
+    }
+    // Updates in the plan's order; additions that found no room wait for the deletes.
+    const full = io.update(p.updates, tally)
+    report.removed += io.delete(p.deletes)
+    if (full.length > 0) {
+      const still = io.update(
+        full.map((i) => p.updates[i]!),
+        (j) => tally(full[j]!),
+      )
+      if (still.length > 0) {
+        const [key] = p.updates[full[still[0]!]!]!
+        const e = io.lastFull!
+        return fail(
+          'update',
+          `${still.length} of ${declared.size} declared entries do not fit (max_entries ${spec.maxEntries}), ` +
+            `the first key ${key}: ${e.code}`,
+          e,
+          key,
+        )
+      }
+    }
+    return ok(report)
+  } catch (e) {
+    if (!(e instanceof Failed)) throw e
+    const what = e.op === 'read' ? 'reading its contents' : `${e.op} of key ${e.key}`
+    return fail(e.op, `${what}: ${e.error.message}`, e.error, e.key)
+  }
+}
+
+/**
+ * How a map type that lacks a batch command answers it, having done nothing: ENOTSUPP (BPF_DO_BATCH), EOPNOTSUPP
+ * or EINVAL on some. EINVAL with no element done may also be the first element's own: a write tells them apart by
+ * doing that element alone.
+ */
+const LACKS: ReadonlySet<number> = new Set([ENOTSUPP, ERRNO.EOPNOTSUPP, ERRNO.EINVAL])
+const lacks = (a: BatchAnswer): boolean => a.error !== null && a.count === 0 && LACKS.has(a.error.errno)
+
+/** Reads and writes one map, batch or per element, counting calls. Throws Failed. */
+class MapIo {
+  readonly #fd: Fd
+  readonly #type: number
+  readonly #keySize: number
+  readonly #valueSize: number
+  readonly #maxEntries: number
+  readonly #calls: SyncCalls
+  readonly #batch: number
+  readonly #batchOff: boolean
+  /** The error of the last addition that found no room, for the report. */
+  lastFull: SyscallError | undefined
+
+  constructor(fd: Fd, spec: SyncSpec, shape: MapShape, calls: SyncCalls, options: SyncOptions = {}) {
+    this.#fd = fd
+    this.#type = spec.type
+    this.#keySize = spec.keySize
+    this.#valueSize = kernelValueSize(shape)
+    this.#maxEntries = spec.maxEntries
+    this.#calls = calls
+    this.#batch = Math.max(1, options.batchCount ?? Math.floor(BATCH_BYTES / (this.#keySize + this.#valueSize)))
+    this.#batchOff = options.batch === false
+  }
+
+  /** Whether to try the batch command: not known to be missing for the type. */
+  #batches(what: keyof BatchSupport): boolean {
+    return !this.#batchOff && support.get(this.#type)?.[what] !== false
+  }
+
+  read(): Map<string, Buffer> {
+    if (this.#batches('lookup')) {
+      const got = this.#readBatch()
+      if (got) return got
+    }
+    return this.#readEach()
+  }
+
+  /**
+   * BPF_MAP_LOOKUP_BATCH from the start to ENOENT; null when the type has no lookup batch. A hash map answers
+   * ENOSPC, with nothing read, when its next bucket holds more elements than `count` (kernel/bpf/hashtab.c,
+   * __htab_map_lookup_and_delete_batch): asked again with twice the room.
+   */
+  #readBatch(): Map<string, Buffer> | null {
+    const ks = this.#keySize
+    const vs = this.#valueSize
+    const out = new Map<string, Buffer>()
+    // One buffer is both in_batch and out_batch: the kernel reads the one before it writes the other.
+    const token = Buffer.alloc(Math.max(4, ks))
+    let started = false
+    let count = Math.min(this.#batch, Math.max(1, this.#maxEntries))
+    for (;;) {
+      const keys = Buffer.allocUnsafe(count * ks)
+      const values = Buffer.allocUnsafe(count * vs)
+      this.#calls.lookupBatch++
+      const a = mapLookupBatch(this.#fd, started ? token : null, token, keys, values, count)
+      if (a.error && !started && LACKS.has(a.error.errno)) {
+        learn(this.#type, 'lookup', false)
+        return null
+      }
+      learn(this.#type, 'lookup', true)
+      const errno = a.error?.errno
+      if (errno === ERRNO.ENOSPC && a.count === 0) {
+        count *= 2
+        continue
+      }
+      if (a.error && errno !== ERRNO.ENOENT) throw new Failed('read', a.error)
+      for (let i = 0; i < a.count; i++) {
+        out.set(keys.toString('hex', i * ks, (i + 1) * ks), values.subarray(i * vs, (i + 1) * vs))
+      }
+      // The end; or as many entries as the map can hold, so the ENOENT call is not needed (an array: always).
+      if (errno === ERRNO.ENOENT || out.size >= this.#maxEntries) return out
+      started = true
+    }
+  }
+
+  /**
+   * BPF_MAP_GET_NEXT_KEY and BPF_MAP_LOOKUP_ELEM per key. A hash map's walk starts over when the key it stands on
+   * is deleted meanwhile (htab_map_get_next_key), so keys are kept by value and the walk is bounded.
+   */
+  #readEach(): Map<string, Buffer> {
+    const out = new Map<string, Buffer>()
+    const next = Buffer.alloc(this.#keySize)
+    let prev: Buffer | null = null
+    for (let steps = 0; ; steps++) {
+      if (steps > 2 * this.#maxEntries + 1) {
+        throw new Failed('read', new SyscallError('bpf_map_get_next_key', ERRNO.EAGAIN, 'the map kept changing while read'))
+      }
+      this.#calls.getNextKey++
+      if (!this.#call('read', () => mapGetNextKey(this.#fd, prev, next))) return out
+      const value = Buffer.alloc(this.#valueSize)
+      this.#calls.lookup++
+      // Absent: deleted since get_next_key gave it. (An LPM trie's lookup is a longest-prefix match, but of a key
+      // it holds: that entry's own value.)
+      if (this.#call('read', () => mapLookupElem(this.#fd, next, value))) out.set(next.toString('hex'), value)
+      prev = Buffer.from(next)
+    }
+  }
+
+  /**
+   * Writes `entries` in order with BPF_ANY, `each(i)` for each one written. Returns the indices of those not written
+   * because the map was full: from the first that found no room (E2BIG, ENOSPC) to the end, since the ones after it
+   * would find none either (trying each would be a failed call per entry). Any other failure is thrown at once.
+   */
+  update(entries: readonly [string, Buffer][], each: (i: number) => void): number[] {
+    let full = -1
+    const failed = (i: number, e: SyscallError): void => {
+      if (e.errno !== ERRNO.E2BIG && e.errno !== ERRNO.ENOSPC) throw new Failed('update', e, entries[i]![0])
+      this.lastFull = e
+      full = i
+    }
+    const rest = (): number[] => Array.from({ length: entries.length - full }, (_, j) => full + j)
+    let i = 0
+    while (i < entries.length && full < 0 && this.#batches('update')) {
+      const n = Math.min(this.#batch, entries.length - i)
+      const keys = Buffer.allocUnsafe(n * this.#keySize)
+      const values = Buffer.allocUnsafe(n * this.#valueSize)
+      for (let j = 0; j < n; j++) {
+        const [key, value] = entries[i + j]!
+        keys.write(key, j * this.#keySize, 'hex')
+        value.copy(values, j * this.#valueSize)
+      }
+      this.#calls.updateBatch++
+      const a = mapUpdateBatch(this.#fd, keys, values, n)
+      if (lacks(a)) {
+        // That element alone: written, the type lacks the batch; refused, the error was its own (thrown) unless it
+        // found no room, which says nothing about the batch.
+        const at = i++
+        if (this.#updateOne(entries[at]!, (e) => failed(at, e))) each(at)
+        if (full < 0 || a.error!.errno !== ERRNO.EINVAL) learn(this.#type, 'update', false)
+        continue
+      }
+      learn(this.#type, 'update', true)
+      for (let j = 0; j < a.count; j++) each(i + j)
+      i += a.count
+      if (a.error) failed(i, a.error)
+    }
+    for (; i < entries.length && full < 0; i++) {
+      const at = i
+      if (this.#updateOne(entries[at]!, (e) => failed(at, e))) each(at)
+    }
+    return full < 0 ? [] : rest()
+  }
+
+  #updateOne([key, value]: [string, Buffer], failed: (e: SyscallError) => void): boolean {
+    this.#calls.update++
+    try {
+      mapUpdateElem(this.#fd, Buffer.from(key, 'hex'), value)
+      return true
+    } catch (e) {
+      if (!(e instanceof SyscallError)) throw e
+      failed(e)
+      return false
+    }
+  }
+
+  /** Deletes `keys`, batch where the type has it; a key already gone is skipped. Returns how many it deleted. */
+  delete(keys: readonly string[]): number {
+    let deleted = 0
+    let i = 0
+    while (i < keys.length && this.#batches('delete')) {
+      const n = Math.min(this.#batch, keys.length - i)
+      const buf = Buffer.allocUnsafe(n * this.#keySize)
+      for (let j = 0; j < n; j++) buf.write(keys[i + j]!, j * this.#keySize, 'hex')
+      this.#calls.deleteBatch++
+      const a = mapDeleteBatch(this.#fd, buf, n)
+      if (lacks(a)) {
+        // That key alone: deleted (or gone), the type lacks the batch; any other answer is thrown.
+        const key = keys[i++]!
+        if (this.#deleteOne(key)) deleted++
+        learn(this.#type, 'delete', false)
+        continue
+      }
+      learn(this.#type, 'delete', true)
+      deleted += a.count
+      i += a.count
+      if (!a.error) continue
+      // Deleted by someone else since the read: what we wanted.
+      if (a.error.errno !== ERRNO.ENOENT) throw new Failed('delete', a.error, keys[i])
+      i++
+    }
+    for (; i < keys.length; i++) if (this.#deleteOne(keys[i]!)) deleted++
+    return deleted
+  }
+
+  #deleteOne(key: string): boolean {
+    this.#calls.delete++
+    return this.#call('delete', () => mapDeleteElem(this.#fd, Buffer.from(key, 'hex')), key)
+  }
+
+  /** A per-element call whose SyscallError becomes Failed. */
+  #call<T>(op: SyncError['op'], fn: () => T, key?: string): T {
+    try {
+      return fn()
+    } catch (e) {
+      if (e instanceof SyscallError) throw new Failed(op, e, key)
+      throw e
+    }
+  }
+}
