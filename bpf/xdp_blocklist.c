@@ -8,12 +8,23 @@
  *   xdp_stats     BPF_MAP_TYPE_PERCPU_ARRAY, passed packets under key 2 (XDP_PASS), dropped under key 1 (XDP_DROP)
  *   xdp_link_stats  BPF_MAP_TYPE_LRU_PERCPU_HASH, the same per link: {netns inode, ifindex} -> per action (xdp_stats.h)
  *
- * An entry's presence blocks its prefix; the one-byte value is not read (write 01).
+ * An entry's presence blocks its prefix; the one-byte value is not read (the config writes 00, bpftool users 01).
  * prefixlen is a host-order __u32 (little-endian on x86-64 and arm64), the address is in network order
  * (struct bpf_lpm_trie_key in <linux/bpf.h>). Longest-prefix matching is the trie's (kernel/bpf/lpm_trie.c), so
  * an operator can block 192.168.1.0/24 and a /32 inside it without ordering concerns.
  *
- * Filling it (as root; <dir> is the pin directory, e.g. /sys/fs/bpf/xdplinkd/3f2a9c0d1b2e4f60-xdp_blocklist):
+ * Filling it: declare the prefixes in xdplinkd's config, which keeps the maps holding exactly them (added, updated,
+ * removed at start-up and at every reload, typed by the maps' BTF; docs/maps.md):
+ *   attach:
+ *     - interfaces: [eth0]
+ *       object: /usr/lib/xdplinkd/bpf/xdp_blocklist.o
+ *       maps:
+ *         blocklist_v4: [192.168.1.0/24, 198.51.100.7]
+ *         blocklist_v6: { file: /etc/xdplinkd/blocked-v6.txt }   # one prefix a line
+ *
+ * By hand, the low-level way (as root; <dir> is the pin directory, e.g.
+ * /sys/fs/bpf/xdplinkd/3f2a9c0d1b2e4f60-xdp_blocklist); a map whose contents the config declares is put back as
+ * declared at the next reload:
  *   block 192.168.1.0/24:
  *     bpftool map update pinned <dir>/maps/blocklist_v4 key hex 18 00 00 00 c0 a8 01 00 value hex 01
  *   block 2001:db8::/32:

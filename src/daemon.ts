@@ -31,6 +31,9 @@ import type { Reconciler } from './reconcile/reconciler.js'
 import { RtnlClient } from './rtnl/client.js'
 import { probeXdpReplace } from './rtnl/features.js'
 import { SerialJob } from './serial.js'
+import { walkOptions } from './config/secure-path.js'
+import { applyContents, prepareContents, type MapBackend, type SyncReport } from './maps/contents.js'
+import { kernelMapBackend } from './maps/kernel.js'
 
 /** sd_notify STATUS= follows the summary at most this often (it is for `systemctl status`, read by people). */
 const STATUS_INTERVAL_MS = 100
@@ -67,6 +70,8 @@ export interface DaemonDeps {
   programs?: ProgramBackend
   /** The debouncer's clock. */
   clock?: Clock
+  /** Declared map contents: opening pinned maps, writing them, reading list files (the kernel's by default). */
+  maps?: MapBackend
 }
 
 export interface DaemonHooks {
@@ -91,6 +96,8 @@ export interface Summary {
 interface Generation {
   config: Config
   leases: Map<number, ProgramLease>
+  /** The list files of its declared map contents -> the version read (for the watch). */
+  lists: Map<string, string>
 }
 
 /** What Daemon.open() makes; the constructor stores it. */
@@ -135,6 +142,35 @@ async function acquireAll(config: Config, registry: ProgramRegistry): Promise<Ma
   } catch (err) {
     for (const l of leases.values()) l.release()
     throw err
+  }
+}
+
+/**
+ * Writes the declared contents of a generation's maps (src/maps/contents.ts), all of them checked before any is
+ * written. Before the generation's programs are attached anywhere: a new program starts with its block list full,
+ * and an edited list changes in place (its program is the one in force). Returns the list files read, by version.
+ * Throws StartupError: 78 for contents that do not fit the maps' types, 65 for a map the kernel would not write.
+ */
+async function fillMaps(config: Config, leases: ReadonlyMap<number, ProgramLease>, backend: MapBackend, o: DaemonOptions): Promise<Map<string, string>> {
+  if (!config.entries.some((e) => e.maps.length > 0)) return new Map()
+  const prepared = await prepareContents(config.entries, leases, backend, walkOptions({ insecurePaths: o.insecurePaths }))
+  if (!prepared.ok) throw new StartupError(configErrorText(prepared.error), EX_CONFIG)
+  try {
+    const applied = applyContents(prepared.value)
+    for (const a of applied) {
+      const fields = { map: a.map.map, program: a.map.program.name, pinDir: a.map.program.pinDirName }
+      if (a.error) o.log.error(fields, `map ${a.map.map} of program ${a.map.program.name}: ${a.error.message}`)
+      else if (a.report && a.report.added + a.report.updated + a.report.removed > 0) {
+        o.log.info({ ...fields, ...a.report, action: 'map' }, `map ${a.map.map} of program ${a.map.program.name}: ${reportText(a.report)}`)
+      } else o.log.debug({ ...fields, ...a.report }, `map ${a.map.map} of program ${a.map.program.name}: holds what is declared`)
+    }
+    const failed = applied.filter((a) => a.error)
+    if (failed.length > 0) {
+      throw new StartupError(failed.map((a) => `map ${a.map.map} of program ${a.map.program.name}: ${a.error!.message}`).join('\n'), EX_DATAERR)
+    }
+    return prepared.value.files
+  } finally {
+    prepared.value.close()
   }
 }
 
@@ -228,7 +264,11 @@ export class Daemon {
       })
       undo.push(() => registry.close())
       const t0 = performance.now()
-      const gen: Generation = { config, leases: await acquireAll(config, registry) }
+      const leases = await acquireAll(config, registry)
+      undo.push(() => {
+        for (const l of leases.values()) l.release()
+      })
+      const gen: Generation = { config, leases, lists: await fillMaps(config, leases, deps.maps ?? kernelMapBackend, o) }
       log.debug({ ms: Math.round(performance.now() - t0) }, 'programs ready')
       if (signal?.aborted) return cleanup()
       const client = new RtnlClient({ rcvbuf: o.rcvbuf, open: deps.netlink })
@@ -264,7 +304,7 @@ export class Daemon {
         for (const problem of forgetNamespaceCounters(this.programs().map((u) => u.program), inode)) this.#log.warn(`per-link counters: ${problem}`)
       },
     })
-    this.#watch = new ObjectWatch({ objects: this.#registry.objects, log: this.#log, onChange: () => void this.reload('object file changed') })
+    this.#watch = new ObjectWatch({ objects: this.#registry.objects, log: this.#log, onChange: () => void this.reload('object or list file changed') })
   }
 
   get config(): Config {
@@ -315,7 +355,7 @@ export class Daemon {
     // Pins of an earlier config that nothing uses any more (and that no link still runs) go now, not at the first
     // reload.
     this.#prune()
-    this.#watch.follow(this.#gen.config.entries, this.#gen.leases)
+    this.#watch.follow(this.#gen.config.entries, this.#gen.leases, this.#gen.lists)
     // Before ready: once systemd reports the service up, `xdplinkd status` answers.
     this.#control.ready(this)
     const s = this.summary()
@@ -447,7 +487,7 @@ export class Daemon {
     // Old programs are released only once every link has been moved off them (the replaces above are done).
     for (const l of old.leases.values()) l.release()
     this.#prune()
-    this.#watch.follow(next.gen.config.entries, next.gen.leases)
+    this.#watch.follow(next.gen.config.entries, next.gen.leases, next.gen.lists)
     const s = this.summary()
     this.#log.info({ ...s, reason, action: 'reload' }, `reloaded (${reason}): ${summaryText(s)}`)
     this.#o.hooks?.reloaded?.(true, s)
@@ -477,7 +517,15 @@ export class Daemon {
       // new config is rejected.
       const r = await this.#control.rebind(controlOptions(config, this.#o.insecurePaths, this.#log))
       rebound = r
-      const gen = { config, leases: await acquireAll(config, this.#registry) }
+      const leases = await acquireAll(config, this.#registry)
+      let lists: Map<string, string>
+      try {
+        lists = await fillMaps(config, leases, this.#deps.maps ?? kernelMapBackend, this.#o)
+      } catch (e) {
+        for (const l of leases.values()) l.release()
+        throw e
+      }
+      const gen = { config, leases, lists }
       return { ok: true, gen, commit: () => r.commit() }
     } catch (e) {
       await rebound?.abort()
@@ -528,4 +576,8 @@ export class Daemon {
 
 export function summaryText(s: Summary): string {
   return `${s.links} links, ${s.managed} managed, ${s.attached} attached, ${s.pending} pending, ${s.conflicts} conflicts, ${s.errors} errors, ${s.programs} programs`
+}
+
+function reportText(r: SyncReport): string {
+  return `${r.added} added, ${r.updated} updated, ${r.removed} removed, ${r.unchanged} unchanged`
 }

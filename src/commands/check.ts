@@ -8,6 +8,12 @@ import { loadForCheck, type CheckedProgram } from '../programs/kernel.js'
 import type { LinkState } from '../rtnl/link.js'
 import { NetnsStuckError } from '../ffi/netns.js'
 import { CommandNetns, dumpLinksIn } from './namespaces.js'
+import { walkOptions } from '../config/secure-path.js'
+import type { ConfigError } from '../config/errors.js'
+import type { MapSpec } from '../maps/btf.js'
+import { prepareContents, type MapBackend, type ProgramMaps } from '../maps/contents.js'
+import { readListFile } from '../maps/listfile.js'
+import { ok, type Result } from '../result.js'
 
 export interface CheckOptions {
   configPath: string
@@ -90,6 +96,8 @@ export interface CheckEntryJson {
   links: CheckLinkJson[]
   /** Why the object did not load (absent when it did). */
   error?: string
+  /** Its declared map contents, as many entries as each map would hold (absent without `maps:`). */
+  maps?: { map: string; entries: number }[]
 }
 
 export interface CheckJson {
@@ -152,6 +160,14 @@ export async function checkCommand(o: CheckOptions): Promise<number> {
     results.push(res)
   }
 
+  // Declared map contents, typed by the maps' BTF as the object has it: errors are config errors (78).
+  const maps = await checkMaps(config, results, o.insecurePaths)
+  if (!maps.ok) {
+    errOut.write(configErrorText(maps.error) + '\n')
+    if (o.json) out.write(JSON.stringify({ ok: false, errors: maps.error }) + '\n')
+    return EX_CONFIG
+  }
+
   const links = (await (o.links ?? (() => dumpLinksIn()))()).sort((a, b) => a.ifindex - b.ifindex)
   const plan = planLinks(config, links)
   const look = o.namespaces ?? (o.links ? null : (c: Config) => lookAtNamespaces(c, o.insecurePaths))
@@ -172,6 +188,8 @@ export async function checkCommand(o: CheckOptions): Promise<number> {
       links: plan.byEntry[i]!.map((l) => ({ ifindex: l.ifindex, name: l.name })),
     }
     if (failed) json.error = res.message
+    const declared = maps.value.get(e.index)
+    if (declared) json.maps = declared
     return json
   })
   const failures = entries.filter((e) => e.error !== undefined)
@@ -191,6 +209,52 @@ export async function checkCommand(o: CheckOptions): Promise<number> {
   if (seen) result.namespaces = namespacesJson(config, seen, links)
   out.write(o.json ? JSON.stringify(result) + '\n' : checkText(config, result, plan.unmatched))
   return failures.length > 0 ? EX_DATAERR : 0
+}
+
+/**
+ * Every entry's `maps:` against the maps of its program as the object describes them (CheckedProgram.maps), the
+ * list files read under the daemon's rules: the daemon's own checks (maps/contents.ts prepareContents), with the
+ * object's maps in place of pinned ones and nothing written. By entry index: each declared map and how many entries
+ * it would hold. Entries whose object did not load are left out (their error is reported already).
+ */
+async function checkMaps(
+  config: Config,
+  results: readonly (CheckedProgram | ProgramLoadError)[],
+  insecurePaths: boolean,
+): Promise<Result<Map<number, { map: string; entries: number }[]>, ConfigError[]>> {
+  const specs = new Map<string, MapSpec>()
+  const programs = new Map<number, ProgramMaps>()
+  config.entries.forEach((e, i) => {
+    const res = results[i]
+    if (e.maps.length === 0 || !res || res instanceof ProgramLoadError || !res.maps) return
+    const id = `${e.object}\0${res.name}`
+    const maps = new Map<string, string>()
+    for (const m of res.maps) {
+      specs.set(`${id}/${m.name}`, m)
+      maps.set(m.name, `${id}/${m.name}`)
+    }
+    programs.set(e.index, { name: res.name, objectPath: e.object, pinDirName: id, maps })
+  })
+  const backend: MapBackend = {
+    open: (pin) => ({
+      spec: specs.get(pin)!,
+      sync: () => {
+        throw new Error('check writes no map')
+      },
+      close: () => {},
+    }),
+    readList: readListFile,
+  }
+  const prepared = await prepareContents(config.entries, programs, backend, walkOptions({ insecurePaths }))
+  if (!prepared.ok) return prepared
+  prepared.value.close()
+  const sizes = new Map(prepared.value.maps.map((m) => [`${m.program.pinDirName}/${m.map}`, m.contents.size]))
+  const out = new Map<number, { map: string; entries: number }[]>()
+  for (const e of config.entries) {
+    const p = programs.get(e.index)
+    if (p) out.set(e.index, e.maps.map((d) => ({ map: d.map, entries: sizes.get(`${p.pinDirName}/${d.map}`) ?? 0 })))
+  }
+  return ok(out)
 }
 
 /**
@@ -305,6 +369,7 @@ export function checkText(config: Config, r: CheckJson, unmatched: readonly Link
       ['mode', e.mode],
       ['netns', e.netns.map(printable).join(', ')],
       ['links', links],
+      ...(e.maps ?? []).map((m): [string, string] => ['map', `${m.map}: ${plural(m.entries, 'entry', 'entries')} declared`]),
     ]
     return [entryLabel(entry), ...rows.map(([k, v]) => `  ${k.padEnd(8)} ${v}`)].join('\n') + '\n'
   })

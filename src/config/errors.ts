@@ -56,3 +56,14 @@ export function sortErrors(errors: ConfigError[]): ConfigError[] {
     .sort((a, b) => (a.e.line ?? 0) - (b.e.line ?? 0) || (a.e.col ?? 0) - (b.e.col ?? 0) || a.i - b.i)
     .map(({ e }) => e)
 }
+
+/** The same error once (the same text at the same place: a list file named by two entries fails for each). */
+export function dedupeErrors(errors: ConfigError[]): ConfigError[] {
+  const seen = new Set<string>()
+  return errors.filter((e) => {
+    const k = e.toString()
+    if (seen.has(k)) return false
+    seen.add(k)
+    return true
+  })
+}

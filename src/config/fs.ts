@@ -43,6 +43,11 @@ function failure(e: unknown): FsFailure {
   return { code, message: e instanceof Error ? e.message : String(e) }
 }
 
+/** `dev:ino:size:mtime:ctime` of a stat taken with `bigint: true` (nanoseconds): OpenedStat.version. */
+export function fileVersion(st: { dev: bigint; ino: bigint; size: bigint; mtimeNs: bigint; ctimeNs: bigint }): string {
+  return `${st.dev}:${st.ino}:${st.size}:${st.mtimeNs}:${st.ctimeNs}`
+}
+
 /** lstat(2): does not follow a final symlink. */
 export async function lstatPath(path: string): Promise<Result<FileStat, FsFailure>> {
   try {
@@ -117,7 +122,7 @@ export async function openRegularFile(path: string, limits: OpenLimits): Promise
       isFile: true,
       isSymlink: false,
       size,
-      version: `${st.dev}:${st.ino}:${st.size}:${st.mtimeNs}:${st.ctimeNs}`,
+      version: fileVersion(st),
     },
     read: (onChunk) => readAll(fh, path, size, limits.maxBytes, onChunk),
     async close() {

@@ -15,7 +15,7 @@ import { posix } from 'node:path'
 import type { ErrorObject } from 'ajv/dist/2020.js'
 import { err, ok, type Result } from '../result.js'
 import { formatDuration, parseDuration } from './durations.js'
-import { ConfigError, formatKeyPath, sortErrors, type KeyPath } from './errors.js'
+import { ConfigError, dedupeErrors, formatKeyPath, sortErrors, type KeyPath } from './errors.js'
 import { compileGlobs, globProblem, LINK_NAMES, NETNS_NAMES, type GlobSubject } from './globs.js'
 import { configSchema } from './schema.js'
 import { loadSchemaValidator } from './schema-validator.js'
@@ -90,7 +90,7 @@ export function parseConfigSource(text: string, path: string, opts: ParseOptions
     // not expected: the schema rejects whatever build() cannot use; but never report failure without a reason
     checker.errors.push(src.errorAt([], 'invalid configuration'))
   }
-  if (checker.errors.length > 0 || config === null) return err(sortErrors(dedupe(checker.errors)))
+  if (checker.errors.length > 0 || config === null) return err(sortErrors(dedupeErrors(checker.errors)))
   return ok({ config, source: src })
 }
 
@@ -455,15 +455,6 @@ export function repr(v: unknown): string {
   return String(v)
 }
 
-function dedupe(errors: ConfigError[]): ConfigError[] {
-  const seen = new Set<string>()
-  return errors.filter((e) => {
-    const k = e.toString()
-    if (seen.has(k)) return false
-    seen.add(k)
-    return true
-  })
-}
 
 function isRecord(v: unknown): v is Json {
   return typeof v === 'object' && v !== null && !Array.isArray(v)

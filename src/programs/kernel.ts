@@ -13,6 +13,7 @@ import { BPF_OBJ_NAME_LEN } from '../ffi/structs.js'
 import { walkOptions, type WalkOptions } from '../config/secure-path.js'
 import { listMapPins, pinExists, pinProblems, removeEmptyPinDir } from './bpffs.js'
 import { ProgramLoadError, hintFor, type ProgramLoadStage } from './errors.js'
+import type { MapSpec } from '../maps/btf.js'
 import { DEFAULT_LOG_LINES, LogTail } from './log.js'
 import { isPinnableMapName, isValidProgramName, pinDirName, pinLayout, type PinLayout } from './naming.js'
 import { openObjectFile } from './objects.js'
@@ -294,6 +295,8 @@ export interface CheckedProgram {
   kernelName: string
   /** Instructions the verifier processed (fdinfo `verified_insns`, Linux 5.16); null where the kernel does not say. */
   verifiedInsns: number | null
+  /** The object's own maps (not .data/.rodata/.bss) with their BTF, as loaded: what `maps:` is checked against. */
+  maps?: MapSpec[]
 }
 
 export interface CheckLoadOptions {
@@ -323,7 +326,7 @@ export async function loadForCheck(objectPath: string, programName?: string, opt
   } finally {
     await file.close()
   }
-  return loadUnpinned({ image, objectPath, objectName: objectNameOf(objectPath), programName, logLines: opts.logLines ?? DEFAULT_LOG_LINES, log: opts.log })
+  return loadUnpinned({ image, objectPath, objectName: objectNameOf(objectPath), programName, logLines: opts.logLines ?? DEFAULT_LOG_LINES, log: opts.log, maps: true })
 }
 
 export interface UnpinnedLoad {
@@ -334,6 +337,8 @@ export interface UnpinnedLoad {
   programName: string | undefined
   logLines: number
   log?: LibbpfSink | undefined
+  /** Also describe the object's maps (CheckedProgram.maps). */
+  maps?: boolean
 }
 
 /**
@@ -374,7 +379,8 @@ export function loadUnpinned(req: UnpinnedLoad): CheckedProgram {
     } catch (e) {
       throw wrap(e, 'load', objectPath, name, 'cannot read the loaded program back', tail)
     }
-    return { name, tag: info.tag, kernelName: info.name, verifiedInsns: verifiedInsns(fd.raw) }
+    const maps = req.maps ? obj.maps().filter((m) => !m.internal).map((m) => m.spec()) : undefined
+    return { name, tag: info.tag, kernelName: info.name, verifiedInsns: verifiedInsns(fd.raw), ...(maps ? { maps } : {}) }
   } finally {
     obj.close()
   }

@@ -1,5 +1,6 @@
 /**
- * The object watch: tells the daemon when an object file it loaded from now holds other bytes, so that it reloads.
+ * The object watch: tells the daemon when an object file it loaded from now holds other bytes, or a list file of
+ * declared map contents (src/maps/listfile.ts) is another version, so that it reloads.
  *
  * It watches the directories of the object files, not the files: a rebuilt object usually lands as a rename over the
  * old one, which a watch on the file itself would miss. Events are gathered for a moment (DEBOUNCE_MS), then every
@@ -11,6 +12,8 @@
  * (again only once it says something else).
  */
 import { watch, type FSWatcher } from 'node:fs'
+import { stat } from 'node:fs/promises'
+import { fileVersion } from '../config/fs.js'
 import { basename, dirname } from 'node:path'
 import { SerialJob } from '../serial.js'
 import type { ObjectFiles } from './objects.js'
@@ -34,6 +37,11 @@ export class ObjectWatch {
   #timer: ReturnType<typeof setTimeout> | null = null
   /** Object path -> hash of the bytes in use. */
   #inUse = new Map<string, string>()
+  /**
+   * List file (maps: file:) path -> the version read (fs.ts OpenedStat.version). A list is compared by version, not
+   * read: the reload reads it under the path rules, and finds the contents unchanged if only touched.
+   */
+  #lists = new Map<string, string>()
   /** Object path -> the last warning given about it (not repeated while it stays the same). */
   readonly #warned = new Map<string, string>()
   readonly #checks = new SerialJob<void, boolean>(() => this.#compare())
@@ -47,17 +55,22 @@ export class ObjectWatch {
    * Watches the objects of the config in force: each entry's `object`, with the hash of the program leased for it
    * (`leases` by entry index). Replaces what was watched before.
    */
-  follow(entries: readonly { index: number; object: string }[], leases: ReadonlyMap<number, { objectHash: string }>): void {
+  follow(
+    entries: readonly { index: number; object: string }[],
+    leases: ReadonlyMap<number, { objectHash: string }>,
+    lists: ReadonlyMap<string, string> = new Map(),
+  ): void {
     this.#stopWatching()
     this.#inUse = new Map()
     for (const e of entries) {
       const lease = leases.get(e.index)
       if (lease) this.#inUse.set(e.object, lease.objectHash)
     }
+    this.#lists = new Map(lists)
     this.#o.objects.retain(this.#inUse.keys())
-    for (const p of this.#warned.keys()) if (!this.#inUse.has(p)) this.#warned.delete(p)
+    for (const p of this.#warned.keys()) if (!this.#inUse.has(p) && !this.#lists.has(p)) this.#warned.delete(p)
     const byDir = new Map<string, Set<string>>()
-    for (const p of this.#inUse.keys()) {
+    for (const p of [...this.#inUse.keys(), ...this.#lists.keys()]) {
       const d = dirname(p)
       if (!byDir.has(d)) byDir.set(d, new Set())
       byDir.get(d)!.add(basename(p))
@@ -110,6 +123,21 @@ export class ObjectWatch {
       this.#warned.delete(path)
       // The reload reads the rest anyway.
       if (now !== hash) return true
+    }
+    for (const [path, version] of this.#lists) {
+      let now: string
+      try {
+        now = fileVersion(await stat(path, { bigint: true }))
+      } catch (e) {
+        const message = (e as Error).message
+        if (this.#warned.get(path) !== message) {
+          this.#warned.set(path, message)
+          this.#o.log.warn({ file: path }, `list file changed but cannot be read: ${message}; the contents in force stay`)
+        }
+        continue
+      }
+      this.#warned.delete(path)
+      if (now !== version) return true
     }
     return false
   }

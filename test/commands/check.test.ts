@@ -636,3 +636,44 @@ t.test('kernel', { skip: needsRoot }, async (t) => {
     t.match(r.stdout, /\n2 links matched by no entry: lo, veth-mgmt0\n/)
   })
 })
+
+t.test('maps: declared contents checked against the object\'s BTF, every problem with file:line:col and key path; counts when fine', { skip: needsRoot }, async (t) => {
+  const objs = buildObjects(t)
+  const dir = tempDir(t)
+  const kinds = writeFile(dir, 'maps_kinds.o', readFileSync(objs.fixture('maps_kinds')))
+  const blocklist = writeFile(dir, 'xdp_blocklist.o', readFileSync(objs.bundled('xdp_blocklist')))
+  writeFile(dir, 'v6.txt', '# from a feed\n2001:db8::/32\n2001:db8:1::/48\n2001:db8::/32\n')
+  const ns = makeNetns(t)
+  const entry = (object: string, maps: string[]): string[] => ['  - interfaces: ["v*"]', `    object: ${object}`, '    maps:', ...maps.map((m) => `      ${m}`)]
+
+  const good = writeFile(dir, 'good.yaml', ['attach:', ...entry(blocklist, ['blocklist_v4: [192.0.2.0/24, 198.51.100.7]', 'blocklist_v6: { file: v6.txt }']), ''].join('\n'))
+  const ok = runIn(ns, ['--config', good, '--json'])
+  t.equal(ok.status, 0, ok.stderr)
+  t.same((JSON.parse(ok.stdout) as CheckJson).entries[0]!.maps, [
+    { map: 'blocklist_v4', entries: 2 },
+    { map: 'blocklist_v6', entries: 2 },
+  ])
+  t.match(runIn(ns, ['--config', good]).stdout, /\n {2}map {6}blocklist_v4: 2 entries declared\n {2}map {6}blocklist_v6: 2 entries declared\n/)
+
+  const bad = writeFile(
+    dir,
+    'bad.yaml',
+    [
+      'attach:',
+      ...entry(blocklist, ['blocklist_v4: [192.0.2.0/33, 192.0.2.300, 10.0.0.0/8]', 'blocklist_v5: [10.0.0.0/8]']),
+      ...entry(kinds, ['flows:', '  entries:', '    - key: { saddr: 10.0.0.1, daddr: 10.0.0.2, sport: 1, dport: 53, proto: 17, prot: 1 }', '      value: { w: 1 }']),
+      '',
+    ].join('\n'),
+  )
+  const r = runIn(ns, ['--config', bad])
+  t.equal(r.status, 78, 'a config error')
+  const lines = r.stderr.trim().split('\n')
+  t.match(lines, [
+    new RegExp(`^${bad}:5:22: attach\\[0\\]\\.maps\\.blocklist_v4\\[0\\]: .*33`),
+    new RegExp(`^${bad}:5:36: attach\\[0\\]\\.maps\\.blocklist_v4\\[1\\]: .*192\\.0\\.2\\.300`),
+    new RegExp(`^${bad}:6:7: attach\\[0\\]\\.maps\\.blocklist_v5: program xdp_blocklist of \\S+ has no map blocklist_v5 \\(did you mean "blocklist_v4"\\?\\)`),
+    new RegExp(`^${bad}:12:18: attach\\[1\\]\\.maps\\.flows\\.entries\\[0\\]\\.key\\.prot: .*unknown member "prot".*did you mean proto`),
+    new RegExp(`^${bad}:12:18: attach\\[1\\]\\.maps\\.flows\\.entries\\[0\\]\\.key: missing member "pad" of struct flow`),
+  ])
+  t.equal(lines.length, 5, r.stderr)
+})

@@ -40,6 +40,8 @@ const QUOTED = [
   'not adopting ',
   '; unpinned and replaced by a fresh load',
   'object file changed but cannot be used: ',
+  'list file changed but cannot be read: ',
+  '; the contents in force stay',
   '; the program loaded from it stays attached',
   'is a symbolic link (not followed)',
   'for network namespaces',

@@ -1,0 +1,56 @@
+/**
+ * A map's list file (`maps: {NAME: {file: PATH}}`): keys one a line, kept by another tool (a threat feed, a
+ * script). Read under the same path rules as object files (config/secure-path.ts openWalked: root-owned, not
+ * writable by others, a regular file opened with O_NOFOLLOW|O_NONBLOCK and judged by fstat, at most
+ * MAX_LIST_FILE_BYTES), so a FIFO, a symlink swapped in or /dev/zero cannot stall or swell the daemon.
+ */
+import { ConfigError } from '../config/errors.js'
+import { OVERRIDE_HINT } from '../config/permissions.js'
+import { openWalked, type WalkOptions } from '../config/secure-path.js'
+import { err, ok, type Result } from '../result.js'
+import type { ListFileKeys } from './declare.js'
+
+/** 100,000 IPv6 prefixes with comments are about 5 MiB; the limit leaves room and still bounds memory. */
+export const MAX_LIST_FILE_BYTES = 64 << 20
+
+/**
+ * Keys, one a line: `#` starts a comment (to the end of the line), blanks around a key are dropped, an empty line
+ * is skipped. Lines are counted from 1; `\r\n` endings are accepted. Pure.
+ */
+export function parseListFile(path: string, text: string, version = ''): ListFileKeys {
+  const keys: { key: string; line: number }[] = []
+  let line = 0
+  for (const raw of text.split('\n')) {
+    line++
+    const hash = raw.indexOf('#')
+    const key = (hash >= 0 ? raw.slice(0, hash) : raw).trim()
+    if (key !== '') keys.push({ key, line })
+  }
+  return { path, keys, version }
+}
+
+/**
+ * Reads and parses a list file. A problem (unsafe path, not a regular file, too large, not UTF-8) is one
+ * ConfigError at `at`, the `file:` key that names it.
+ */
+export async function readListFile(
+  path: string,
+  rules: WalkOptions,
+  at: { file: string; line: number | null; col: number | null; path: string },
+): Promise<Result<ListFileKeys, ConfigError>> {
+  const fail = (message: string): Result<ListFileKeys, ConfigError> => err(new ConfigError({ ...at, message }))
+  const opened = await openWalked(path, { ...rules, maxBytes: MAX_LIST_FILE_BYTES })
+  if (!opened.ok) {
+    const f = opened.error[0]!
+    return fail(f.unsafe ? `refusing list file ${path}: ${opened.error.map((x) => x.text).join('; ')}${OVERRIDE_HINT}` : `cannot read list file ${path}: ${opened.error.map((x) => x.text).join('; ')}`)
+  }
+  const bytes = await opened.value.read().finally(() => opened.value.close())
+  if (!bytes.ok) return fail(`cannot read list file ${path}: ${bytes.error.message}`)
+  let text: string
+  try {
+    text = new TextDecoder('utf-8', { fatal: true }).decode(bytes.value)
+  } catch {
+    return fail(`cannot read list file ${path}: not valid UTF-8`)
+  }
+  return ok(parseListFile(path, text, opened.value.stat.version))
+}
