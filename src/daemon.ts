@@ -31,6 +31,7 @@ import type { Reconciler } from './reconcile/reconciler.js'
 import { RtnlClient } from './rtnl/client.js'
 import { probeXdpReplace } from './rtnl/features.js'
 import { SerialJob } from './serial.js'
+import type { HealthAnswer } from './metrics/server.js'
 import { walkOptions } from './config/secure-path.js'
 import { applyContents, prepareContents, type MapBackend, type SyncReport } from './maps/contents.js'
 import { kernelMapBackend } from './maps/kernel.js'
@@ -436,6 +437,29 @@ export class Daemon {
    */
   alive(): boolean {
     return !this.#stopped && this.#units().every((u) => u.alive())
+  }
+
+  /**
+   * The probes of the health endpoints (metrics/server.ts), asked once started. Live: every namespace's netlink
+   * sockets open. Ready: live, and no link table stuck resyncing (dumps failing outright; a storm that only makes
+   * dumps inconsistent keeps it ready: the table follows it). Each says which namespace fails, and why.
+   */
+  health(): { live: HealthAnswer; ready: HealthAnswer } {
+    if (this.#stopped) {
+      const stopping = { ok: false, text: 'stopping' }
+      return { live: stopping, ready: stopping }
+    }
+    const units = [{ name: HOST_NETNS, unit: this.#host }, ...this.#namespaces.named()]
+    const closed = units.filter((u) => !u.unit.client.connected).map((u) => u.name)
+    const stuck = units.filter((u) => !u.unit.table.healthy()).map((u) => u.name)
+    const n = `${units.length} network namespace${units.length === 1 ? '' : 's'}`
+    const live = closed.length === 0 ? { ok: true, text: `alive: netlink open in ${n}` } : { ok: false, text: `netlink socket closed in ${closed.join(', ')}` }
+    const ready = !live.ok
+      ? { ok: false, text: `not ready: ${live.text}` }
+      : stuck.length > 0
+        ? { ok: false, text: `not ready: link table resync failing in ${stuck.join(', ')}` }
+        : { ok: true, text: `ready: ${n}, ${this.summary().attached} links attached` }
+    return { live, ready }
   }
 
   summary(): Summary {

@@ -10,7 +10,7 @@
 import type { Logger } from 'pino'
 import type { Config, ControlGroup, MetricsEndpoint } from '../config/index.js'
 import type { DaemonMetrics, MetricsSource } from '../metrics/metrics.js'
-import type { MetricsServer } from '../metrics/server.js'
+import type { HealthAnswer, HealthSource, MetricsServer } from '../metrics/server.js'
 import type { ControlRequest, ControlResponse } from './protocol.js'
 import { isLoopback } from '../metrics/loopback.js'
 import { allowedText, type AccessPolicy } from './peer.js'
@@ -23,6 +23,8 @@ export type { ProgramUse } from './status.js'
 /** What the services need from the daemon. */
 export interface ControlledDaemon extends StatusSource, MetricsSource {
   programs(): ProgramUse[]
+  /** /healthz and /readyz once started (metrics/server.ts HealthSource). */
+  health(): { live: HealthAnswer; ready: HealthAnswer }
   reload(reason?: string): Promise<boolean>
   /** Why the last reload was rejected (null after an accepted one). */
   readonly lastReloadError: string | null
@@ -169,7 +171,7 @@ export class DaemonControl {
     this.metrics ??= new DaemonMetrics(() => this.#daemon)
     let http: MetricsServer
     try {
-      http = await MetricsServer.listen({ host: endpoint.host, port: endpoint.port, metrics: this.metrics, log })
+      http = await MetricsServer.listen({ host: endpoint.host, port: endpoint.port, metrics: this.metrics, health: this.#health, log })
     } catch (e) {
       const err = e as NodeJS.ErrnoException
       // systemd/dropins/metrics.conf allows the IP address families; without it socket() fails like this.
@@ -177,6 +179,15 @@ export class DaemonControl {
       throw new ControlStartError(`cannot serve metrics on ${where}: ${err.message}${hint}`)
     }
     return http
+  }
+
+  /**
+   * The probes. Until ready(): alive (the process answers; its netlink sockets are opened during start-up, which a
+   * startup probe bounds) and not ready (the first full reconcile is not done).
+   */
+  readonly #health: HealthSource = {
+    live: () => this.#daemon?.health().live ?? { ok: true, text: 'alive: starting (the first full reconcile is not done)' },
+    ready: () => this.#daemon?.health().ready ?? { ok: false, text: 'not ready: starting (the first full reconcile is not done)' },
   }
 
   /** The daemon has its table, reconciler and programs: serve status, reload and metrics from now on. */

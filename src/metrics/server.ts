@@ -1,6 +1,8 @@
 /**
- * The /metrics endpoint over node:http, on the configured host:port only. Anything but GET/HEAD /metrics is 404
- * (405 for another method on /metrics).
+ * The /metrics endpoint over node:http, on the configured host:port only, and next to it the health endpoints a
+ * Kubernetes probe asks: /healthz (liveness: the process answers and its netlink sockets are open) and /readyz
+ * (readiness: the first full reconcile is done and no link table is stuck resyncing), 200 or 503 with a line that
+ * says why. Anything else is 404 (405 for another method than GET/HEAD).
  *
  * A few clients that connect and say nothing, or send their headers a byte at a time, must not starve the scraper
  * of the 32 connections. Every limit is well under Prometheus' default scrape interval (15 s) and timeout (10 s):
@@ -27,10 +29,23 @@ export const REQUEST_TIMEOUT_MS = 5_000
 export const KEEP_ALIVE_TIMEOUT_MS = 2_000
 export const CHECK_INTERVAL_MS = 500
 
+/** One probe's answer: whether it passes, and the line that says why. */
+export interface HealthAnswer {
+  ok: boolean
+  text: string
+}
+
+export interface HealthSource {
+  live(): HealthAnswer
+  ready(): HealthAnswer
+}
+
 export interface MetricsServerOptions {
   host: string
   port: number
   metrics: MetricsText
+  /** /healthz and /readyz; without it they are 404. */
+  health?: HealthSource
   /** Default 32: scrapers are few. */
   maxConnections?: number
   /** The limits above, for tests. */
@@ -59,12 +74,27 @@ export class MetricsServer {
       },
       (req, res) => {
         const path = (req.url ?? '').split('?')[0]
-        if (path !== '/metrics') {
-          res.writeHead(404, { 'content-type': 'text/plain; charset=utf-8' }).end('not found: try /metrics\n')
+        const probe = path === '/healthz' ? o.health?.live : path === '/readyz' ? o.health?.ready : undefined
+        if (path !== '/metrics' && !probe) {
+          res.writeHead(404, { 'content-type': 'text/plain; charset=utf-8' }).end(`not found: try /metrics${o.health ? ', /healthz or /readyz' : ''}\n`)
           return
         }
         if (req.method !== 'GET' && req.method !== 'HEAD') {
           res.writeHead(405, { allow: 'GET, HEAD', 'content-type': 'text/plain; charset=utf-8' }).end('method not allowed\n')
+          return
+        }
+        if (probe) {
+          // Synchronous and cheap (flags and counters the daemon keeps): a probe is answered at once, during a
+          // storm of link notifications too, as soon as the event loop gets to it.
+          let a: HealthAnswer
+          try {
+            a = probe()
+          } catch (e) {
+            a = { ok: false, text: `the check failed: ${(e as Error).message}` }
+          }
+          const body = `${a.text}\n`
+          res.writeHead(a.ok ? 200 : 503, { 'content-type': 'text/plain; charset=utf-8', 'content-length': Buffer.byteLength(body), 'cache-control': 'no-store' })
+          res.end(req.method === 'HEAD' ? undefined : body)
           return
         }
         o.metrics.text().then(

@@ -107,6 +107,11 @@ export class ManagedNamespaces {
     return [...this.#managed.values()].map((m) => m.unit)
   }
 
+  /** Each managed namespace's unit with its name. */
+  named(): { name: string; unit: NetnsUnit }[] {
+    return [...this.#managed.values()].map((m) => ({ name: m.ns.name, unit: m.unit }))
+  }
+
   views(): NamespaceView[] {
     return [...this.#managed.values()].map((m) => m.unit.view(m.ns.name, m.ns.identity.ino))
   }

@@ -60,10 +60,10 @@ async function hold(port: number, n: number, send?: string): Promise<{ sockets: 
   return { sockets, closed }
 }
 
-/** GET /metrics on a fresh connection, failing after the scrape timeout. */
-function scrape(port: number): Promise<{ status: number; body: string }> {
+/** GET /metrics (or `path`) on a fresh connection, failing after the scrape timeout. */
+function scrape(port: number, path = '/metrics', method = 'GET'): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
-    const req = request({ host: '127.0.0.1', port, path: '/metrics', agent: false, timeout: SCRAPE_TIMEOUT_MS }, (res) => {
+    const req = request({ host: '127.0.0.1', port, path, method, agent: false, timeout: SCRAPE_TIMEOUT_MS }, (res) => {
       let body = ''
       res.on('data', (d: Buffer) => (body += d.toString()))
       res.on('end', () => resolve({ status: res.statusCode ?? 0, body }))
@@ -116,4 +116,28 @@ t.test('over the cap with every connection serving a request: the newcomer is re
   t.same(await first, { status: 200, body: 'xdplinkd_up 1\n' })
   t.same(await second, { status: 200, body: 'xdplinkd_up 1\n' })
   t.same(await scrape(port), { status: 200, body: 'xdplinkd_up 1\n' }, 'room again')
+})
+
+t.test('/healthz and /readyz: 200 or 503 with the line that says why; 404 without a health source', async (t) => {
+  const state = { live: { ok: true, text: 'alive: netlink open in 1 network namespace' }, ready: { ok: false, text: 'not ready: starting' } }
+  const { port } = await serve(t, { health: { live: () => state.live, ready: () => state.ready } })
+  t.same(await scrape(port, '/healthz'), { status: 200, body: 'alive: netlink open in 1 network namespace\n' })
+  t.same(await scrape(port, '/readyz'), { status: 503, body: 'not ready: starting\n' })
+  state.ready = { ok: true, text: 'ready' }
+  t.same(await scrape(port, '/readyz?verbose'), { status: 200, body: 'ready\n' }, 'a query string is ignored')
+  t.same(await scrape(port, '/readyz', 'HEAD'), { status: 200, body: '' })
+  t.equal((await scrape(port, '/healthz', 'POST')).status, 405)
+  state.live = { ok: false, text: 'netlink socket closed in host' }
+  t.same(await scrape(port, '/healthz'), { status: 503, body: 'netlink socket closed in host\n' })
+  const thrown = await serve(t, {
+    health: {
+      live: () => {
+        throw new Error('boom')
+      },
+      ready: () => state.ready,
+    },
+  })
+  t.same(await scrape(thrown.port, '/healthz'), { status: 503, body: 'the check failed: boom\n' }, 'a check that throws fails the probe, not the daemon')
+  const bare = await serve(t)
+  t.same(await scrape(bare.port, '/healthz'), { status: 404, body: 'not found: try /metrics\n' })
 })
