@@ -25,6 +25,7 @@ import { ProgramLoadError } from './programs/errors.js'
 import { forgetNamespaceCounters } from './programs/read-counters.js'
 import { ProgramRegistry, pinsToKeep, type ProgramBackend, type ProgramLease } from './programs/registry.js'
 import { ObjectWatch } from './programs/watch.js'
+import { ConfigWatch } from './config/watch.js'
 import type { Clock } from './reconcile/debounce.js'
 import { buildDesire, type Desire } from './reconcile/desire.js'
 import type { Reconciler } from './reconcile/reconciler.js'
@@ -59,6 +60,8 @@ export interface DaemonOptions {
   log: Logger
   /** Netlink receive buffer for notifications. */
   rcvbuf?: number
+  /** Reload when the config file changes (config/watch.ts: a ConfigMap volume's swap, an edit), as on SIGHUP. */
+  watchConfig?: boolean
   /** Called at milestones (sd_notify lives at the edge that owns it). */
   hooks?: DaemonHooks
 }
@@ -227,6 +230,7 @@ export class Daemon {
   readonly #deps: DaemonDeps
   readonly #replaceSupported: boolean
   readonly #watch: ObjectWatch
+  #configWatch: ConfigWatch | null = null
   #gen: Generation
   readonly #reloads = new SerialJob<string, boolean>((reason) => this.#reload(reason))
   /** Settles when start() is over (or never ran): a reload asked for meanwhile runs after it. */
@@ -357,6 +361,10 @@ export class Daemon {
     // reload.
     this.#prune()
     this.#watch.follow(this.#gen.config.entries, this.#gen.leases, this.#gen.lists)
+    if (this.#o.watchConfig) {
+      this.#configWatch = await ConfigWatch.start({ path: this.#o.configPath, log: this.#log, onChange: () => void this.reload('config file changed') })
+      if (this.#stopped) this.#configWatch.close()
+    }
     // Before ready: once systemd reports the service up, `xdplinkd status` answers.
     this.#control.ready(this)
     const s = this.summary()
@@ -571,6 +579,7 @@ export class Daemon {
     this.#o.hooks?.stopping?.()
     await this.#control.close()
     this.#watch.close()
+    this.#configWatch?.close()
     // No namespace comes or goes from here on; those managed are detached from (on-exit: detach) and closed below.
     this.#namespaces.stopWatching()
     if (this.#statusTimer) clearTimeout(this.#statusTimer)

@@ -125,7 +125,12 @@ export async function parseAndRun(argv: string[]): Promise<void> {
             default: false,
             describe: 'accept config and object files, and a control socket directory, writable by others (development only; logged)',
           })
-          .option('rcvbuf', { type: 'number', coerce: rcvbufBytes, describe: 'netlink receive buffer for link notifications, bytes (default 8 MiB)' }),
+          .option('rcvbuf', { type: 'number', coerce: rcvbufBytes, describe: 'netlink receive buffer for link notifications, bytes (default 8 MiB)' })
+          .option('watch-config', {
+            type: 'boolean',
+            default: false,
+            describe: 'reload when the config file changes (an edit, a rename over it, a ConfigMap update), as on SIGHUP',
+          }),
       (a) =>
         run(async () =>
           (await import('../commands/run.js')).runCommand({
@@ -133,6 +138,7 @@ export async function parseAndRun(argv: string[]): Promise<void> {
             logLevel: a['log-level'],
             insecurePaths: a['insecure-paths'],
             rcvbuf: a.rcvbuf,
+            watchConfig: a['watch-config'],
           }),
         ),
     )

@@ -11,6 +11,8 @@ export interface RunOptions {
   insecurePaths: boolean
   /** Receive buffer of the subscribed netlink socket, bytes (RtnlClient's default when absent). */
   rcvbuf?: number
+  /** --watch-config: reload when the config file changes. */
+  watchConfig?: boolean
   log?: Logger
   notifier?: Notifier
   /** Exit this long after stopping even if a handle is still open (EXIT_GRACE_MS); null: never force an exit. */
@@ -79,7 +81,7 @@ export async function runCommand(o: RunOptions): Promise<number> {
     })
   })
   try {
-    daemon = await Daemon.open({ configPath: o.configPath, insecurePaths: o.insecurePaths, rcvbuf: o.rcvbuf, log, hooks }, {}, opening.signal)
+    daemon = await Daemon.open({ configPath: o.configPath, insecurePaths: o.insecurePaths, rcvbuf: o.rcvbuf, watchConfig: o.watchConfig, log, hooks }, {}, opening.signal)
     if (daemon && !stopping) await daemon.start()
   } catch (e) {
     await daemon?.stop().catch(() => {})

@@ -2,18 +2,26 @@ import t from 'tap'
 import { DEFAULT_CONFIG, parseRunArgs } from '../../src/cli/fast-run.js'
 
 t.test('plain run command lines are read without yargs', async (t) => {
-  t.same(parseRunArgs(['run']), { configPath: DEFAULT_CONFIG, logLevel: 'info', insecurePaths: false })
+  t.same(parseRunArgs(['run']), { configPath: DEFAULT_CONFIG, logLevel: 'info', insecurePaths: false, watchConfig: false })
   t.same(parseRunArgs(['run', '--config', '/c.yaml', '--insecure-paths', '--log-level', 'debug']), {
     configPath: '/c.yaml',
     logLevel: 'debug',
     insecurePaths: true,
+    watchConfig: false,
   })
   t.same(parseRunArgs(['run', '-c', 'rel.yaml', '--log-level=warn']), {
     configPath: 'rel.yaml',
     logLevel: 'warn',
     insecurePaths: false,
+    watchConfig: false,
   })
-  t.same(parseRunArgs(['run', '--config=/x.yaml']), { configPath: '/x.yaml', logLevel: 'info', insecurePaths: false })
+  t.same(parseRunArgs(['run', '--watch-config', '-c', '/k/config.yaml']), {
+    configPath: '/k/config.yaml',
+    logLevel: 'info',
+    insecurePaths: false,
+    watchConfig: true,
+  })
+  t.same(parseRunArgs(['run', '--config=/x.yaml']), { configPath: '/x.yaml', logLevel: 'info', insecurePaths: false, watchConfig: false })
 })
 
 t.test('anything else is left to yargs (null)', async (t) => {
@@ -35,6 +43,8 @@ t.test('anything else is left to yargs (null)', async (t) => {
     ['run', '--insecure-paths=false'],
     ['run', '--insecure-paths', '--insecure-paths'],
     ['run', '--no-insecure-paths'],
+    ['run', '--watch-config=true'],
+    ['run', '--watch-config', '--watch-config'],
     ['run', '--'],
   ]) {
     t.equal(parseRunArgs(args), null, args.join(' '))
