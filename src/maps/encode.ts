@@ -14,7 +14,8 @@
  * - `__be16`/`__be32`/`__be64`: an integer, stored big-endian (443 for a `__be16` port); a `__be32` also takes an
  *   IPv4 address, and decodes as one.
  * - bool (`_Bool`): true or false only.
- * - enum: an enumerator's name, or a number that is one of its values.
+ * - enum: an enumerator's name, or a number that is one of its values (a negative one as C writes it, also in
+ *   clang < 15's BTF, which holds it as a u32).
  * - float, double: a number.
  * - char array: a UTF-8 string of at most nelems - 1 bytes, NUL-padded: the terminating NUL is always there, since
  *   the program most likely reads the array as a C string (bpf_strncmp, %s). A list of integers also does.
@@ -325,11 +326,16 @@ function enumValue(e: BtfEnum, value: unknown, bits: number): Result<bigint, str
     raw = hit.value
   } else {
     const v = typeof value === 'number' || typeof value === 'bigint' ? integerOf(value).value : null
-    if (v === null || !e.values.some((x) => x.value === v)) {
+    // A BTF_KIND_ENUM's values are __s32 (struct btf_enum) read as u32 without kind_flag, and clang < 15 never
+    // sets kind_flag: C's `DOWN = -1` is 4294967295 in such BTF. The number C gives an enumerator is its value
+    // too, so a negative one within __s32 is taken as the u32 it is stored as.
+    const stored = v !== null && !e.signed && e.size <= 4 && v < 0n && v >= -(1n << 31n) ? BigInt.asUintN(32, v) : v
+    const hit = e.values.find((x) => x.value === stored)
+    if (hit === undefined) {
       const pairs = e.values.map((x) => `${x.name}=${x.value}`)
       return err(`expected a name of ${name} or one of its values (${names(pairs)}), got ${shown(value)}`)
     }
-    raw = v
+    raw = hit.value
   }
   const [lo, hi] = limits(bits, e.signed)
   // Only a bitfield narrower than the enum can fail here.

@@ -19,6 +19,8 @@ const u8x4x2 = b.array(T.u8x4, 2)
 const proto = b.enum('proto', 4, [['IPPROTO_TCP', 6], ['IPPROTO_UDP', 17]])
 const dir = b.enum('dir', 4, [['DIR_IN', -1], ['DIR_OUT', 1]], true)
 const big = b.enum('big', 8, [['SMALL', 0], ['BIG', 0xffffffffffffffffn]])
+// enum delta { DOWN = -1, SAME = 0, UP = 1 } as clang 14 emits it: no sign (kind_flag 0), DOWN read as its u32
+const delta14 = b.enum('delta', 4, [['DOWN', 0xffffffff], ['SAME', 0], ['UP', 1]])
 const lpmBe = b.struct('lpm_key_be', 8, [['prefixlen', T.u32, 0], ['addr', T.be32, 32]])
 const ab = b.union('ab', 4, [['a', T.u32, 0], ['b', T.u8x4, 0]])
 // struct bits { unsigned int a:1, b:3, c:4, d:24; }
@@ -97,6 +99,9 @@ t.test('encode: each kind and convenience -> bytes', async (t) => {
     ['enum by name', proto, 'IPPROTO_UDP', '11 00 00 00'],
     ['enum by value', proto, 17, '11 00 00 00'],
     ['signed enum, negative value', dir, 'DIR_IN', 'ff ff ff ff'],
+    ['signed enum by its negative number', dir, -1, 'ff ff ff ff'],
+    ["clang 14's enum (no sign in BTF) by the negative number C gives it", delta14, -1, 'ff ff ff ff'],
+    ["clang 14's enum by the u32 its BTF holds", delta14, 4294967295, 'ff ff ff ff'],
     ['64-bit enum (ENUM64)', big, 'BIG', 'ff ff ff ff ff ff ff ff'],
     // floats
     ['float 1.5', T.float, 1.5, '00 00 c0 3f'],
@@ -172,6 +177,8 @@ t.test('encode: every error, at its path', async (t) => {
     ['enum name misspelt', proto, 'IPPROTO_UPD', [[[], 'unknown value "IPPROTO_UPD" of enum proto (values: IPPROTO_TCP, IPPROTO_UDP); did you mean IPPROTO_UDP?']]],
     ['enum name in lower case', proto, 'ipproto_tcp', [[[], 'unknown value "ipproto_tcp" of enum proto (values: IPPROTO_TCP, IPPROTO_UDP); did you mean IPPROTO_TCP?']]],
     ['enum number that is no value', proto, 7, [[[], 'expected a name of enum proto or one of its values (IPPROTO_TCP=6, IPPROTO_UDP=17), got 7']]],
+    ["clang 14's enum: a negative number that is no value's __s32", delta14, -2, [[[], 'expected a name of enum delta or one of its values (DOWN=4294967295, SAME=0, UP=1), got -2']]],
+    ["clang 14's enum: below __s32, not taken modulo 2^32", delta14, -4294967295, [[[], 'expected a name of enum delta or one of its values (DOWN=4294967295, SAME=0, UP=1), got -4294967295']]],
     ['enum from a boolean', proto, true, [[[], 'expected a name of enum proto or one of its values (IPPROTO_TCP=6, IPPROTO_UDP=17), got true']]],
     ['float overflow', T.float, 1e39, [[[], "expected a number within float's range (±3.4028234663852886e+38), got 1e+39"]]],
     ['float from a string', T.float, '1.5', [[[], 'expected a number, got "1.5"']]],
