@@ -4,6 +4,7 @@
  */
 import { constants, type BigIntStats } from 'node:fs'
 import { lstat, open, readlink, type FileHandle } from 'node:fs/promises'
+import { ST_RDONLY, statfsFlags } from '../ffi/libc.js'
 import { err, ok, type Result } from '../result.js'
 
 // <fcntl.h>. libuv adds O_CLOEXEC to every open (uv_fs_open), so a child process never inherits the descriptor.
@@ -46,6 +47,18 @@ function failure(e: unknown): FsFailure {
 /** `dev:ino:size:mtime:ctime` of a stat taken with `bigint: true` (nanoseconds): OpenedStat.version. */
 export function fileVersion(st: { dev: bigint; ino: bigint; size: bigint; mtimeNs: bigint; ctimeNs: bigint }): string {
   return `${st.dev}:${st.ino}:${st.size}:${st.mtimeNs}:${st.ctimeNs}`
+}
+
+/**
+ * Whether `path` is on a read-only mount (statfs f_flags ST_RDONLY): nobody can write there, whatever the modes
+ * say. False when it cannot be told.
+ */
+export function onReadOnlyMount(path: string): boolean {
+  try {
+    return (statfsFlags(path) & ST_RDONLY) !== 0
+  } catch {
+    return false
+  }
 }
 
 /** lstat(2): does not follow a final symlink. */

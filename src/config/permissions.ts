@@ -21,6 +21,11 @@
  * directory anyone could make `<hash>-<program>/` before the daemon does. That is fine for an ancestor (/tmp holds
  * other people's files, and only our one entry is looked at) but not for a directory we list and adopt from.
  *
+ * Read-only mounts: a directory on one cannot be written by anyone, whatever its mode says (the kernel refuses every
+ * write with EROFS before it looks at permissions: fs/namei.c, may_open/mnt_want_write). A Kubernetes ConfigMap
+ * volume is such a directory: the kubelet makes its root 0777 (it is an emptyDir underneath) and mounts it read-only
+ * into the container. Its owner must still be trusted, as anywhere.
+ *
  * POSIX ACLs need no extra care: with an ACL, the group bits of st_mode are the ACL mask, so an ACL entry that
  * grants write shows as group-writable (acl_equiv_mode / posix_acl_update_mode in fs/posix_acl.c).
  */
@@ -48,6 +53,8 @@ export function defaultTrustedUids(euid: number): number[] {
 export interface JudgeOptions {
   /** Refuse group or other write even with the sticky bit (a directory whose entries are trusted by name). */
   exclusive?: boolean
+  /** Asked only for what others could write: is it on a read-only mount (then nobody can)? */
+  readOnlyMount?: () => boolean
 }
 
 /** `root`, `root or uid 1000`. */
@@ -70,6 +77,7 @@ export function statProblems(st: StatLike, trustedUids: readonly number[] = [0],
   // Sticky protects entries from other writers only when the directory's owner is trusted too: the owner of a
   // directory may always delete and rename in it.
   if (st.isDir && perm & S_ISVTX && trusted && opts.exclusive !== true) return problems
+  if (opts.readOnlyMount?.() === true) return problems
   const sticky = st.isDir && !(perm & S_ISVTX) && opts.exclusive !== true ? ' without the sticky bit' : ''
   problems.push(`writable by ${writers.join(' and ')}${sticky} (mode ${octal(perm)})`)
   return problems

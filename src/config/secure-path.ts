@@ -15,7 +15,7 @@
  */
 import { posix } from 'node:path'
 import { err, ok, type Result } from '../result.js'
-import { lstatPath, openRegularFile, readLinkTarget, type FileStat, type FsFailure, type OpenedFile } from './fs.js'
+import { lstatPath, onReadOnlyMount, openRegularFile, readLinkTarget, type FileStat, type FsFailure, type OpenedFile } from './fs.js'
 import { defaultTrustedUids, statProblems } from './permissions.js'
 
 /**
@@ -66,7 +66,7 @@ export async function walkPath(path: string, opts: WalkOptions): Promise<Result<
   const judge = (p: string, st: FileStat, exclusive = false): void => {
     if (!opts.strict || judged.has(p)) return
     judged.add(p)
-    const problems = statProblems(st, opts.trustedUids, { exclusive })
+    const problems = statProblems(st, opts.trustedUids, { exclusive, readOnlyMount: () => onReadOnlyMount(p) })
     if (problems.length > 0) findings.push({ path: p, unsafe: true, text: `${kindOf(st)} ${p} is ${problems.join(' and ')}` })
   }
   const fail = (p: string, text: string, code?: string): Result<string, PathFinding[]> =>

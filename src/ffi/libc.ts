@@ -233,6 +233,19 @@ export function statfsType(path: string): number {
   return fType(buf)
 }
 
+/** statfs(2) f_flags: ST_RDONLY on a read-only mount (the mount's flag: a read-only bind mount has it too). */
+export const ST_RDONLY = 1
+
+/**
+ * statfs(2)'s f_flags (Linux 2.6.36): the mount flags of the mount `path` is on (fs/statfs.c, calculate_f_flags:
+ * the mount's own MNT_READONLY as well as the superblock's), as ST_* bits.
+ */
+export function statfsFlags(path: string): number {
+  const buf = Buffer.alloc(STRUCTS.statfs.size)
+  check('statfs', c.statfs(path, buf), path)
+  return Number(buf.readBigUInt64LE(STRUCTS.statfs.fields.f_flags) & 0xffffffffn)
+}
+
 /** fstatfs(2)'s f_type: the filesystem of an opened file, not of whatever its path names by now. */
 export function fstatfsType(fd: number): number {
   const buf = Buffer.alloc(STRUCTS.statfs.size)

@@ -196,14 +196,14 @@ export const STRUCTS = {
     size: 16,
   },
   /**
-   * statfs(2)'s answer; only f_type (the filesystem's magic number, a `long`) is read. glibc's struct is the
-   * kernel's (include/uapi/asm-generic/statfs.h) on LP64.
+   * statfs(2)'s answer; f_type (the filesystem's magic number, a `long`) and f_flags (the mount's ST_* flags) are
+   * read. glibc's struct is the kernel's (include/uapi/asm-generic/statfs.h) on LP64.
    */
   statfs: {
     struct: 'statfs',
     header: 'sys/statfs.h',
     kernel: true,
-    fields: { f_type: 0 },
+    fields: { f_type: 0, f_flags: 80 },
     size: 120,
   },
 } as const satisfies Record<string, StructLayout>

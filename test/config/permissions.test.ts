@@ -64,3 +64,15 @@ t.test('octal', async (t) => {
   t.equal(octal(0o7), '0007')
   t.equal(octal(S_IFDIR | 0o755), '0755')
 })
+
+t.test('a read-only mount: nobody can write there, so modes that let others write are no problem; owners still are', async (t) => {
+  let asked = 0
+  const ro = { readOnlyMount: () => (asked++, true) }
+  t.same(statProblems(dir(0, 0o777), [0], ro), [], 'a ConfigMap volume root (0777, mounted read-only)')
+  t.same(statProblems(file(0, 0o666), [0], ro), [])
+  t.same(statProblems(dir(1000, 0o777), [0], ro), ['owned by uid 1000, not root'])
+  const before = asked
+  t.same(statProblems(dir(0, 0o755), [0], ro), [])
+  t.equal(asked, before, 'not asked when nobody else could write anyway')
+  t.same(statProblems(dir(0, 0o777), [0], { readOnlyMount: () => false }), ['writable by group and others without the sticky bit (mode 0777)'])
+})

@@ -30,6 +30,7 @@ t.test('walkPath over an in-memory tree', async (t) => {
       { findings: [[true, 'directory /home/u is owned by uid 1000, not root']] }],
     ['/ itself', { '/': { type: 'dir', mode: 0o777 }, '/c.yaml': file }, '/c.yaml',
       { findings: [[true, 'directory / is writable by group and others without the sticky bit (mode 0777)']] }],
+    ['an ancestor world-writable on a read-only mount (a ConfigMap volume)', { '/etc/xdplinkd': { type: 'dir', mode: 0o777, readOnly: true }, '/etc/xdplinkd/c.yaml': file }, '/etc/xdplinkd/c.yaml', { ok: '/etc/xdplinkd/c.yaml' }],
     ['a root-owned sticky directory (/tmp)', { '/tmp': { type: 'dir', mode: 0o1777 }, '/tmp/c.yaml': file }, '/tmp/c.yaml', { ok: '/tmp/c.yaml' }],
     ['a user-owned sticky directory', { '/tmp': { type: 'dir', uid: 1000, mode: 0o1777 }, '/tmp/c.yaml': file }, '/tmp/c.yaml',
       { findings: [[true, 'directory /tmp is owned by uid 1000, not root and writable by group and others (mode 1777)']] }],
@@ -279,4 +280,21 @@ t.test('openWalked on the real filesystem: the walk, then one open of the real p
   chmodSync(join(base, 'open'), 0o666)
   t.same(await texts(join(base, 'open')), [[true, `file ${join(base, 'open')} is writable by group and others (mode 0666)`, undefined]])
   t.equal(await texts(join(base, 'open'), { ...opts, strict: false }), 'x', 'not strict: mode not judged')
+})
+
+t.test('a directory others could write, on a read-only mount, is no problem (a ConfigMap volume); writable, it is', { skip: await realFsSkip() }, async (t) => {
+  const { walkPath } = await import('../../src/config/secure-path.js')
+  const { mounts } = await import('../helpers/mounts.js')
+  const base = mkdtempSync(join(tmpdir(), 'xdplinkd-ro-'))
+  t.teardown(() => rmSync(base, { recursive: true, force: true }))
+  chmodSync(base, 0o755)
+  const vol = join(base, 'volume')
+  mkdirSync(vol)
+  chmodSync(vol, 0o777)
+  writeFileSync(join(vol, 'config.yaml'), 'attach: []\n', { mode: 0o644 })
+  const before = await walkPath(join(vol, 'config.yaml'), STRICT)
+  t.match(before.ok ? 'accepted' : before.error.map((f) => f.text).join('; '), /writable by group and others without the sticky bit \(mode 0777\)/, 'refused while writable')
+  mounts(t).readOnly(vol)
+  const after = await walkPath(join(vol, 'config.yaml'), STRICT)
+  t.same(after, { ok: true, value: join(vol, 'config.yaml') }, 'accepted once nobody can write there')
 })

@@ -24,6 +24,12 @@ export function mounts(t: Test) {
     forget()
   })
   return {
+    /** `dir` bound onto itself read-only (mount --bind, then remount ro): what a ConfigMap volume is in a container. */
+    readOnly(dir: string): void {
+      made.add(dir)
+      execFileSync('mount', ['--bind', dir, dir])
+      execFileSync('mount', ['-o', 'remount,ro,bind', dir])
+    },
     /** `touch FILE; mount --bind SOURCE FILE`, with `delayMs` between the two (as ip netns add has). */
     bind(file: string, source: string, delayMs = 0): void {
       made.add(file)
