@@ -5,7 +5,7 @@
  */
 import { spawn } from 'node:child_process'
 import { createInterface } from 'node:readline'
-import { CLI, now, track, wallMs } from './env.mjs'
+import { CLI, cliNodeFlags, now, track, wallMs } from './env.mjs'
 
 export class Daemon {
   /** @param {{ns: string, config: string, nodeArgs?: string[], logLevel?: string, cwd?: string}} o */
@@ -18,7 +18,9 @@ export class Daemon {
   }
 
   start() {
-    const { ns, config, nodeArgs = [], logLevel = 'info', cwd } = this.o
+    const { ns, config, logLevel = 'info', cwd } = this.o
+    // As the service runs it (the file's own node flags), then XDPL_BENCH_NODE_ARGS (experiments), then the part's.
+    const nodeArgs = [...cliNodeFlags(), ...(process.env.XDPL_BENCH_NODE_ARGS?.split(' ').filter(Boolean) ?? []), ...(this.o.nodeArgs ?? [])]
     this.t0 = now()
     // `ip netns exec` execs node in place: the child's pid is the daemon's.
     this.child = track(

@@ -5,12 +5,22 @@
  * (by their own pid).
  */
 import { execFileSync, spawn } from 'node:child_process'
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 
 export const ROOT = new URL('../', import.meta.url).pathname
 export const CLI = join(ROOT, 'dist/cli.js')
+
+/**
+ * The node flags of CLI's `#!/usr/bin/env -S node ...` line: the service runs the file itself, so the bench runs
+ * its daemons with the same flags (`--no-memory-reducer`, src/cli/heap.ts). Read when the bench starts.
+ */
+export function cliNodeFlags() {
+  const first = readFileSync(CLI, 'utf8').split('\n', 1)[0]
+  const m = /^#!\/usr\/bin\/env -S node(.*)$/.exec(first)
+  return m ? m[1].trim().split(/\s+/).filter(Boolean) : []
+}
 export const XDP_PASS = join(ROOT, 'bpf/xdp_pass.o')
 
 /** Monotonic milliseconds (sub-millisecond resolution). */

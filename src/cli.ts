@@ -1,4 +1,4 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S node --no-memory-reducer
 /**
  * Command line: argv only. Each command lives in commands/ and returns its exit status. The daemon's plain
  * `run ...` is read by a small parser of its own (cli/fast-run.ts); everything else goes through yargs.
