@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs'
 import { isatty } from 'node:tty'
 import { resolve } from 'node:path'
 import yargs, { type Argv } from 'yargs'
-import { DEFAULT_NETNS_DIRS } from '../config/types.js'
+import { DEFAULT_NETNS_DIRS, DEFAULTS } from '../config/types.js'
 import { netnsName, type NetnsSelector } from '../netns/select.js'
 import { DEFAULT_CONFIG, LOG_LEVELS } from './fast-run.js'
 import { run } from './outcome.js'
@@ -91,6 +91,9 @@ export function netnsChoice(a: { netns?: string; 'all-namespaces'?: boolean; 'ne
   }
 }
 
+/** Where the CLI asks the daemon unless --socket says otherwise: the config's `control-socket:` default. */
+const DEFAULT_SOCKET = DEFAULTS.controlSocket
+
 export async function parseAndRun(argv: string[]): Promise<void> {
   const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }
   await yargs(argv)
@@ -155,13 +158,22 @@ export async function parseAndRun(argv: string[]): Promise<void> {
       (y) =>
         y
           .option('json', { type: 'boolean', default: false, describe: 'print one JSON object' })
-          .option('socket', { type: 'string', default: '/run/xdplinkd/control.sock', describe: "the daemon's control socket" }),
+          .option('socket', { type: 'string', default: DEFAULT_SOCKET, describe: "the daemon's control socket" }),
       (a) => run(async () => (await import('../commands/status.js')).statusCommand({ json: a.json, socket: a.socket })),
+    )
+    .command(
+      'maps',
+      "ask the running daemon for each program's maps: type, sizes, entries now, and whether it manages their contents",
+      (y) =>
+        y
+          .option('json', { type: 'boolean', default: false, describe: 'print one JSON object' })
+          .option('socket', { type: 'string', default: DEFAULT_SOCKET, describe: "the daemon's control socket" }),
+      (a) => run(async () => (await import('../commands/maps.js')).mapsCommand({ json: a.json, socket: a.socket })),
     )
     .command(
       'reload',
       'ask the running daemon to re-read its config; exit 0 when the new config is in force, 1 when it was rejected',
-      (y) => y.option('socket', { type: 'string', default: '/run/xdplinkd/control.sock', describe: "the daemon's control socket" }),
+      (y) => y.option('socket', { type: 'string', default: DEFAULT_SOCKET, describe: "the daemon's control socket" }),
       (a) => run(async () => (await import('../commands/reload.js')).reloadCommand({ socket: a.socket })),
     )
     .demandCommand(1, 'name a command')

@@ -93,3 +93,20 @@ export async function controlRequest(path: string, req: ControlRequest, opts: Co
     s.on('end', () => finish(new ControlClientError(`xdplinkd closed the connection at ${path} without answering`)))
   })
 }
+
+/**
+ * A request whose answer must be of one kind (`is`): an `ok: false` answer, or one of another kind, is thrown as a
+ * ControlClientError naming the command (`what`, the request's `cmd` by default).
+ */
+export async function askDaemon<T extends ControlResponse>(
+  path: string,
+  req: ControlRequest,
+  is: (r: ControlResponse) => r is T,
+  opts: ControlRequestOptions & { what?: string },
+): Promise<T> {
+  const what = opts.what ?? req.cmd
+  const r = await controlRequest(path, req, opts)
+  if (!r.ok) throw new ControlClientError(`${what}: ${r.error}`)
+  if (!is(r)) throw new ControlClientError(`${what}: the daemon answered something else`)
+  return r
+}
