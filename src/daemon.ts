@@ -34,7 +34,7 @@ import { probeXdpReplace } from './rtnl/features.js'
 import { SerialJob } from './serial.js'
 import type { HealthAnswer } from './metrics/server.js'
 import { walkOptions } from './config/secure-path.js'
-import { applyContents, prepareContents, type MapBackend, type SyncReport } from './maps/contents.js'
+import { applyContents, declaredMaps, prepareContents, type DeclaredMap, type MapBackend, type SyncReport } from './maps/contents.js'
 import { kernelMapBackend } from './maps/kernel.js'
 
 /** sd_notify STATUS= follows the summary at most this often (it is for `systemctl status`, read by people). */
@@ -102,6 +102,8 @@ interface Generation {
   leases: Map<number, ProgramLease>
   /** The list files of its declared map contents -> the version read (for the watch). */
   lists: Map<string, string>
+  /** Its declared map contents as written, by pin path (for the `maps` view). */
+  declared: Map<string, DeclaredMap>
 }
 
 /** What Daemon.open() makes; the constructor stores it. */
@@ -155,8 +157,13 @@ async function acquireAll(config: Config, registry: ProgramRegistry): Promise<Ma
  * and an edited list changes in place (its program is the one in force). Returns the list files read, by version.
  * Throws StartupError: 78 for contents that do not fit the maps' types, 65 for a map the kernel would not write.
  */
-async function fillMaps(config: Config, leases: ReadonlyMap<number, ProgramLease>, backend: MapBackend, o: DaemonOptions): Promise<Map<string, string>> {
-  if (!config.entries.some((e) => e.maps.length > 0)) return new Map()
+async function fillMaps(
+  config: Config,
+  leases: ReadonlyMap<number, ProgramLease>,
+  backend: MapBackend,
+  o: DaemonOptions,
+): Promise<Pick<Generation, 'lists' | 'declared'>> {
+  if (!config.entries.some((e) => e.maps.length > 0)) return { lists: new Map(), declared: new Map() }
   const prepared = await prepareContents(config.entries, leases, backend, walkOptions({ insecurePaths: o.insecurePaths }))
   if (!prepared.ok) throw new StartupError(configErrorText(prepared.error), EX_CONFIG)
   try {
@@ -172,7 +179,7 @@ async function fillMaps(config: Config, leases: ReadonlyMap<number, ProgramLease
     if (failed.length > 0) {
       throw new StartupError(failed.map((a) => `map ${a.map.map} of program ${a.map.program.name}: ${a.error!.message}`).join('\n'), EX_DATAERR)
     }
-    return prepared.value.files
+    return { lists: prepared.value.files, declared: declaredMaps(prepared.value) }
   } finally {
     prepared.value.close()
   }
@@ -273,7 +280,7 @@ export class Daemon {
       undo.push(() => {
         for (const l of leases.values()) l.release()
       })
-      const gen: Generation = { config, leases, lists: await fillMaps(config, leases, deps.maps ?? kernelMapBackend, o) }
+      const gen: Generation = { config, leases, ...(await fillMaps(config, leases, deps.maps ?? kernelMapBackend, o)) }
       log.debug({ ms: Math.round(performance.now() - t0) }, 'programs ready')
       if (signal?.aborted) return cleanup()
       const client = new RtnlClient({ rcvbuf: o.rcvbuf, open: deps.netlink })
@@ -550,14 +557,14 @@ export class Daemon {
       const r = await this.#control.rebind(controlOptions(config, this.#o.insecurePaths, this.#log))
       rebound = r
       const leases = await acquireAll(config, this.#registry)
-      let lists: Map<string, string>
+      let filled: Pick<Generation, 'lists' | 'declared'>
       try {
-        lists = await fillMaps(config, leases, this.#deps.maps ?? kernelMapBackend, this.#o)
+        filled = await fillMaps(config, leases, this.#deps.maps ?? kernelMapBackend, this.#o)
       } catch (e) {
         for (const l of leases.values()) l.release()
         throw e
       }
-      const gen = { config, leases, lists }
+      const gen = { config, leases, ...filled }
       return { ok: true, gen, commit: () => r.commit() }
     } catch (e) {
       await rebound?.abort()
@@ -599,6 +606,11 @@ export class Daemon {
   /** The programs the config in force uses, one per entry (entries with the same object and program share one). */
   programs(): ProgramUse[] {
     return [...this.#gen.leases].map(([i, program]) => ({ entry: this.#gen.config.entries[i]!.name, program }))
+  }
+
+  /** The map contents the config in force declares, as written, by pin path. */
+  declaredMaps(): ReadonlyMap<string, DeclaredMap> {
+    return this.#gen.declared
   }
 
   /** Why the last reload was rejected; null after an accepted one. */

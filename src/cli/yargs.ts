@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs'
 import { isatty } from 'node:tty'
 import { resolve } from 'node:path'
 import yargs, { type Argv } from 'yargs'
-import { DEFAULT_NETNS_DIRS } from '../config/types.js'
+import { DEFAULT_NETNS_DIRS, DEFAULTS } from '../config/types.js'
 import { netnsName, type NetnsSelector } from '../netns/select.js'
 import { DEFAULT_CONFIG, LOG_LEVELS } from './fast-run.js'
 import { run } from './outcome.js'
@@ -91,6 +91,26 @@ export function netnsChoice(a: { netns?: string; 'all-namespaces'?: boolean; 'ne
   }
 }
 
+/** top --interval: seconds between samples, 0.1 to 3600 (a rate over less than 0.1 s is mostly noise). */
+export function intervalArg(v: unknown): number {
+  if (typeof v !== 'number' || !Number.isFinite(v) || v < 0.1 || v > 3600) {
+    throw new Error(`--interval: expected seconds from 0.1 to 3600, got ${String(v)}`)
+  }
+  return v
+}
+
+/** top --count: a whole number of tables, at least 1. */
+export function countArg(v: unknown): number | undefined {
+  if (v === undefined) return undefined
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < 1) throw new Error(`--count: expected a whole number from 1, got ${String(v)}`)
+  return v
+}
+
+/** --socket of the commands that ask the daemon; by default the config's `control-socket:` default. */
+function socketOption<T>(y: Argv<T>) {
+  return y.option('socket', { type: 'string', default: DEFAULTS.controlSocket, describe: "the daemon's control socket" })
+}
+
 export async function parseAndRun(argv: string[]): Promise<void> {
   const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }
   await yargs(argv)
@@ -158,16 +178,31 @@ export async function parseAndRun(argv: string[]): Promise<void> {
     .command(
       'status',
       "ask the running daemon for every link's state, the loaded programs and the counters",
-      (y) =>
-        y
-          .option('json', { type: 'boolean', default: false, describe: 'print one JSON object' })
-          .option('socket', { type: 'string', default: '/run/xdplinkd/control.sock', describe: "the daemon's control socket" }),
+      (y) => socketOption(y).option('json', { type: 'boolean', default: false, describe: 'print one JSON object' }),
       (a) => run(async () => (await import('../commands/status.js')).statusCommand({ json: a.json, socket: a.socket })),
+    )
+    .command(
+      'top',
+      'packets and bytes per second of each link by XDP action, busiest first, refreshed until q or Ctrl-C',
+      (y) =>
+        socketOption(y)
+          .option('interval', { alias: 'i', type: 'number', default: 1, coerce: intervalArg, describe: 'seconds between samples' })
+          .option('count', { alias: 'n', type: 'number', coerce: countArg, describe: 'stop after this many tables' }),
+      (a) =>
+        run(async () =>
+          (await import('../commands/top.js')).topCommand({ socket: a.socket, intervalMs: Math.round(a.interval * 1000), count: a.count }),
+        ),
+    )
+    .command(
+      'maps',
+      "ask the running daemon for each program's maps: type, sizes, entries now, and whether it manages their contents",
+      (y) => socketOption(y).option('json', { type: 'boolean', default: false, describe: 'print one JSON object' }),
+      (a) => run(async () => (await import('../commands/maps.js')).mapsCommand({ json: a.json, socket: a.socket })),
     )
     .command(
       'reload',
       'ask the running daemon to re-read its config; exit 0 when the new config is in force, 1 when it was rejected',
-      (y) => y.option('socket', { type: 'string', default: '/run/xdplinkd/control.sock', describe: "the daemon's control socket" }),
+      (y) => socketOption(y),
       (a) => run(async () => (await import('../commands/reload.js')).reloadCommand({ socket: a.socket })),
     )
     .demandCommand(1, 'name a command')

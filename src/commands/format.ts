@@ -63,6 +63,25 @@ export function table(header: string[], rows: string[][]): string {
   return [line(header), ...rows.map(line)].join('\n') + '\n'
 }
 
+const SI = ['', 'k', 'M', 'G', 'T', 'P', 'E']
+
+/**
+ * A rate for people: three significant digits and an SI prefix by powers of 1000 (`0`, `0.200`, `98.0`, `1.23k`,
+ * `45.7M`), as top and bpftop show them; `?` for what is not a count. Rounded before the prefix is chosen, so that
+ * 999.7 is `1.00k`, not `1000`.
+ */
+export function siText(x: number): string {
+  if (!Number.isFinite(x) || x < 0) return '?'
+  if (x === 0) return '0'
+  let u = 0
+  let v = Number(x.toPrecision(3))
+  while (v >= 1000 && u < SI.length - 1) {
+    v = Number((v / 1000).toPrecision(3))
+    u++
+  }
+  return `${v.toPrecision(3)}${SI[u]}`
+}
+
 export function xdpText(x: LinkState['xdp']): string {
   if (!x) return '-'
   return x.progId !== undefined && x.progId !== null ? `${x.mode} id ${x.progId}` : x.mode

@@ -1,5 +1,6 @@
 /** `xdplinkd reload`: asks the running daemon to re-read its config, and says whether it took it. */
-import { ControlClientError, controlRequest } from '../control/client.js'
+import { askDaemon } from '../control/client.js'
+import type { ControlResponse, ReloadResponse } from '../control/protocol.js'
 
 export interface ReloadOptions {
   socket: string
@@ -11,9 +12,8 @@ export interface ReloadOptions {
 /** 0: the new config is in force; 1: it was rejected (the reason on stderr) and the old one stays. */
 export async function reloadCommand(o: ReloadOptions): Promise<number> {
   // A reload loads objects (the verifier may take seconds per program) and moves every link over before it answers.
-  const r = await controlRequest(o.socket, { cmd: 'reload' }, { timeoutMs: o.timeoutMs ?? 120_000 })
-  if (!r.ok) throw new ControlClientError(`reload: ${r.error}`)
-  if (!('accepted' in r)) throw new ControlClientError('reload: the daemon answered something else')
+  const isReload = (r: ControlResponse): r is ReloadResponse => r.ok && 'accepted' in r
+  const r = await askDaemon(o.socket, { cmd: 'reload' }, isReload, { timeoutMs: o.timeoutMs ?? 120_000 })
   const out = o.out ?? process.stdout
   const err = o.err ?? process.stderr
   if (r.accepted) {

@@ -1,6 +1,6 @@
 /** `xdplinkd status`: asks the running daemon over its control socket; a table for people, or its JSON. */
-import { ControlClientError, controlRequest } from '../control/client.js'
-import type { AttachedProgramJson, CountersJson, LinkStatusJson, ProgramStatusJson, StatusJson } from '../control/protocol.js'
+import { askDaemon } from '../control/client.js'
+import type { AttachedProgramJson, ControlResponse, CountersJson, LinkStatusJson, ProgramStatusJson, StatusJson, StatusResponse } from '../control/protocol.js'
 import { XDP_ACTIONS } from '../programs/counters.js'
 import { printable, table } from './format.js'
 
@@ -11,11 +11,11 @@ export interface StatusOptions {
   timeoutMs?: number
 }
 
+export const isStatus = (r: ControlResponse): r is StatusResponse => r.ok && 'links' in r
+
 export async function statusCommand(o: StatusOptions): Promise<number> {
   const out = o.out ?? process.stdout
-  const r = await controlRequest(o.socket, { cmd: 'status' }, { timeoutMs: o.timeoutMs ?? 10_000 })
-  if (!r.ok) throw new ControlClientError(`status: ${r.error}`)
-  if (!('links' in r)) throw new ControlClientError('status: the daemon answered something else')
+  const r = await askDaemon(o.socket, { cmd: 'status' }, isStatus, { timeoutMs: o.timeoutMs ?? 10_000 })
   const { ok: _ok, ...status } = r
   out.write(o.json ? JSON.stringify(status) + '\n' : statusText(status))
   return 0

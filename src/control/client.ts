@@ -48,6 +48,8 @@ export interface ControlRequestOptions {
   timeoutMs: number
   /** The uids a listener may run as (default: root, and this process's own uid when it is not root). */
   trustedUids?: readonly number[]
+  /** Gives up (rejects) and closes the connection when aborted: `top` was stopped while it waited. */
+  signal?: AbortSignal
 }
 
 export async function controlRequest(path: string, req: ControlRequest, opts: ControlRequestOptions): Promise<ControlResponse> {
@@ -57,10 +59,12 @@ export async function controlRequest(path: string, req: ControlRequest, opts: Co
     const chunks: Buffer[] = []
     let size = 0
     let settled = false
+    const abort = (): void => finish(new ControlClientError(`the request to ${path} was cancelled`))
     const finish = (r: ControlResponse | Error): void => {
       if (settled) return
       settled = true
       clearTimeout(timer)
+      opts.signal?.removeEventListener('abort', abort)
       s.destroy()
       if (r instanceof Error) reject(r)
       else resolve(r)
@@ -69,6 +73,8 @@ export async function controlRequest(path: string, req: ControlRequest, opts: Co
       () => finish(new ControlClientError(`no answer from xdplinkd at ${path} within ${Math.round(opts.timeoutMs / 1000)} s`)),
       opts.timeoutMs,
     )
+    if (opts.signal?.aborted) abort()
+    else opts.signal?.addEventListener('abort', abort)
     let connected = false
     s.on('connect', () => {
       connected = true
@@ -92,4 +98,21 @@ export async function controlRequest(path: string, req: ControlRequest, opts: Co
     })
     s.on('end', () => finish(new ControlClientError(`xdplinkd closed the connection at ${path} without answering`)))
   })
+}
+
+/**
+ * A request whose answer must be of one kind (`is`): an `ok: false` answer, or one of another kind, is thrown as a
+ * ControlClientError naming the command (`what`, the request's `cmd` by default).
+ */
+export async function askDaemon<T extends ControlResponse>(
+  path: string,
+  req: ControlRequest,
+  is: (r: ControlResponse) => r is T,
+  opts: ControlRequestOptions & { what?: string },
+): Promise<T> {
+  const what = opts.what ?? req.cmd
+  const r = await controlRequest(path, req, opts)
+  if (!r.ok) throw new ControlClientError(`${what}: ${r.error}`)
+  if (!is(r)) throw new ControlClientError(`${what}: the daemon answered something else`)
+  return r
 }

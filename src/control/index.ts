@@ -1,5 +1,6 @@
 /**
- * The daemon's outward-facing services: the control socket (status, reload) and the optional Prometheus endpoint.
+ * The daemon's outward-facing services: the control socket (status, maps, reload) and the optional Prometheus
+ * endpoint.
  *
  * Daemon.open() makes one and start() binds both listeners as its first act after reading the config: a second
  * daemon pointed at the same socket gives up before it loads or attaches anything, and a port in use is reported
@@ -15,13 +16,14 @@ import type { ControlRequest, ControlResponse } from './protocol.js'
 import { isLoopback } from '../metrics/loopback.js'
 import { allowedText, type AccessPolicy } from './peer.js'
 import { ControlServer, ControlStartError, daemonUids } from './server.js'
+import { buildMaps, type MapsSource } from './maps.js'
 import { buildStatus, type ProgramUse, type StatusSource } from './status.js'
 
 export { ControlStartError } from './server.js'
 export type { ProgramUse } from './status.js'
 
 /** What the services need from the daemon. */
-export interface ControlledDaemon extends StatusSource, MetricsSource {
+export interface ControlledDaemon extends StatusSource, MapsSource, MetricsSource {
   programs(): ProgramUse[]
   /** /healthz and /readyz once started (metrics/server.ts HealthSource). */
   health(): { live: HealthAnswer; ready: HealthAnswer }
@@ -69,7 +71,7 @@ function warnIfReachable(e: MetricsEndpoint, log: Logger): void {
 export class DaemonControl {
   /** Null without a `metrics:` endpoint: prom-client (20-25 ms to load) is loaded only when one is configured. */
   metrics: DaemonMetrics | null = null
-  /** Set by ready(): what status, reload and the metrics read. Null while the daemon starts. */
+  /** Set by ready(): what status, maps, reload and the metrics read. Null while the daemon starts. */
   #daemon: ControlledDaemon | null = null
   #socket: ControlServer | null = null
   #socketPath: string | null = null
@@ -190,7 +192,7 @@ export class DaemonControl {
     ready: () => this.#daemon?.health().ready ?? { ok: false, text: 'not ready: starting (the first full reconcile is not done)' },
   }
 
-  /** The daemon has its table, reconciler and programs: serve status, reload and metrics from now on. */
+  /** The daemon has its table, reconciler and programs: serve status, maps, reload and metrics from now on. */
   ready(daemon: ControlledDaemon): void {
     this.#daemon = daemon
   }
@@ -201,6 +203,8 @@ export class DaemonControl {
     switch (req.cmd) {
       case 'status':
         return { ok: true, ...buildStatus(daemon) }
+      case 'maps':
+        return { ok: true, ...buildMaps(daemon) }
       case 'reload': {
         const accepted = await daemon.reload('control socket')
         if (accepted) return { ok: true, accepted: true }

@@ -1,8 +1,8 @@
 /**
  * The control socket's protocol: one JSON object per line each way. A request names a command
- * (`{"cmd":"status"}`, `{"cmd":"reload"}`); every response carries `ok`, and `error` when it is false. Pure: no I/O,
- * and a line that is not understood gives an error value, never an exception, so a client cannot crash the daemon
- * with what it sends.
+ * (`{"cmd":"status"}`, `{"cmd":"reload"}`, `{"cmd":"maps"}`); every response carries `ok`, and `error` when it is
+ * false. Pure: no I/O, and a line that is not understood gives an error value, never an exception, so a client
+ * cannot crash the daemon with what it sends.
  */
 import type { ActionCounters } from '../programs/counters.js'
 import { err, ok, type Result } from '../result.js'
@@ -11,7 +11,7 @@ import type { XdpMode } from '../rtnl/xdp.js'
 /** Longest request line (bytes, newline excluded). Requests are a few dozen bytes; this only bounds memory. */
 export const MAX_REQUEST_BYTES = 64 * 1024
 
-export const COMMANDS = ['status', 'reload'] as const
+export const COMMANDS = ['status', 'reload', 'maps'] as const
 export type ControlCommand = (typeof COMMANDS)[number]
 
 export interface ControlRequest {
@@ -89,11 +89,73 @@ export interface StatusJson {
   counters: CountersJson
 }
 
+/** A map whose contents the config in force declares (`maps:` of an attach entry). */
+export interface ManagedMapJson {
+  /** The config entries that declare its contents (entries that share its program). */
+  declaredBy: string[]
+  /** How many entries they declare. */
+  declared: number
+  /**
+   * Whether the map holds exactly what is declared now (read when asked); null when that could not be told
+   * (`holdsProblem` says why).
+   */
+  holdsDeclared: boolean | null
+  /** When the whole map was compared: declared entries it lacks, declared ones with another value, undeclared ones. */
+  missing?: number
+  changed?: number
+  extra?: number
+  /** Why `holdsDeclared` is null, or false without the counts (a map read only in part). */
+  holdsProblem?: string
+}
+
+export interface MapJson {
+  /** Its name in the object (as pinned: `<pin dir>/maps/<name>`). */
+  name: string
+  pin: string
+  /** What the kernel says of it; null when the pin could not be opened (`problem`). */
+  id: number | null
+  /** libbpf's name of its type (`lpm_trie`, `percpu_array`, ...). */
+  type: string | null
+  keySize: number | null
+  valueSize: number | null
+  maxEntries: number | null
+  flags: number | null
+  /** Entries it holds now (an array: max_entries); null when they could not be counted. */
+  count: number | null
+  /** false: it holds more than `count` (the walk stopped at `countLimit`, or the map kept changing meanwhile). */
+  countExact: boolean
+  /** null: xdplinkd does not touch its contents. */
+  managed: ManagedMapJson | null
+  /** Why something above is missing. */
+  problem?: string
+}
+
+export interface ProgramMapsJson {
+  id: number
+  name: string
+  object: string
+  /** The program's pin; its maps are pinned under `<pin dir>/maps/`. */
+  pin: string
+  /** Config entries that use it. */
+  entries: string[]
+  /** Its maps, by name. */
+  maps: MapJson[]
+}
+
+export interface MapsJson {
+  pid: number
+  config: string
+  /** Keys walked per map before its count is given as a lower bound (countExact false). */
+  countLimit: number
+  programs: ProgramMapsJson[]
+}
+
 export type StatusResponse = { ok: true } & StatusJson
+export type MapsResponse = { ok: true } & MapsJson
 /** A rejected reload is a request that was understood and answered: `ok` is true, `accepted` false. */
 export type ReloadResponse = { ok: true; accepted: true } | { ok: true; accepted: false; reason: string }
 export type ErrorResponse = { ok: false; error: string }
-export type ControlResponse = StatusResponse | ReloadResponse | ErrorResponse
+export type ControlResponse = StatusResponse | MapsResponse | ReloadResponse | ErrorResponse
 
 /** Parses one request line (without its newline). */
 export function parseRequest(line: string): Result<ControlRequest, string> {

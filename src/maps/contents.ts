@@ -17,7 +17,7 @@ import type { AttachEntry, MapDeclaration, Place } from '../config/types.js'
 import { err, ok, type Result } from '../result.js'
 import type { MapSpec } from './btf.js'
 import type { SyncReport } from './sync.js'
-import { declaredContents, sameContents, type DeclaredContents, type ListFileKeys } from './declare.js'
+import { declaredContents, packContents, sameContents, type DeclaredContents, type ListFileKeys } from './declare.js'
 
 /** What contents.ts needs of a program: its name and where its maps are pinned. */
 export interface ProgramMaps {
@@ -55,6 +55,8 @@ export interface PreparedMap {
   contents: DeclaredContents
   /** The list files its contents were read from (the watch follows them). */
   files: string[]
+  /** The config entries that declare it (entries that share its program), in config order. */
+  entries: string[]
 }
 
 export interface Prepared {
@@ -80,7 +82,10 @@ export async function prepareContents(
     for (const h of handles.values()) h.close()
   }
   /** `<pinDirName>/<map>` -> the declarations of that map, with their contents. */
-  const byMap = new Map<string, { program: ProgramMaps; map: string; decls: { decl: MapDeclaration; contents: DeclaredContents }[]; files: string[] }>()
+  const byMap = new Map<
+    string,
+    { program: ProgramMaps; map: string; decls: { decl: MapDeclaration; contents: DeclaredContents }[]; files: string[]; entries: string[] }
+  >()
   const lists = new Map<string, Promise<Result<ListFileKeys, ConfigError>>>()
   try {
     for (const e of entries) {
@@ -120,8 +125,9 @@ export async function prepareContents(
           continue
         }
         let group = byMap.get(id)
-        if (!group) byMap.set(id, (group = { program, map: decl.map, decls: [], files: [] }))
+        if (!group) byMap.set(id, (group = { program, map: decl.map, decls: [], files: [], entries: [] }))
         group.decls.push({ decl, contents: contents.value })
+        if (!group.entries.includes(e.name)) group.entries.push(e.name)
         if (decl.file !== null) group.files.push(decl.file)
       }
     }
@@ -140,6 +146,7 @@ export async function prepareContents(
     handle: handles.get(id)!,
     contents: g.decls[0]!.contents,
     files: [...new Set(g.files)],
+    entries: g.entries,
   }))
   const files = new Map<string, string>()
   for (const [path, read] of lists) {
@@ -167,6 +174,38 @@ export function applyContents(p: Prepared): Applied[] {
       return { map, error: e as Error }
     }
   })
+}
+
+/**
+ * A map whose contents the config in force declares, as the daemon keeps it after writing them: for the `maps`
+ * view, which says who declares it and compares the map with it when asked.
+ */
+export interface DeclaredMap {
+  /** The map's pin (LoadedProgram.maps). */
+  pin: string
+  map: string
+  /** The config entries that declare it. */
+  entries: string[]
+  /** How many entries are declared. */
+  count: number
+  keySize: number
+  valueSize: number
+  /** The declared entries as key|value records (declare.ts packContents). */
+  packed: Buffer
+}
+
+/** What the daemon keeps of each prepared map once written, by pin path. */
+export function declaredMaps(p: Prepared): Map<string, DeclaredMap> {
+  const out = new Map<string, DeclaredMap>()
+  for (const m of p.maps) {
+    const pin = m.program.maps.get(m.map)
+    const { keySize, valueSize } = m.handle.spec
+    const packed = packContents(m.contents, keySize, valueSize)
+    // prepareContents encoded every entry to the map's sizes; a map whose entries are not is left out of the view.
+    if (pin === undefined || !packed.ok) continue
+    out.set(pin, { pin, map: m.map, entries: m.entries, count: m.contents.size, keySize, valueSize, packed: packed.value })
+  }
+  return out
 }
 
 function unknownMap(decl: MapDeclaration, program: ProgramMaps): ConfigError {

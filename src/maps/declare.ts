@@ -149,6 +149,38 @@ export function equalContents(a: DeclaredContents, b: DeclaredContents): boolean
   return true
 }
 
+/**
+ * Declared contents as one buffer of key|value records, in declaration order: what the daemon keeps of a map's
+ * declaration once it is written, for the `maps` view to compare the map with. 9 bytes for an IPv4 prefix of the
+ * bundled block list, against a few hundred for the Map of hex strings and Buffers (100,000 prefixes: 0.9 MB).
+ * Every key must be `keySize` bytes and every value `valueSize` (declaredContents makes them so).
+ */
+export function packContents(contents: DeclaredContents, keySize: number, valueSize: number): Result<Buffer, string> {
+  const out = Buffer.alloc(contents.size * (keySize + valueSize))
+  let at = 0
+  for (const [hex, { key, value }] of contents) {
+    if (key.length !== keySize || value.length !== valueSize) {
+      return err(`entry ${hex}: key of ${key.length} bytes and value of ${value.length}, not ${keySize} and ${valueSize}`)
+    }
+    at += key.copy(out, at)
+    at += value.copy(out, at)
+  }
+  return ok(out)
+}
+
+/** packContents' records again, as syncMap and compareMap take them: hex key -> value (views of `packed`). */
+export function unpackContents(packed: Buffer, keySize: number, valueSize: number): Result<Map<string, Buffer>, string> {
+  const size = keySize + valueSize
+  if (keySize <= 0 || valueSize < 0 || packed.length % size !== 0) {
+    return err(`${packed.length} bytes are not whole records of a ${keySize}-byte key and a ${valueSize}-byte value`)
+  }
+  const out = new Map<string, Buffer>()
+  for (let at = 0; at < packed.length; at += size) {
+    out.set(packed.toString('hex', at, at + keySize), packed.subarray(at + keySize, at + size))
+  }
+  return ok(out)
+}
+
 /** `attach[0].maps.blocklist_v4[2] (line 7)`, or `line 12 of /etc/xdplinkd/blocked.txt`. */
 export function describePlace(p: Place): string {
   if (p.path === '') return `line ${p.line ?? '?'} of ${p.file}`

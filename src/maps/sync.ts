@@ -118,6 +118,50 @@ export function mapShape(spec: SyncSpec, cpus: () => number = numPossibleCpus): 
 
 const newCalls = (): SyncCalls => ({ lookupBatch: 0, updateBatch: 0, deleteBatch: 0, getNextKey: 0, lookup: 0, update: 0, delete: 0 })
 
+/** What a read found: keys by lowercase hex, values as the kernel reads them (every CPU's for a per-CPU map). */
+export interface MapRead {
+  entries: Map<string, Buffer>
+  /** false: the map holds more than the read's limit, and the read stopped there. */
+  complete: boolean
+}
+
+/** How a map's contents stand against a declaration, without writing anything (the `maps` view). */
+export type MapComparison =
+  /** Every entry read: what a sync would do (plan.ts), as counts. */
+  | { complete: true; read: number; missing: number; changed: number; extra: number; calls: SyncCalls }
+  /** The map holds more than `limit` entries; `read` of them were read and nothing was compared. */
+  | { complete: false; read: number; calls: SyncCalls }
+
+/**
+ * Whether the map behind `fd` holds exactly `declared` (as syncMap takes it): the read and plan of a sync, and no
+ * write. `missing` counts the declared entries a sync would add (an array: a declared index holding zero bytes),
+ * `changed` those it would rewrite, `extra` the undeclared ones it would delete (an array: non-zero indices it
+ * would zero). At most a little more than `limit` entries are read (`options.limit`, all by default).
+ */
+export function compareMap(
+  fd: Fd,
+  spec: SyncSpec,
+  declared: ReadonlyMap<string, Buffer>,
+  options: SyncOptions & { limit?: number } = {},
+): Result<MapComparison, SyncError> {
+  const report: SyncReport = { added: 0, updated: 0, removed: 0, unchanged: 0, calls: newCalls() }
+  const fail = (message: string, e?: SyscallError): Result<MapComparison, SyncError> =>
+    err({ map: spec.name, op: e ? 'read' : 'plan', ...(e ? { errno: e.errno, code: e.code } : {}), message: `map ${spec.name}: ${message}`, done: report })
+  const shape = mapShape(spec)
+  if (!shape) return fail(`contents cannot be declared for map type ${spec.type}`)
+  try {
+    const read = new MapIo(fd, spec, shape, report.calls, options).read(options.limit)
+    if (!read.complete) return ok({ complete: false, read: read.entries.size, calls: report.calls })
+    const planned = planMapSync(declared, read.entries, shape)
+    if (!planned.ok) return fail(planned.error.key !== undefined ? `key ${planned.error.key}: ${planned.error.message}` : planned.error.message)
+    const p = planned.value
+    return ok({ complete: true, read: read.entries.size, missing: p.added, changed: p.changed, extra: p.removed, calls: report.calls })
+  } catch (e) {
+    if (!(e instanceof Failed)) throw e
+    return fail(`reading its contents: ${e.error.message}`, e.error)
+  }
+}
+
 /**
  * A failure the sync reports rather than throws: the kernel's errno (SyscallError, LibbpfError) with the map and
  * key. Anything else is a bug and is thrown on.
@@ -156,7 +200,7 @@ export function syncMap(
   if (!shape) return fail('plan', `contents cannot be declared for map type ${spec.type}`)
   const io = new MapIo(fd, spec, shape, report.calls, options)
   try {
-    const current = io.read()
+    const current = io.read().entries
     const planned = planMapSync(declared, current, shape)
     if (!planned.ok) {
       const { key, message } = planned.error
@@ -234,12 +278,16 @@ class MapIo {
     return !this.#batchOff && support.get(this.#type)?.[what] !== false
   }
 
-  read(): Map<string, Buffer> {
+  /**
+   * What the map holds, up to a little more than `limit` entries (all by default): `complete` false when it holds
+   * more than `limit` and the read stopped there.
+   */
+  read(limit = Infinity): MapRead {
     if (this.#batches('lookup')) {
-      const got = this.#readBatch()
+      const got = this.#readBatch(limit)
       if (got) return got
     }
-    return this.#readEach()
+    return this.#readEach(limit)
   }
 
   /**
@@ -247,14 +295,14 @@ class MapIo {
    * ENOSPC, with nothing read, when its next bucket holds more elements than `count` (kernel/bpf/hashtab.c,
    * __htab_map_lookup_and_delete_batch): asked again with twice the room.
    */
-  #readBatch(): Map<string, Buffer> | null {
+  #readBatch(limit: number): MapRead | null {
     const ks = this.#keySize
     const vs = this.#valueSize
     const out = new Map<string, Buffer>()
     // One buffer is both in_batch and out_batch: the kernel reads the one before it writes the other.
     const token = Buffer.alloc(Math.max(4, ks))
     let started = false
-    let count = Math.min(this.#batch, Math.max(1, this.#maxEntries))
+    let count = Math.min(this.#batch, Math.max(1, this.#maxEntries), limit + 1)
     for (;;) {
       const keys = Buffer.allocUnsafe(count * ks)
       const values = Buffer.allocUnsafe(count * vs)
@@ -275,7 +323,8 @@ class MapIo {
         out.set(keys.toString('hex', i * ks, (i + 1) * ks), values.subarray(i * vs, (i + 1) * vs))
       }
       // The end; or as many entries as the map can hold, so the ENOENT call is not needed (an array: always).
-      if (errno === ERRNO.ENOENT || out.size >= this.#maxEntries) return out
+      if (errno === ERRNO.ENOENT || out.size >= this.#maxEntries) return { entries: out, complete: true }
+      if (out.size > limit) return { entries: out, complete: false }
       started = true
     }
   }
@@ -284,7 +333,7 @@ class MapIo {
    * BPF_MAP_GET_NEXT_KEY and BPF_MAP_LOOKUP_ELEM per key. A hash map's walk starts over when the key it stands on
    * is deleted meanwhile (htab_map_get_next_key), so keys are kept by value and the walk is bounded.
    */
-  #readEach(): Map<string, Buffer> {
+  #readEach(limit: number): MapRead {
     const out = new Map<string, Buffer>()
     const next = Buffer.alloc(this.#keySize)
     let prev: Buffer | null = null
@@ -292,8 +341,9 @@ class MapIo {
       if (steps > 2 * this.#maxEntries + 1) {
         throw new Failed('read', new SyscallError('bpf_map_get_next_key', ERRNO.EAGAIN, 'the map kept changing while read'))
       }
+      if (out.size > limit) return { entries: out, complete: false }
       this.#calls.getNextKey++
-      if (!this.#call('read', () => mapGetNextKey(this.#fd, prev, next))) return out
+      if (!this.#call('read', () => mapGetNextKey(this.#fd, prev, next))) return { entries: out, complete: true }
       const value = Buffer.alloc(this.#valueSize)
       this.#calls.lookup++
       // Absent: deleted since get_next_key gave it. (An LPM trie's lookup is a longest-prefix match, but of a key

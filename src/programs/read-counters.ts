@@ -9,7 +9,8 @@
  */
 import type { Fd } from '../ffi/fd.js'
 import { SyscallError } from '../ffi/errno.js'
-import { mapDeleteElem, mapGetNextKey, mapInfo, mapLookupElem, numPossibleCpus, objGet } from '../ffi/bpf-fd.js'
+import { mapDeleteElem, mapInfo, mapLookupElem, numPossibleCpus, objGet } from '../ffi/bpf-fd.js'
+import { walkKeys } from '../maps/walk.js'
 import type { NamespaceView } from '../netns/unit.js'
 import { err, ok, type Result } from '../result.js'
 import { xdpPrograms } from '../rtnl/xdp.js'
@@ -35,20 +36,9 @@ export type StatsRead =
 /** Reads one stats map from its pin (`pin` undefined: the object has none). */
 export type StatsReader = (pin: string | undefined) => StatsRead
 
-/**
- * Every key of a map, once each. A walk restarts from the first key when the one it stands on is deleted meanwhile
- * (kernel/bpf/hashtab.c, htab_map_get_next_key: an LRU eviction), so a key may come twice: kept by value. Bounded, so
- * that a map churning faster than it is walked still ends.
- */
+/** Every key of a stats map, once each (maps/walk.ts: an evicted key may restart the walk). */
 function keysOf(fd: Fd, maxEntries: number): Buffer[] {
-  const seen = new Map<string, Buffer>()
-  const next = Buffer.alloc(LINK_STATS_KEY_SIZE)
-  let key: Buffer | null = null
-  for (let steps = 0; steps < 2 * maxEntries + 1 && mapGetNextKey(fd, key, next); steps++) {
-    key = Buffer.from(next)
-    seen.set(key.toString('hex'), key)
-  }
-  return [...seen.values()]
+  return [...walkKeys(fd, LINK_STATS_KEY_SIZE, maxEntries).keys.values()]
 }
 
 /** Why a pinned map gave nothing: it does not follow the convention, or a bpf(2) call failed. */

@@ -1,7 +1,7 @@
 /** Usage errors of the command line (cli/yargs.ts): one line on stderr, exit 1, nothing started. */
 import { spawnSync } from 'node:child_process'
 import t from 'tap'
-import { netnsArg, netnsChoice, netnsDirsArg, rcvbufBytes } from '../../src/cli/yargs.js'
+import { countArg, intervalArg, netnsArg, netnsChoice, netnsDirsArg, rcvbufBytes } from '../../src/cli/yargs.js'
 import { CLI } from '../helpers/netns.js'
 
 t.test('--rcvbuf takes a whole number of bytes', async (t) => {
@@ -13,11 +13,22 @@ t.test('--rcvbuf takes a whole number of bytes', async (t) => {
   }
 })
 
+t.test('top: --interval in seconds from 0.1 to 3600, --count a whole number from 1', async (t) => {
+  for (const ok of [0.1, 0.5, 1, 3600]) t.equal(intervalArg(ok), ok)
+  for (const bad of [0, 0.05, -1, 3601, NaN, Infinity, '1']) t.throws(() => intervalArg(bad), /--interval: expected seconds from 0.1 to 3600/, `${String(bad)} refused`)
+  t.equal(countArg(undefined), undefined, 'absent: until stopped')
+  for (const ok of [1, 2, 1000]) t.equal(countArg(ok), ok)
+  for (const bad of [0, -1, 1.5, NaN, '2']) t.throws(() => countArg(bad), /--count: expected a whole number from 1/, `${String(bad)} refused`)
+})
+
 t.test('a usage error is one line on stderr and exit 1', async (t) => {
   const cases: [args: string[], stderr: RegExp][] = [
     [['run', '--rcvbuf', 'abc', '--config', '/nonexistent'], /^xdplinkd: --rcvbuf: expected a whole number of bytes from 1 to 1073741823, got NaN \(see xdplinkd --help\)\n$/],
     [['monitor', '--rcvbuf', '-5'], /^xdplinkd: --rcvbuf: expected .* got -5 \(see xdplinkd --help\)\n$/],
     [['run', '--bogus'], /^xdplinkd: Unknown argument: bogus \(see xdplinkd --help\)\n$/],
+    [['top', '--interval', '0'], /^xdplinkd: --interval: expected seconds from 0.1 to 3600, got 0 \(see xdplinkd --help\)\n$/],
+    [['top', '--count', '0'], /^xdplinkd: --count: expected a whole number from 1, got 0 \(see xdplinkd --help\)\n$/],
+    [['maps', '--bogus'], /^xdplinkd: Unknown argument: bogus \(see xdplinkd --help\)\n$/],
     [[], /^xdplinkd: name a command \(see xdplinkd --help\)\n$/],
   ]
   for (const [args, stderr] of cases) {

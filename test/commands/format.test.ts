@@ -1,5 +1,5 @@
 import t from 'tap'
-import { eventJsonIn, eventText, eventTextIn, linksTable, netnsChangeText, netnsLinksJson, netnsLinksTable, printable, table, type NetnsChange } from '../../src/commands/format.js'
+import { eventJsonIn, eventText, eventTextIn, linksTable, netnsChangeText, netnsLinksJson, netnsLinksTable, printable, siText, table, type NetnsChange } from '../../src/commands/format.js'
 import { statusText, trafficText } from '../../src/commands/status.js'
 import type { LinkStatusJson } from '../../src/control/protocol.js'
 import { zeroCounters } from '../../src/programs/counters.js'
@@ -165,4 +165,27 @@ t.test('monitor events of a namespace: its name first; the namespace events', as
     name: 'e1',
     oldName: 'eth0',
   })
+})
+
+t.test('siText: three significant digits, an SI prefix by powers of 1000', async (t) => {
+  const table: [x: number, shown: string][] = [
+    [0, '0'],
+    [0.2, '0.200'],
+    [1 / 3600, '0.000278'], // one packet an hour
+    [1, '1.00'],
+    [98, '98.0'],
+    [123.4, '123'],
+    [999.4, '999'],
+    [999.5, '1.00k'], // rounded first: never "1000"
+    [1234, '1.23k'],
+    [45_678, '45.7k'],
+    [999_999, '1.00M'],
+    [1e6, '1.00M'],
+    [2.5e9, '2.50G'],
+    [18_446_744_073_709_551_615, '18.4E'], // 2^64 - 1
+    [-1, '?'],
+    [NaN, '?'],
+    [Infinity, '?'],
+  ]
+  for (const [x, shown] of table) t.equal(siText(x), shown, String(x))
 })

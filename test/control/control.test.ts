@@ -25,6 +25,7 @@ function fakeDaemon() {
     ],
     registry: { ownedProgramIds: () => new Set<number>() },
     programs: () => [],
+    declaredMaps: () => new Map(),
     async reload(reason?: string) {
       d.reloads.push(reason ?? '')
       d.lastReloadError = d.nextReload ? null : 'config.yaml:3:11: attach[0].mode: expected one of auto, native, generic, offload'
@@ -45,12 +46,14 @@ t.test('answers "starting" until ready; reload reports the daemon\'s verdict and
   await c.start({ socketPath: socket, metrics: null, log })
   t.teardown(() => c.close())
   t.equal(c.metricsAddress(), null)
-  const ask = (cmd: 'status' | 'reload') => controlRequest(socket, { cmd }, { timeoutMs: 2000 })
+  const ask = (cmd: 'status' | 'reload' | 'maps') => controlRequest(socket, { cmd }, { timeoutMs: 2000 })
   t.same(await ask('status'), { ok: false, error: 'xdplinkd is starting; ask again in a moment' })
+  t.same(await ask('maps'), { ok: false, error: 'xdplinkd is starting; ask again in a moment' })
   t.same(await ask('reload'), { ok: false, error: 'xdplinkd is starting; ask again in a moment' })
   t.same(d.reloads, [], 'no reload before ready')
   c.ready(d)
   t.match(await ask('status'), { ok: true, pid: process.pid, links: [], programs: [], counters: { resyncs: 1 } })
+  t.same(await ask('maps'), { ok: true, pid: process.pid, config: '/etc/xdplinkd/config.yaml', countLimit: 100000, programs: [] })
   t.same(await ask('reload'), { ok: true, accepted: true })
   d.nextReload = false
   t.same(await ask('reload'), { ok: true, accepted: false, reason: d.lastReloadError })

@@ -5,7 +5,7 @@
 import t from 'tap'
 import type { MapDeclaration, Place } from '../../src/config/types.js'
 import type { BtfType, MapSpec } from '../../src/maps/btf.js'
-import { declaredContents, describePlace, sameContents } from '../../src/maps/declare.js'
+import { declaredContents, describePlace, packContents, sameContents, unpackContents } from '../../src/maps/declare.js'
 import { parseListFile } from '../../src/maps/listfile.js'
 import { BPF_MAP_TYPE_ARRAY, BPF_MAP_TYPE_DEVMAP, BPF_MAP_TYPE_LPM_TRIE } from '../../src/maps/map-types.js'
 
@@ -114,4 +114,25 @@ t.test('sameContents: one program, one map, two declarations that differ', async
     '/etc/xdplinkd/config.yaml:40:7: attach[3].maps.blocklist_v4: declares other contents for map blocklist_v4 than attach[0].maps.blocklist_v4 (line 9); the two entries share one program, and so its maps: declare the contents once, or give one entry another object or program',
   )
   t.equal(describePlace({ file: '/x.txt', line: 3, col: null, path: '' }), 'line 3 of /x.txt')
+})
+
+t.test('packContents and unpackContents: the records, in order, and back', async (t) => {
+  const r = declaredContents(LPM, decl(['10.0.0.0/8', '192.0.2.7'], { value: 1, valueAt: at(8, 'attach[0].maps.blocklist_v4.value') }))
+  if (!r.ok) throw new Error(r.error.join('\n'))
+  const packed = packContents(r.value, 8, 1)
+  t.same(packed.ok && packed.value.toString('hex'), '080000000a00000001' + '20000000c000020701', 'key|value, 9 bytes each')
+  const back = unpackContents(packed.ok ? packed.value : Buffer.alloc(0), 8, 1)
+  t.same(back.ok && [...back.value].map(([k, v]) => `${k}=${v.toString('hex')}`), hexes(r), 'the same entries, by the same hex keys')
+  t.same(packContents(new Map(), 8, 1), { ok: true, value: Buffer.alloc(0) }, 'nothing declared: no bytes')
+  t.same(unpackContents(Buffer.alloc(0), 8, 1), { ok: true, value: new Map() })
+
+  const cases: [what: string, result: { ok: boolean; error?: string }][] = [
+    ['a key of another size', packContents(new Map([['00', { key: Buffer.alloc(1), value: Buffer.alloc(1) }]]), 8, 1)],
+    ['a value of another size', packContents(new Map([['00'.repeat(8), { key: Buffer.alloc(8), value: Buffer.alloc(2) }]]), 8, 1)],
+    ['a part of a record', unpackContents(Buffer.alloc(10), 8, 1)],
+    ['no key', unpackContents(Buffer.alloc(9), 0, 9)],
+  ]
+  for (const [what, result] of cases) t.match(result, { ok: false, error: String }, `${what}: an error, not an exception`)
+  t.match(cases[0]![1], { error: 'entry 00: key of 1 bytes and value of 1, not 8 and 1' })
+  t.match(cases[2]![1], { error: '10 bytes are not whole records of a 8-byte key and a 1-byte value' })
 })

@@ -13,6 +13,7 @@ import t, { type Test } from 'tap'
 import { BPF_F_NO_PREALLOC, BPF_MAP_TYPE_ARRAY, BPF_MAP_TYPE_HASH, BPF_MAP_TYPE_LPM_TRIE, BPF_MAP_TYPE_PERCPU_ARRAY, BPF_MAP_TYPE_PERCPU_HASH, BPF_MAP_TYPE_QUEUE } from '../../src/maps/map-types.js'
 import {
   mapCreate,
+  mapDeleteElem,
   mapInfo,
   mapUpdateElem,
   numPossibleCpus,
@@ -20,7 +21,7 @@ import {
 } from '../../src/ffi/bpf-fd.js'
 import { ERRNO } from '../../src/ffi/errno.js'
 import type { Fd } from '../../src/ffi/fd.js'
-import { syncMap, type SyncReport, type SyncSpec } from '../../src/maps/sync.js'
+import { compareMap, syncMap, type SyncReport, type SyncSpec } from '../../src/maps/sync.js'
 import { bpftool, bpftoolJson, nodeCommand, ROOT, tempBpffs } from '../helpers/bpf.js'
 import { isRoot, needsRoot } from '../helpers/netns.js'
 
@@ -115,7 +116,7 @@ function filled(t: Test, of: Kind, maxEntries: number, declared: Declared): { fd
   return { fd, kind }
 }
 
-const writes = (r: SyncReport): number => r.calls.update + r.calls.updateBatch + r.calls.delete + r.calls.deleteBatch
+const writes = (r: Pick<SyncReport, 'calls'>): number => r.calls.update + r.calls.updateBatch + r.calls.delete + r.calls.deleteBatch
 
 t.test('kernel', { skip: needsRoot }, async (t) => {
   const N = 500
@@ -346,6 +347,55 @@ t.test('under strace', { skip: needsRoot || (spawnSync('strace', ['-V']).status 
       checkDump(t, fd, kind, last, 'after the mixed change')
     })
   }
+})
+
+/** A value as the kernel takes it for `kind`: one CPU's `v` on every possible CPU for a per-CPU map. */
+function kernelValue(kind: Kind, v: Buffer): Buffer {
+  if (!kind.perCpu) return v
+  const slot = Math.ceil(kind.spec.valueSize / 8) * 8
+  const out = Buffer.alloc(slot * numPossibleCpus())
+  for (let at = 0; at < out.length; at += slot) v.copy(out, at)
+  return out
+}
+
+t.test('compareMap: how a map stands against its declaration, read and planned, nothing written', { skip: needsRoot }, async (t) => {
+  const N = 50
+  for (const of of KINDS) {
+    t.test(of.spec.name, async (t) => {
+      const declared = declare(of, range(0, N))
+      const { fd, kind } = filled(t, of, MAX, declared)
+      const compare = (limit?: number) => {
+        const r = compareMap(fd, kind.spec, declared, limit === undefined ? {} : { limit })
+        if (!r.ok) throw new Error(r.error.message)
+        return r.value
+      }
+      let c = compare()
+      t.match(c, { complete: true, read: kind.array ? MAX : N, missing: 0, changed: 0, extra: 0 }, 'holds what is declared')
+      t.equal(writes(c), 0, 'nothing written')
+
+      // One declared entry gone (an array: its index zeroed), one with another value, one not declared.
+      const key = (i: number): Buffer => Buffer.from(kind.key(i), 'hex')
+      if (kind.array) mapUpdateElem(fd, key(0), kernelValue(kind, Buffer.alloc(kind.spec.valueSize)))
+      else mapDeleteElem(fd, key(0))
+      mapUpdateElem(fd, key(1), kernelValue(kind, value(kind.spec.valueSize, 1, 9)))
+      mapUpdateElem(fd, key(N), kernelValue(kind, value(kind.spec.valueSize, N, 0)))
+      c = compare()
+      t.match(c, { complete: true, missing: 1, changed: 1, extra: 1 }, 'one missing, one changed, one extra')
+      t.match(compare(), c, 'the same again: the comparison changed nothing')
+
+      // A limit below what the map holds: read no further, compare nothing.
+      c = compare(10)
+      t.match(c, { complete: false }, 'more than the limit: not compared')
+      t.ok(c.read > 10, `read past the limit (${c.read}), so it knows there are more`)
+      t.ok(c.read < (kind.array ? MAX : N), 'and not the whole map')
+    })
+  }
+  t.test('a map type whose contents cannot be declared is an error, not an exception', async (t) => {
+    const fd = mapCreate(BPF_MAP_TYPE_QUEUE, 'xdpl_queue', 0, 4, 8)
+    t.teardown(() => fd.close())
+    const r = compareMap(fd, { name: 'xdpl_queue', type: BPF_MAP_TYPE_QUEUE, keySize: 0, valueSize: 4, maxEntries: 8 }, new Map())
+    t.match(r, { ok: false, error: { map: 'xdpl_queue', op: 'plan', message: /contents cannot be declared for map type 22/ } })
+  })
 })
 
 t.test('without root nothing here runs', { skip: isRoot ? 'root' : false }, async (t) => {

@@ -36,7 +36,7 @@ t.test('every config key, top level and attach entry', async (t) => {
 
 t.test('every command and option of the CLI', async (t) => {
   const commands = [...help().matchAll(/^ {2}xdplinkd (\w+)/gm)].map((m) => m[1]!)
-  t.same(commands.sort(), ['check', 'links', 'monitor', 'reload', 'run', 'status'])
+  t.same(commands.sort(), ['check', 'links', 'maps', 'monitor', 'reload', 'run', 'status', 'top'])
   t.ok(DOC.includes('--help') && DOC.includes('--version'))
   for (const c of commands) {
     t.match(DOC, new RegExp(`^### \`xdplinkd ${c}\`$`, 'm'), `a section for ${c}`)
