@@ -10,9 +10,11 @@
  *   of 1% of the prefixes, which must write exactly those (the report's counts); `bpftool batch file` of the same 1%
  *   updates next to it.
  */
+import { renameSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { mustRun, now, writeLines } from './env.mjs'
-import { median, ms, ratio, runsText } from './stats.mjs'
+import { createNs, deleteNs, mustRun, now, ROOT, writeLines } from './env.mjs'
+import { startDaemon } from './parts.mjs'
+import { median, memSample, mib, ms, ratio, runsText } from './stats.mjs'
 
 /**
  * `n` distinct canonical struct bpf_lpm_trie_key for IPv4, as hex: prefixlen (u32, host order), the address. The
@@ -36,6 +38,63 @@ const u32 = (n) => {
   b.writeUInt32LE(n >>> 0)
   return b
 }
+/** The text an operator's list file holds for a prefix's hex key: `a.b.c.d/len`. */
+function prefixText(hex) {
+  const b = Buffer.from(hex, 'hex')
+  return `${b[4]}.${b[5]}.${b[6]}.${b[7]}/${b.readUInt32LE(0)}`
+}
+
+/**
+ * The daemon's whole path for a declared list: xdp_blocklist with `blocklist_v4: {file: ...}` of `keys` (one prefix a
+ * line), started in a namespace of its own: spawn to `started:` (the list read, encoded by the map's BTF and written
+ * before anything is attached), the resident size then, and the list file replaced (a rename, as a feed's tool
+ * does) with 1% of its lines changed: the change seen to `reloaded` (the watch applies it by itself).
+ */
+async function daemonRun({ tmp, bpffs, opt }, keys, changedEvery) {
+  const ns = createNs('h')
+  try {
+    const list = join(tmp, 'h-list.txt')
+    const write = (lines) => {
+      writeFileSync(`${list}.tmp`, `# bench list\n${lines.join('\n')}\n`)
+      renameSync(`${list}.tmp`, list)
+    }
+    const texts = keys.map(prefixText)
+    write(texts)
+    const cfg = join(tmp, 'h.yaml')
+    writeFileSync(
+      cfg,
+      [
+        `bpffs: ${join(bpffs, 'h-daemon')}`,
+        `control-socket: ${join(tmp, 'h.sock')}`,
+        'attach:',
+        '  - interfaces: ["none"]',
+        `    object: ${join(ROOT, 'bpf/xdp_blocklist.o')}`,
+        '    maps:',
+        `      blocklist_v4: { file: ${list} }`,
+        '',
+      ].join('\n'),
+    )
+    const { d, st } = await startDaemon(ns, cfg, 300000)
+    try {
+      const filled = d.lines.find((r) => r.msg.action === 'map')
+      const start = { ms: st.at - d.t0, rss: memSample(d.pid).rss, added: filled?.msg.added ?? 0 }
+      // 1% of the prefixes replaced by others: the same number removed and added.
+      const moved = texts.map((t, i) => (i % changedEvery === 0 ? t.replace(/\/(\d+)$/, (_, l) => `/${l === '32' ? 31 : Number(l) + 1}`) : t))
+      const lines0 = d.lines.length
+      const t0 = now()
+      write(moved)
+      const done = await d.waitFor((r) => r.msg.action === 'reload', { from: lines0, timeoutMs: 300000, what: 'the reload' })
+      const reloadMs = done.at - t0
+      const report = d.lines.slice(lines0).find((r) => r.msg.action === 'map')?.msg ?? {}
+      return { start, reloadMs, report, reloaded: /^reloaded/.test(done.msg.msg ?? ''), rss: memSample(d.pid).rss }
+    } finally {
+      await d.stop(60000)
+    }
+  } finally {
+    deleteNs(ns)
+  }
+}
+
 /** bpftool's `hex 0a 00 ...` of hex bytes. */
 const hexArgs = (h) => `hex ${h.match(/../g).join(' ')}`
 const updateLine = (pin, key, value) => `map update pinned ${pin} key ${hexArgs(key)} value ${hexArgs(value.toString('hex'))}`
@@ -126,6 +185,8 @@ export async function partH({ tmp, bpffs, opt, progress }) {
       await mustRun('rm', ['-f', opin, bpin])
     }
   }
+  progress(`(h) the daemon: ${N} prefixes declared in a list file, then 1% of its lines changed`)
+  const D = await daemonRun({ tmp, bpffs, opt }, keys, changedEvery)
   const M = Object.fromEntries(Object.entries(R).map(([k, v]) => [k, median(v)]))
   const budget = 1.5 * M.bpftool
   const touched = reload.report.added + reload.report.updated + reload.report.removed
@@ -145,6 +206,13 @@ export async function partH({ tmp, bpffs, opt, progress }) {
         `entries written ${touched} (updated ${reload.report.updated}, unchanged ${reload.report.unchanged}); calls: ${callsText(reload.report.calls)}; runs: ${runsText(R.reload)}`,
       ],
       [`bpftool batch file: the same ${changed.length} updates`, ms(M.bpftoolReload), `runs: ${runsText(R.bpftoolReload)}`],
+      [`xdplinkd: spawn -> \`started:\` with ${N} prefixes in a list file`, ms(D.start.ms), `read, encoded by the map's BTF, ${D.start.added} added before anything was attached`],
+      ['  VmRSS at `started:` / after the 1% reload', `${mib(D.start.rss)} / ${mib(D.rss)}`, ''],
+      [
+        '  list file renamed over with 1% of its lines changed -> `reloaded`',
+        ms(D.reloadMs),
+        `the watch (200 ms debounce) and a reload; map: ${D.report.added ?? 0} added, ${D.report.updated ?? 0} updated, ${D.report.removed ?? 0} removed${D.reloaded ? '' : '; NOT reloaded'}`,
+      ],
       ...notes.map((n) => ['note', n]),
     ],
     targets: [
@@ -173,6 +241,6 @@ export async function partH({ tmp, bpffs, opt, progress }) {
         pass: noopClean,
       },
     ],
-    data: { runs: R, medians: M, reports: { first: first.report, noop: noop.report, reload: reload.report } },
+    data: { runs: R, medians: M, reports: { first: first.report, noop: noop.report, reload: reload.report }, daemon: D },
   }
 }

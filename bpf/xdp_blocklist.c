@@ -67,12 +67,13 @@ struct lpm_key_v6 {
 
 /*
  * LPM tries must be created with BPF_F_NO_PREALLOC (kernel/bpf/lpm_trie.c, trie_alloc: -EINVAL otherwise), Linux
- * 4.11. max_entries bounds memory; with no preallocation only the entries present cost anything.
+ * 4.11. max_entries bounds memory; with no preallocation only the entries present cost anything, so the bound is
+ * generous: a list of a million prefixes kept by a feed (declared through a list file) fits.
  */
 struct {
 	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
 	__uint(map_flags, BPF_F_NO_PREALLOC);
-	__uint(max_entries, 65536);
+	__uint(max_entries, 1 << 20);
 	__type(key, struct lpm_key_v4);
 	__type(value, __u8);
 } blocklist_v4 SEC(".maps");
@@ -80,7 +81,7 @@ struct {
 struct {
 	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
 	__uint(map_flags, BPF_F_NO_PREALLOC);
-	__uint(max_entries, 65536);
+	__uint(max_entries, 1 << 20);
 	__type(key, struct lpm_key_v6);
 	__type(value, __u8);
 } blocklist_v6 SEC(".maps");
