@@ -8,7 +8,11 @@ import { createInterface } from 'node:readline'
 import { CLI, cliNodeFlags, now, track, wallMs } from './env.mjs'
 
 export class Daemon {
-  /** @param {{ns: string, config: string, nodeArgs?: string[], logLevel?: string, cwd?: string}} o */
+  /**
+   * `argv`, when given, is the whole command instead (the image's daemon: `podman start --attach NAME`); its pid is
+   * then that command's, not the daemon's.
+   * @param {{ns?: string, config?: string, nodeArgs?: string[], logLevel?: string, cwd?: string, argv?: string[]}} o
+   */
   constructor(o) {
     this.o = o
     this.lines = []
@@ -21,14 +25,10 @@ export class Daemon {
     const { ns, config, logLevel = 'info', cwd } = this.o
     // As the service runs it (the file's own node flags), then XDPL_BENCH_NODE_ARGS (experiments), then the part's.
     const nodeArgs = [...cliNodeFlags(), ...(process.env.XDPL_BENCH_NODE_ARGS?.split(' ').filter(Boolean) ?? []), ...(this.o.nodeArgs ?? [])]
-    this.t0 = now()
     // `ip netns exec` execs node in place: the child's pid is the daemon's.
-    this.child = track(
-      spawn('ip', ['netns', 'exec', ns, process.execPath, ...nodeArgs, CLI, 'run', '--config', config, '--insecure-paths', '--log-level', logLevel], {
-        stdio: ['ignore', 'pipe', 'pipe'],
-        cwd,
-      }),
-    )
+    const argv = this.o.argv ?? ['ip', 'netns', 'exec', ns, process.execPath, ...nodeArgs, CLI, 'run', '--config', config, '--insecure-paths', '--log-level', logLevel]
+    this.t0 = now()
+    this.child = track(spawn(argv[0], argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe'], cwd }))
     createInterface({ input: this.child.stdout }).on('line', (line) => {
       const at = now()
       let msg

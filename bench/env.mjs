@@ -29,7 +29,12 @@ export const now = () => performance.now()
 export const wallMs = (at = now()) => performance.timeOrigin + at
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms))
 
-const live = { namespaces: new Set(), children: new Set(), mount: null, tmp: null, mounts: [] }
+const live = { namespaces: new Set(), children: new Set(), mount: null, tmp: null, mounts: [], others: [] }
+
+/** Registers a cleanup of a part's own (containers of part (i)), run by cleanupSync() before the rest. */
+export function onCleanup(fn) {
+  live.others.push(fn)
+}
 
 /** Registers a child so that cleanup can kill it (by its pid) if it is still running. */
 export function track(child) {
@@ -66,6 +71,13 @@ export function setupEnv() {
 }
 
 export function cleanupSync() {
+  for (const fn of live.others.splice(0)) {
+    try {
+      fn()
+    } catch {
+      /* best effort */
+    }
+  }
   for (const c of live.children) {
     if (c.exitCode === null && c.signalCode === null) {
       try {

@@ -4,7 +4,7 @@
  * network namespaces, baselines measured in the same run. A benchmark, not a test: it prints a report with the
  * ratios and PASS/MISS per target, and exits 0 unless something broke (then 1).
  *
- *   npm run bench -- [--only a,b,c,d,e,f,g,h] [--pairs 500] [--runs 3] [--samples 200] [--mem-pairs 5000]
+ *   npm run bench -- [--only a,b,c,d,e,f,g,h,i] [--pairs 500] [--runs 3] [--samples 200] [--mem-pairs 5000]
  *                    [--soak-cycles 100] [--soak-pairs 50] [--namespaces 1000] [--ns-samples 50] [--prefixes 100000]
  *                    [--idle 60] [--idle-warmup 2000] [--settle 50] [--settle-c 1] [--settle-g 1]
  *                    [--cooldown 1000]
@@ -17,18 +17,20 @@
  * (c) RTM_NEWLINK -> attached for one pair at a time (ip -ts monitor link against the daemon's attach lines);
  * (d) VmRSS with 10,000 links; (e) CPU over an idle window; (f) VmRSS while the same pairs are created and deleted
  * again and again; (g) links in 1,000 network namespaces (bench/netns.mjs); (h) 100,000 IPv4 prefixes synced into an
- * LPM map against bpftool batch file, and a reload changing 1% (bench/maps.mjs). Parts run in the order a, b, c, e,
- * f, g, h, d: (d) leaves the most for the kernel to tear down.
+ * LPM map against bpftool batch file, and a reload changing 1% (bench/maps.mjs); (i) the start-up of (a) in the
+ * container image against outside it (bench/image.mjs; only when asked for: --only i). Parts run in the order a, b, c,
+ * e, f, g, h, i, d: (d) leaves the most for the kernel to tear down.
  */
 import { existsSync, writeFileSync } from 'node:fs'
 import { cpus, loadavg, release } from 'node:os'
 import { parseArgs } from 'node:util'
 import { CLI, XDP_PASS, cleanupSync, scrubNodeEnv, setupEnv } from './env.mjs'
 import { partH } from './maps.mjs'
+import { partI } from './image.mjs'
 import { partG } from './netns.mjs'
 import { partA, partB, partC, partD, partE, partF } from './parts.mjs'
 
-const USAGE = `usage: npm run bench -- [--only a,b,c,d,e,f,g,h] [--pairs N] [--runs R] [--samples S] [--mem-pairs M]
+const USAGE = `usage: npm run bench -- [--only a,b,c,d,e,f,g,h,i] [--pairs N] [--runs R] [--samples S] [--mem-pairs M]
        [--soak-cycles C] [--soak-pairs P] [--namespaces N] [--ns-samples S] [--prefixes N] [--idle SECONDS]
        [--idle-warmup MS]
        [--settle MS] [--settle-c MS] [--settle-g MS] [--cooldown MS]
@@ -97,7 +99,7 @@ const opt = {
 }
 const only = new Set(a.only.split(',').map((s) => s.trim().toLowerCase()).filter(Boolean))
 for (const p of only) {
-  if (!'abcdefgh'.includes(p) || p.length !== 1) {
+  if (!'abcdefghi'.includes(p) || p.length !== 1) {
     console.error(`bench: unknown part "${p}" in --only\n${USAGE}`)
     process.exit(2)
   }
@@ -123,7 +125,7 @@ for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
 }
 
 const progress = (s) => process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${s}\n`)
-const PARTS = { a: partA, b: partB, c: partC, e: partE, f: partF, g: partG, h: partH, d: partD }
+const PARTS = { a: partA, b: partB, c: partC, e: partE, f: partF, g: partG, h: partH, i: partI, d: partD }
 const results = {}
 const broken = {}
 const t0 = Date.now()
@@ -155,7 +157,7 @@ console.log(
     .join(' ')} at the end, ${((Date.now() - t0) / 1000).toFixed(0)} s`,
 )
 if (scrubbed.length) console.log(`removed from the environment of every process started: ${scrubbed.join(', ')} (as a systemd service runs)`)
-for (const k of 'abcdefgh') {
+for (const k of 'abcdefghi') {
   const r = results[k]
   if (broken[k]) console.log(`\n(${k}) BROKE: ${broken[k].message}`)
   if (!r) continue

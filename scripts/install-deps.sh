@@ -20,11 +20,18 @@ have strace || need+=(strace)
 have ping || need+=(iputils-ping)
 have pgrep || need+=(procps)
 have systemd-analyze || need+=(systemd)
-if [ ${#need[@]} -gt 0 ]; then
-  echo "installing: ${need[*]}"
+# for the container image (scripts/build-image.sh) and its test: podman with runc, and mmdebstrap for the bases;
+# with their recommended packages (podman's network and storage helpers, mmdebstrap's gpg), as they were tried
+with_recommends=()
+have podman || with_recommends+=(podman)
+have runc || with_recommends+=(runc)
+have mmdebstrap || with_recommends+=(mmdebstrap)
+if [ ${#need[@]} -gt 0 ] || [ ${#with_recommends[@]} -gt 0 ]; then
+  echo "installing: ${need[*]} ${with_recommends[*]}"
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
-  apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+  [ ${#need[@]} -eq 0 ] || apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+  [ ${#with_recommends[@]} -eq 0 ] || apt-get install -y -qq "${with_recommends[@]}" >/dev/null
 fi
 major=$(node -p 'process.versions.node.split(".")[0]')
 if [ "$major" -lt 20 ]; then
