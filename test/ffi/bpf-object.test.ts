@@ -57,7 +57,7 @@ t.test('kernel', { skip: needsRoot }, async (t) => {
       type: BPF_MAP_TYPE_LPM_TRIE,
       keySize: 8,
       valueSize: 1,
-      maxEntries: 65536,
+      maxEntries: 1 << 20,
       flags: BPF_F_NO_PREALLOC,
       name: 'blocklist_v4',
     })
