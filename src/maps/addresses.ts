@@ -179,8 +179,8 @@ export function writeIPv4Prefix(text: string, out: Buffer, off: number): number 
   if (slash >= 0) {
     length = decimal(text, slash + 1, text.length)
     if (length < 0 || length > 32 || slash + 1 + (length < 10 ? 1 : 2) !== text.length) return -1
-    // Host bits: the low 32 - length bits of the address.
-    if (length < 32 && address % 2 ** (32 - length) !== 0) return -1
+    // Host bits: the low 32 - length bits of the address (`&` reads it as an int32: the same bits).
+    if (length < 32 && (address & (0xffffffff >>> length)) !== 0) return -1
   }
   out.writeUInt32BE(address, off)
   return length

@@ -12,7 +12,7 @@
  *   rest with E2BIG, src/maps/sync.ts), and so is an array index past max_entries.
  */
 import { formatKeyPath, ConfigError, type KeyPath } from '../config/errors.js'
-import type { DeclaredItem, MapDeclaration, Place } from '../config/types.js'
+import type { MapDeclaration, Place } from '../config/types.js'
 import { err, ok, type Result } from '../result.js'
 import type { MapSpec } from './btf.js'
 import { encoder, type EncodeError, type Encoder } from './encode.js'
@@ -78,18 +78,22 @@ export function declaredContents(spec: MapSpec, decl: MapDeclaration, list?: Lis
   let count = 0
   /** Position -> where the config gave it (list files' keys may repeat). */
   const firstAt = new Map<number, Place>()
-  const add = (item: DeclaredItem, fromFile: boolean): void => {
+  // `where` is the key's place in the config, or its line in the list file: a list key's Place is made only for a
+  // message, not for each of 100,000 lines.
+  const add = (key: unknown, value: unknown, where: Place | number, valueAt: Place | undefined): void => {
+    const fromFile = typeof where === 'number'
+    const place = (): Place => (typeof where === 'number' ? { file: list!.path, line: where, col: null, path: '' } : where)
     const off = count * ks
-    const k = encodeKey(item.key, keys, off)
+    const k = encodeKey(key, keys, off)
     if (k !== null) {
-      for (const e of k) at(item.at, fromFile ? `${JSON.stringify(item.key)}: ${e.message}` : e.message, e.path)
+      for (const e of k) at(place(), fromFile ? `${JSON.stringify(key)}: ${e.message}` : e.message, e.path)
       return
     }
     const voff = count * vs
-    if (item.value !== undefined) {
-      const v = encodeValue(item.value, values, voff)
+    if (value !== undefined) {
+      const v = encodeValue(value, values, voff)
       if (v !== null) {
-        for (const e of v) at(item.valueAt ?? item.at, e.message, e.path)
+        for (const e of v) at(valueAt ?? place(), e.message, e.path)
         return
       }
     } else if (shared === null) return // `value:` is wrong, and said so once
@@ -97,7 +101,7 @@ export function declaredContents(spec: MapSpec, decl: MapDeclaration, list?: Lis
     if (kind === 'array') {
       const index = keys.readUInt32LE(off)
       if (index >= spec.maxEntries) {
-        at(item.at, `index ${index} is past the end of array map ${spec.name} (max_entries ${spec.maxEntries}: 0 to ${spec.maxEntries - 1})`)
+        at(place(), `index ${index} is past the end of array map ${spec.name} (max_entries ${spec.maxEntries}: 0 to ${spec.maxEntries - 1})`)
         return
       }
     }
@@ -105,20 +109,20 @@ export function declaredContents(spec: MapSpec, decl: MapDeclaration, list?: Lis
     if (before >= 0) {
       const first = firstAt.get(before)
       if (!fromFile && first !== undefined) {
-        at(item.at, `the same key as ${describePlace(first)}; give each key once`)
+        at(place(), `the same key as ${describePlace(first)}; give each key once`)
         return
       }
       if (!sameBytes(values, before * vs, values, voff, vs)) {
-        at(item.at, `the same key as ${first ? describePlace(first) : 'an earlier line'}, with another value; give each key once`)
+        at(place(), `the same key as ${first ? describePlace(first) : 'an earlier line'}, with another value; give each key once`)
       }
       return
     }
-    if (!fromFile) firstAt.set(count, item.at)
+    if (!fromFile) firstAt.set(count, where)
     count++
   }
-  for (const item of decl.items) add(item, false)
+  for (const item of decl.items) add(item.key, item.value, item.at, item.valueAt)
   if (list) {
-    for (const { key, line } of list.keys) add({ key, at: { file: list.path, line, col: null, path: '' } }, true)
+    for (const { key, line } of list.keys) add(key, undefined, line, undefined)
   }
   if (kind === 'hash' && count > spec.maxEntries) {
     at(decl.at, `declares ${count} entries; map ${spec.name} holds at most ${spec.maxEntries} (max_entries in the object)`)
