@@ -9,6 +9,9 @@
  * - then, on the map syncMap filled: the same contents again (a restart: reads only), and a reload changing the values
  *   of 1% of the prefixes, which must write exactly those (the report's counts); `bpftool batch file` of the same 1%
  *   updates next to it.
+ * - the daemon's whole path (daemonRun), in every run: spawn -> `started:` with the prefixes in a list file, next to
+ *   the same daemon with an empty list file (what a start-up costs without them); VmRSS; the list file renamed over
+ *   with 1% of its lines changed -> `reloaded`.
  */
 import { renameSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
@@ -46,26 +49,28 @@ function prefixText(hex) {
 
 /**
  * The daemon's whole path for a declared list: xdp_blocklist with `blocklist_v4: {file: ...}` of `keys` (one prefix a
- * line), started in a namespace of its own: spawn to `started:` (the list read, encoded by the map's BTF and written
- * before anything is attached), the resident size then, and the list file replaced (a rename, as a feed's tool
- * does) with 1% of its lines changed: the change seen to `reloaded` (the watch applies it by itself).
+ * line), started in a namespace of its own over a pin directory of its own (`tag`: the program loaded, its map
+ * empty): spawn to `started:` (the list read, encoded by the map's BTF and written before anything is attached), the
+ * resident size then, and, unless `changedEvery` is 0, the list file replaced (a rename, as a feed's tool does) with
+ * 1% of its lines changed: the change seen to `reloaded` (the watch applies it by itself), and the resident size
+ * after it.
  */
-async function daemonRun({ tmp, bpffs, opt }, keys, changedEvery) {
+async function daemonRun({ tmp, bpffs }, tag, keys, changedEvery) {
   const ns = createNs('h')
   try {
-    const list = join(tmp, 'h-list.txt')
+    const list = join(tmp, `h-list-${tag}.txt`)
     const write = (lines) => {
       writeFileSync(`${list}.tmp`, `# bench list\n${lines.join('\n')}\n`)
       renameSync(`${list}.tmp`, list)
     }
     const texts = keys.map(prefixText)
     write(texts)
-    const cfg = join(tmp, 'h.yaml')
+    const cfg = join(tmp, `h-${tag}.yaml`)
     writeFileSync(
       cfg,
       [
-        `bpffs: ${join(bpffs, 'h-daemon')}`,
-        `control-socket: ${join(tmp, 'h.sock')}`,
+        `bpffs: ${join(bpffs, `h-daemon-${tag}`)}`,
+        `control-socket: ${join(tmp, `h-${tag}.sock`)}`,
         'attach:',
         '  - interfaces: ["none"]',
         `    object: ${join(ROOT, 'bpf/xdp_blocklist.o')}`,
@@ -78,6 +83,7 @@ async function daemonRun({ tmp, bpffs, opt }, keys, changedEvery) {
     try {
       const filled = d.lines.find((r) => r.msg.action === 'map')
       const start = { ms: st.at - d.t0, rss: memSample(d.pid).rss, added: filled?.msg.added ?? 0 }
+      if (!changedEvery) return { start }
       // 1% of the prefixes replaced by others: the same number removed and added.
       const moved = texts.map((t, i) => (i % changedEvery === 0 ? t.replace(/\/(\d+)$/, (_, l) => `/${l === '32' ? 31 : Number(l) + 1}`) : t))
       const lines0 = d.lines.length
@@ -123,6 +129,7 @@ export async function partH({ tmp, bpffs, opt, progress }) {
   const { mapCreate, mapInfo, objPin } = await import('../dist/ffi/bpf-fd.js')
   const { BPF_F_NO_PREALLOC, BPF_MAP_TYPE_LPM_TRIE } = await import('../dist/maps/map-types.js')
   const { syncMap } = await import('../dist/maps/sync.js')
+  const { entriesOfHex } = await import('../dist/maps/entries.js')
   const N = opt.prefixes
   const changedEvery = 100
   const spec = { name: 'bench_lpm', type: BPF_MAP_TYPE_LPM_TRIE, keySize: 8, valueSize: 4, maxEntries: N }
@@ -130,9 +137,18 @@ export async function partH({ tmp, bpffs, opt, progress }) {
   const declared = new Map(keys.map((k, i) => [k, u32(i + 1)]))
   const changed = keys.filter((_, i) => i % changedEvery === 0)
   const reloaded = new Map(keys.map((k, i) => [k, u32(i % changedEvery === 0 ? i + 1 + 0x10000 : i + 1)]))
+  // As the daemon hands them to syncMap (declare.ts): keys and values in two buffers, encoded before the clock starts.
+  const entries = (m) => {
+    const e = entriesOfHex(m, 8, 4)
+    if (!e.ok) throw new Error(`bench: ${e.error.key}`)
+    return e.value
+  }
+  const declaredEntries = entries(declared)
+  const reloadedEntries = entries(reloaded)
   const batchAll = writeLines(join(tmp, 'h-all.batch'), keys.map((k, i) => updateLine(join(bpffs, 'h-bpftool'), k, u32(i + 1))))
   const notes = []
-  const R = { ours: [], bpftool: [], noop: [], reload: [], bpftoolReload: [] }
+  const R = { ours: [], bpftool: [], noop: [], reload: [], bpftoolReload: [], daemon: [], daemonRss: [], daemonReload: [], daemonReloadRss: [], daemonEmpty: [], daemonEmptyRss: [] }
+  const D = []
   let first = null
   let noop = null
   let reload = null
@@ -158,11 +174,11 @@ export async function partH({ tmp, bpffs, opt, progress }) {
         if (!res.ok) throw new Error(`syncMap: ${res.error.message}`)
         return { ms: t, report: res.value }
       }
-      first = sync(declared)
+      first = sync(declaredEntries)
       R.ours.push(first.ms)
-      noop = sync(declared)
+      noop = sync(declaredEntries)
       R.noop.push(noop.ms)
-      reload = sync(reloaded)
+      reload = sync(reloadedEntries)
       R.reload.push(reload.ms)
       if (last) {
         progress('(h) bpftool map dump of both maps')
@@ -184,9 +200,19 @@ export async function partH({ tmp, bpffs, opt, progress }) {
       fd.close()
       await mustRun('rm', ['-f', opin, bpin])
     }
+
+    progress(`(h) run ${r + 1}/${opt.runs}: the daemon, an empty list file`)
+    const empty = await daemonRun({ tmp, bpffs }, `empty-${r}`, [], 0)
+    R.daemonEmpty.push(empty.start.ms)
+    R.daemonEmptyRss.push(empty.start.rss)
+    progress(`(h) run ${r + 1}/${opt.runs}: the daemon, ${N} prefixes declared in a list file, then 1% of its lines changed`)
+    const run = await daemonRun({ tmp, bpffs }, `run-${r}`, keys, changedEvery)
+    D.push(run)
+    R.daemon.push(run.start.ms)
+    R.daemonRss.push(run.start.rss)
+    R.daemonReload.push(run.reloadMs)
+    R.daemonReloadRss.push(run.rss)
   }
-  progress(`(h) the daemon: ${N} prefixes declared in a list file, then 1% of its lines changed`)
-  const D = await daemonRun({ tmp, bpffs, opt }, keys, changedEvery)
   const M = Object.fromEntries(Object.entries(R).map(([k, v]) => [k, median(v)]))
   const budget = 1.5 * M.bpftool
   const touched = reload.report.added + reload.report.updated + reload.report.removed
@@ -206,12 +232,14 @@ export async function partH({ tmp, bpffs, opt, progress }) {
         `entries written ${touched} (updated ${reload.report.updated}, unchanged ${reload.report.unchanged}); calls: ${callsText(reload.report.calls)}; runs: ${runsText(R.reload)}`,
       ],
       [`bpftool batch file: the same ${changed.length} updates`, ms(M.bpftoolReload), `runs: ${runsText(R.bpftoolReload)}`],
-      [`xdplinkd: spawn -> \`started:\` with ${N} prefixes in a list file`, ms(D.start.ms), `read, encoded by the map's BTF, ${D.start.added} added before anything was attached`],
-      ['  VmRSS at `started:` / after the 1% reload', `${mib(D.start.rss)} / ${mib(D.rss)}`, ''],
+      [`xdplinkd: spawn -> \`started:\` with ${N} prefixes in a list file`, ms(M.daemon), `read, encoded by the map's BTF, ${D.map((x) => x.start.added).join('/')} added before anything was attached; runs: ${runsText(R.daemon)}`],
+      ['  the same with an empty list file', ms(M.daemonEmpty), `node, the program's load, the rest of a start-up; runs: ${runsText(R.daemonEmpty)}`],
+      ['  ratio daemon / bpftool', ratio(M.daemon / M.bpftool), 'target <= 1.5x'],
+      ['  VmRSS at `started:` / after the 1% reload', `${mib(M.daemonRss)} / ${mib(M.daemonReloadRss)}`, `runs: ${R.daemonRss.map(mib).join(', ')} / ${R.daemonReloadRss.map(mib).join(', ')}; an empty list: ${mib(M.daemonEmptyRss)}`],
       [
         '  list file renamed over with 1% of its lines changed -> `reloaded`',
-        ms(D.reloadMs),
-        `the watch (200 ms debounce) and a reload; map: ${D.report.added ?? 0} added, ${D.report.updated ?? 0} updated, ${D.report.removed ?? 0} removed${D.reloaded ? '' : '; NOT reloaded'}`,
+        ms(M.daemonReload),
+        `the watch (200 ms debounce) and a reload; map: ${D.map((x) => `${x.report.added ?? 0} added, ${x.report.updated ?? 0} updated, ${x.report.removed ?? 0} removed${x.reloaded ? '' : ', NOT reloaded'}`).join('; ')}; runs: ${runsText(R.daemonReload)}`,
       ],
       ...notes.map((n) => ['note', n]),
     ],
@@ -231,6 +259,14 @@ export async function partH({ tmp, bpffs, opt, progress }) {
         limit: `${changed.length} written`,
         ratio: NaN,
         pass: reloadClean,
+      },
+      {
+        part: 'h',
+        what: `xdplinkd: spawn -> started with ${N} prefixes <= 1.5 x bpftool batch file`,
+        measured: ms(M.daemon),
+        limit: `${ms(budget)} (1.5 x ${M.bpftool.toFixed(1)})`,
+        ratio: M.daemon / budget,
+        pass: D.every((x) => x.start.added === N) && M.daemon <= budget,
       },
       {
         part: 'h',

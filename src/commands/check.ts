@@ -248,7 +248,7 @@ async function checkMaps(
   const prepared = await prepareContents(config.entries, programs, backend, walkOptions({ insecurePaths }))
   if (!prepared.ok) return prepared
   prepared.value.close()
-  const sizes = new Map(prepared.value.maps.map((m) => [`${m.program.pinDirName}/${m.map}`, m.contents.size]))
+  const sizes = new Map(prepared.value.maps.map((m) => [`${m.program.pinDirName}/${m.map}`, m.contents.count]))
   const out = new Map<number, { map: string; entries: number }[]>()
   for (const e of config.entries) {
     const p = programs.get(e.index)

@@ -17,7 +17,8 @@ import type { AttachEntry, MapDeclaration, Place } from '../config/types.js'
 import { err, ok, type Result } from '../result.js'
 import type { MapSpec } from './btf.js'
 import type { SyncReport } from './sync.js'
-import { declaredContents, packContents, sameContents, type DeclaredContents, type ListFileKeys } from './declare.js'
+import { declaredContents, sameContents, type DeclaredContents, type ListFileKeys } from './declare.js'
+import type { Entries } from './entries.js'
 
 /** What contents.ts needs of a program: its name and where its maps are pinned. */
 export interface ProgramMaps {
@@ -190,20 +191,22 @@ export interface DeclaredMap {
   count: number
   keySize: number
   valueSize: number
-  /** The declared entries as key|value records (declare.ts packContents). */
-  packed: Buffer
+  /** The declared entries, without the index that found their repeats (rebuilt when the view compares). */
+  contents: Entries
 }
 
-/** What the daemon keeps of each prepared map once written, by pin path. */
+/**
+ * What the daemon keeps of each prepared map once written, by pin path: the declared entries' buffers (0.9 MB for
+ * 100,000 IPv4 prefixes), not their index by key, which goes with the Prepared.
+ */
 export function declaredMaps(p: Prepared): Map<string, DeclaredMap> {
   const out = new Map<string, DeclaredMap>()
   for (const m of p.maps) {
     const pin = m.program.maps.get(m.map)
-    const { keySize, valueSize } = m.handle.spec
-    const packed = packContents(m.contents, keySize, valueSize)
-    // prepareContents encoded every entry to the map's sizes; a map whose entries are not is left out of the view.
-    if (pin === undefined || !packed.ok) continue
-    out.set(pin, { pin, map: m.map, entries: m.entries, count: m.contents.size, keySize, valueSize, packed: packed.value })
+    if (pin === undefined) continue
+    const { keySize, valueSize, count, keys, values } = m.contents
+    const contents = { keySize, valueSize, count, keys, values }
+    out.set(pin, { pin, map: m.map, entries: m.entries, count, keySize, valueSize, contents })
   }
   return out
 }

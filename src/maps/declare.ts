@@ -12,25 +12,29 @@
  *   rest with E2BIG, src/maps/sync.ts), and so is an array index past max_entries.
  */
 import { formatKeyPath, ConfigError, type KeyPath } from '../config/errors.js'
-import type { DeclaredItem, MapDeclaration, Place } from '../config/types.js'
+import type { MapDeclaration, Place } from '../config/types.js'
 import { err, ok, type Result } from '../result.js'
 import type { MapSpec } from './btf.js'
-import { encode, type EncodeError } from './encode.js'
+import { encoder, type EncodeError, type Encoder } from './encode.js'
+import { copyBytes, equalEntries, KeyIndex, sameBytes, type IndexedEntries } from './entries.js'
 import { declarableMapType, mapTypeName } from './map-types.js'
 
-export interface DeclaredEntry {
-  key: Buffer
-  /** value_size bytes (one CPU's value for a per-CPU map: sync.ts repeats it for every CPU). */
-  value: Buffer
-}
-
-/** Hex of the key -> the entry. Insertion order is the declaration's order. */
-export type DeclaredContents = Map<string, DeclaredEntry>
+/**
+ * A map's declared entries (entries.ts: keys and values of value_size bytes, one value for a per-CPU map: sync.ts
+ * repeats it for every CPU) in the declaration's order, with the index by key that found the repeats.
+ */
+export type DeclaredContents = IndexedEntries
 
 /** A list file's keys (listfile.ts parseListFile), each with its 1-based line. */
 export interface ListFileKeys {
   path: string
-  keys: { key: string; line: number }[]
+  /**
+   * Read from the file's text as they are iterated, each time: 100,000 of them parsed ahead would be as many small
+   * objects alive at once, for the garbage collector to move and the young generation to grow for.
+   */
+  keys: Iterable<{ key: string; line: number }>
+  /** The text's lines: at most as many keys. */
+  lines: number
   /** The version read (fs.ts OpenedStat.version), for the watch; '' when not read from a file. */
   version: string
 }
@@ -55,68 +59,81 @@ export function declaredContents(spec: MapSpec, decl: MapDeclaration, list?: Lis
   const keyType = spec.keyType
   const valueType = spec.valueType
 
+  const encodeKey = compiled(spec.btf, keyType, spec.keySize)
+  const encodeValue = compiled(spec.btf, valueType, spec.valueSize)
   // The declaration's `value:`, encoded once for every key that has none of its own.
-  let shared: Buffer | null = Buffer.alloc(spec.valueSize)
-  if (decl.value !== undefined) {
-    const v = encode(spec.btf, valueType, decl.value, spec.valueSize)
-    if (v.ok) shared = v.value
-    else {
-      shared = null
-      for (const e of v.error) at(decl.valueAt ?? decl.at, e.message, e.path)
-    }
-  }
+  const given = Buffer.alloc(spec.valueSize)
+  const problems = decl.value === undefined ? null : encodeValue(decl.value, given, 0)
+  for (const e of problems ?? []) at(decl.valueAt ?? decl.at, e.message, e.path)
+  const shared = problems === null ? given : null
 
-  const out: DeclaredContents = new Map()
-  /** Hex key -> where the config gave it first. */
-  const firstAt = new Map<string, Place>()
-  const add = (item: DeclaredItem, fromFile: boolean): void => {
-    const k = encode(spec.btf, keyType, item.key, spec.keySize)
-    if (!k.ok) {
-      for (const e of k.error) at(item.at, fromFile ? `${JSON.stringify(item.key)}: ${e.message}` : e.message, e.path)
+  // Every key is written in place after the last one kept: room for as many as the config and the list file may
+  // give. A key that fails, or repeats one, leaves its bytes there for the next to overwrite.
+  const ks = spec.keySize
+  const vs = spec.valueSize
+  const room = decl.items.length + (list?.lines ?? 0)
+  const keys = Buffer.alloc(room * ks)
+  const values = Buffer.alloc(room * vs)
+  const index = new KeyIndex(keys, ks, room)
+  let count = 0
+  /** Position -> where the config gave it (list files' keys may repeat). */
+  const firstAt = new Map<number, Place>()
+  // `where` is the key's place in the config, or its line in the list file: a list key's Place is made only for a
+  // message, not for each of 100,000 lines.
+  const add = (key: unknown, value: unknown, where: Place | number, valueAt: Place | undefined): void => {
+    const fromFile = typeof where === 'number'
+    const place = (): Place => (typeof where === 'number' ? { file: list!.path, line: where, col: null, path: '' } : where)
+    const off = count * ks
+    const k = encodeKey(key, keys, off)
+    if (k !== null) {
+      for (const e of k) at(place(), fromFile ? `${JSON.stringify(key)}: ${e.message}` : e.message, e.path)
       return
     }
-    let value = shared
-    if (item.value !== undefined) {
-      const v = encode(spec.btf, valueType, item.value, spec.valueSize)
-      if (!v.ok) {
-        for (const e of v.error) at(item.valueAt ?? item.at, e.message, e.path)
+    const voff = count * vs
+    if (value !== undefined) {
+      const v = encodeValue(value, values, voff)
+      if (v !== null) {
+        for (const e of v) at(valueAt ?? place(), e.message, e.path)
         return
       }
-      value = v.value
-    }
-    if (value === null) return // `value:` is wrong, and said so once
+    } else if (shared === null) return // `value:` is wrong, and said so once
+    else copyBytes(shared, 0, values, voff, vs)
     if (kind === 'array') {
-      const index = k.value.readUInt32LE(0)
+      const index = keys.readUInt32LE(off)
       if (index >= spec.maxEntries) {
-        at(item.at, `index ${index} is past the end of array map ${spec.name} (max_entries ${spec.maxEntries}: 0 to ${spec.maxEntries - 1})`)
+        at(place(), `index ${index} is past the end of array map ${spec.name} (max_entries ${spec.maxEntries}: 0 to ${spec.maxEntries - 1})`)
         return
       }
     }
-    const hex = k.value.toString('hex')
-    const before = out.get(hex)
-    if (before !== undefined) {
-      const first = firstAt.get(hex)
+    const before = index.add(count)
+    if (before >= 0) {
+      const first = firstAt.get(before)
       if (!fromFile && first !== undefined) {
-        at(item.at, `the same key as ${describePlace(first)}; give each key once`)
+        at(place(), `the same key as ${describePlace(first)}; give each key once`)
         return
       }
-      if (!before.value.equals(value)) {
-        at(item.at, `the same key as ${first ? describePlace(first) : 'an earlier line'}, with another value; give each key once`)
-        return
+      if (!sameBytes(values, before * vs, values, voff, vs)) {
+        at(place(), `the same key as ${first ? describePlace(first) : 'an earlier line'}, with another value; give each key once`)
       }
       return
     }
-    out.set(hex, { key: k.value, value })
-    if (!fromFile) firstAt.set(hex, item.at)
+    if (!fromFile) firstAt.set(count, where)
+    count++
   }
-  for (const item of decl.items) add(item, false)
+  for (const item of decl.items) add(item.key, item.value, item.at, item.valueAt)
   if (list) {
-    for (const { key, line } of list.keys) add({ key, at: { file: list.path, line, col: null, path: '' } }, true)
+    for (const { key, line } of list.keys) add(key, undefined, line, undefined)
   }
-  if (kind === 'hash' && out.size > spec.maxEntries) {
-    at(decl.at, `declares ${out.size} entries; map ${spec.name} holds at most ${spec.maxEntries} (max_entries in the object)`)
+  if (kind === 'hash' && count > spec.maxEntries) {
+    at(decl.at, `declares ${count} entries; map ${spec.name} holds at most ${spec.maxEntries} (max_entries in the object)`)
   }
-  return errors.length > 0 ? err(errors) : ok(out)
+  return errors.length > 0 ? err(errors) : ok({ keySize: ks, valueSize: vs, count, keys: keys.subarray(0, count * ks), values: values.subarray(0, count * vs), index })
+}
+
+/** The type's encoder (encode.ts), or one that gives the type's problem for every value, as encode would. */
+function compiled(types: MapSpec['btf'], typeId: number, size: number): Encoder {
+  const e = encoder(types, typeId, size)
+  return e.ok ? e.value : () => e.error
 }
 
 /**
@@ -129,7 +146,7 @@ export function sameContents(decls: readonly { decl: MapDeclaration; contents: D
   if (!first) return []
   const errors: ConfigError[] = []
   for (const d of decls.slice(1)) {
-    if (equalContents(first.contents, d.contents)) continue
+    if (equalEntries(first.contents, d.contents)) continue
     errors.push(
       errorAt(
         d.decl.at,
@@ -138,47 +155,6 @@ export function sameContents(decls: readonly { decl: MapDeclaration; contents: D
     )
   }
   return errors
-}
-
-export function equalContents(a: DeclaredContents, b: DeclaredContents): boolean {
-  if (a.size !== b.size) return false
-  for (const [k, e] of a) {
-    const o = b.get(k)
-    if (!o || !o.value.equals(e.value)) return false
-  }
-  return true
-}
-
-/**
- * Declared contents as one buffer of key|value records, in declaration order: what the daemon keeps of a map's
- * declaration once it is written, for the `maps` view to compare the map with. 9 bytes for an IPv4 prefix of the
- * bundled block list, against a few hundred for the Map of hex strings and Buffers (100,000 prefixes: 0.9 MB).
- * Every key must be `keySize` bytes and every value `valueSize` (declaredContents makes them so).
- */
-export function packContents(contents: DeclaredContents, keySize: number, valueSize: number): Result<Buffer, string> {
-  const out = Buffer.alloc(contents.size * (keySize + valueSize))
-  let at = 0
-  for (const [hex, { key, value }] of contents) {
-    if (key.length !== keySize || value.length !== valueSize) {
-      return err(`entry ${hex}: key of ${key.length} bytes and value of ${value.length}, not ${keySize} and ${valueSize}`)
-    }
-    at += key.copy(out, at)
-    at += value.copy(out, at)
-  }
-  return ok(out)
-}
-
-/** packContents' records again, as syncMap and compareMap take them: hex key -> value (views of `packed`). */
-export function unpackContents(packed: Buffer, keySize: number, valueSize: number): Result<Map<string, Buffer>, string> {
-  const size = keySize + valueSize
-  if (keySize <= 0 || valueSize < 0 || packed.length % size !== 0) {
-    return err(`${packed.length} bytes are not whole records of a ${keySize}-byte key and a ${valueSize}-byte value`)
-  }
-  const out = new Map<string, Buffer>()
-  for (let at = 0; at < packed.length; at += size) {
-    out.set(packed.toString('hex', at, at + keySize), packed.subarray(at + keySize, at + size))
-  }
-  return ok(out)
 }
 
 /** `attach[0].maps.blocklist_v4[2] (line 7)`, or `line 12 of /etc/xdplinkd/blocked.txt`. */

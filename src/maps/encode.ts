@@ -54,6 +54,7 @@ import {
   parseIPv6,
   parseMac,
   parsePrefix,
+  writeIPv4Prefix,
   type Family,
 } from './addresses.js'
 import type { BtfArray, BtfComposite, BtfEnum, BtfMember, BtfType, BtfTypes } from './btf.js'
@@ -479,11 +480,45 @@ function checkNoLoop(types: BtfTypes, id: number): Result<void, string> {
  * Every problem is reported, each at its place in the value.
  */
 export function encode(types: BtfTypes, typeId: number, value: unknown, size: number): Result<Buffer, EncodeError[]> {
+  const compiled = encoder(types, typeId, size)
+  if (!compiled.ok) return compiled
+  const buf = Buffer.alloc(size)
+  const problems = compiled.value(value, buf, 0)
+  return problems === null ? ok(buf) : err(problems)
+}
+
+/**
+ * Writes `value` as the encoder's type at `out[off]` (its size in bytes, zeroed first); returns the value's
+ * problems, as encode does, or null.
+ */
+export type Encoder = (value: unknown, out: Buffer, off: number) => EncodeError[] | null
+
+/**
+ * encode for many values of one type, such as the 100,000 prefixes of a list file: the type is checked (size, no
+ * loop) once rather than per value, and each value is written in place, into a buffer of many keys, rather than a
+ * Buffer of its own. An IPv4 LPM key given as a prefix text, what a block list holds, is parsed and written without
+ * walking the type (addresses.ts writeIPv4Prefix); any other value, or a text that is no IPv4 prefix, takes the walk,
+ * which says what is wrong with it. Fails as encode does when the type does not fit `size`.
+ */
+export function encoder(types: BtfTypes, typeId: number, size: number): Result<Encoder, EncodeError[]> {
   const own = checkSize(types, typeId, size)
   if (!own.ok) return err([{ path: [], message: own.error }])
-  const c: Enc = { ...walk(types, Buffer.alloc(size)), errors: [] }
-  encodeAt(c, typeId, value, 0, [], 0)
-  return c.errors.length > 0 ? err(c.errors) : ok(c.buf)
+  const max = BASE_STEPS + STEPS_PER_BYTE * size
+  const walked: Encoder = (value, out, off) => {
+    out.fill(0, off, off + size)
+    const c: Enc = { types, buf: out, work: { steps: 0, max }, names: new Map(), errors: [] }
+    encodeAt(c, typeId, value, off, [], 0)
+    return c.errors.length > 0 ? c.errors : null
+  }
+  const form = formOf(types, typeId, 0)
+  if (!form.ok || form.value.kind !== 'lpm' || form.value.family !== 4) return ok(walked)
+  // lpmOf: {__u32 prefixlen; 4 bytes of address}, 8 bytes, every one written here.
+  return ok((value, out, off) => {
+    const length = typeof value === 'string' ? writeIPv4Prefix(value, out, off + 4) : -1
+    if (length < 0) return walked(value, out, off)
+    out.writeUInt32LE(length, off)
+    return null
+  })
 }
 
 function checkSize(types: BtfTypes, typeId: number, size: number): Result<void, string> {

@@ -13,7 +13,6 @@ import { mapInfo, objGet, type MapInfo } from '../ffi/bpf-fd.js'
 import type { Fd } from '../ffi/fd.js'
 import { err, ok, type Result } from '../result.js'
 import type { DeclaredMap } from './contents.js'
-import { unpackContents } from './declare.js'
 import { isIndexed } from './map-types.js'
 import { compareMap, type MapComparison } from './sync.js'
 import { walkKeys } from './walk.js'
@@ -76,9 +75,7 @@ function compare(fd: Fd, i: MapInfo, declared: DeclaredMap, limit: number): Resu
   if (i.keySize !== declared.keySize || i.valueSize !== declared.valueSize) {
     return err(`the map's key and value are ${i.keySize} and ${i.valueSize} bytes, the declaration's ${declared.keySize} and ${declared.valueSize}`)
   }
-  const contents = unpackContents(declared.packed, declared.keySize, declared.valueSize)
-  if (!contents.ok) return err(contents.error)
   const spec = { name: i.name, type: i.type, keySize: i.keySize, valueSize: i.valueSize, maxEntries: i.maxEntries }
-  const r = compareMap(fd, spec, contents.value, { limit: Math.max(limit, declared.count) })
+  const r = compareMap(fd, spec, declared.contents, { limit: Math.max(limit, declared.count) })
   return r.ok ? r : err(r.error.message)
 }

@@ -16,9 +16,7 @@ export const kernelMapBackend: MapBackend = {
       return {
         spec,
         sync(declared) {
-          const values = new Map<string, Buffer>()
-          for (const [hex, e] of declared) values.set(hex, e.value)
-          const r = syncMap(fd, spec, values)
+          const r = syncMap(fd, spec, declared)
           if (!r.ok) throw new Error(r.error.message)
           return r.value
         },

@@ -15,18 +15,28 @@ export const MAX_LIST_FILE_BYTES = 64 << 20
 
 /**
  * Keys, one a line: `#` starts a comment (to the end of the line), blanks around a key are dropped, an empty line
- * is skipped. Lines are counted from 1; `\r\n` endings are accepted. Pure.
+ * is skipped. Lines are counted from 1; `\r\n` endings are accepted. Pure. The keys are read from `text` as they are
+ * iterated (declare.ts ListFileKeys), without a string or object per line kept.
  */
 export function parseListFile(path: string, text: string, version = ''): ListFileKeys {
-  const keys: { key: string; line: number }[] = []
+  let lines = 1
+  for (let nl = text.indexOf('\n'); nl >= 0; nl = text.indexOf('\n', nl + 1)) lines++
+  return { path, keys: { [Symbol.iterator]: () => listKeys(text) }, lines, version }
+}
+
+function* listKeys(text: string): Generator<{ key: string; line: number }> {
+  // Where the next `#` is, from the start of the line on: looked for again only once passed, so that a file without
+  // comments is searched once, not once a line.
+  let hash = text.indexOf('#')
   let line = 0
-  for (const raw of text.split('\n')) {
-    line++
-    const hash = raw.indexOf('#')
-    const key = (hash >= 0 ? raw.slice(0, hash) : raw).trim()
-    if (key !== '') keys.push({ key, line })
+  for (let start = 0; start <= text.length; line++) {
+    let end = text.indexOf('\n', start)
+    if (end < 0) end = text.length
+    if (hash >= 0 && hash < start) hash = text.indexOf('#', start)
+    const key = text.slice(start, hash >= 0 && hash < end ? hash : end).trim()
+    if (key !== '') yield { key, line: line + 1 }
+    start = end + 1
   }
-  return { path, keys, version }
 }
 
 /**

@@ -4,13 +4,14 @@
  * declared entry missing: changed entries, then new ones, then the removals (deletes, or zero writes for an array).
  * An entry that is already right is not written, so a map that holds its declared contents costs reads only.
  *
- * Keys are lowercase hex strings of the key's bytes (a Map key by value, and what an error names); values are
- * Buffers. Declared values are one value (`valueSize` bytes); current values and the values to write are as the
+ * Entries are keys and values in two buffers (entries.ts), as the batch commands take them; an error names a key by
+ * its hex. Declared values are one value (`valueSize` bytes); current values and the values to write are as the
  * kernel reads and writes them (kernel/bpf/syscall.c, bpf_map_value_size): for a per-CPU map one slot of
  * round_up(value_size, 8) bytes per possible CPU. Multi-byte integers in keys (an array's index, an LPM trie's
  * prefixlen) are host order, little-endian on the only hosts src/ffi supports.
  */
 import { err, ok, type Result } from '../result.js'
+import { copyBytes, entriesOfHex, indexEntries, keyHex, noEntries, sameBytes, valueAt, type Entries, type IndexedEntries } from './entries.js'
 
 /** What the plan needs to know of a map. */
 export interface MapShape {
@@ -29,18 +30,32 @@ export interface MapShape {
   cpus: number | null
 }
 
-export interface MapSyncPlan {
+/**
+ * The writes, as the sync hands them to the kernel: entries (entries.ts) whose values are as the kernel takes them
+ * (kernelValueSize), and keys to delete.
+ */
+export interface EntriesPlan {
   /**
    * Writes (BPF_ANY), in order: the `changed` entries (already present: they need no room), the `added` ones, then,
    * for an array, the `removed` indices written as zero.
    */
-  updates: [key: string, value: Buffer][]
-  /** Keys to delete after every update (never for an array). */
-  deletes: string[]
+  updates: Entries
+  /** Keys to delete after every update (never for an array); its values are empty. */
+  deletes: Entries
   changed: number
   added: number
   removed: number
   /** Declared entries the map already holds. */
+  unchanged: number
+}
+
+/** The plan of planMapSync, by hex key: what tests and messages read. */
+export interface MapSyncPlan {
+  updates: [key: string, value: Buffer][]
+  deletes: string[]
+  changed: number
+  added: number
+  removed: number
   unchanged: number
 }
 
@@ -58,175 +73,227 @@ export function kernelValueSize(shape: MapShape): number {
 }
 
 const roundUp8 = (n: number): number => Math.ceil(n / 8) * 8
-const HEX = /^(?:[0-9a-f]{2})*$/
 
 /**
- * The writes that turn `current` into `declared`. Fails, before anything is written, on a declared key or value
- * not of the map's sizes, an array index at or past max_entries, two declared keys naming one LPM prefix, or more
- * declared entries than max_entries: such a map could only end up holding an arbitrary part of its declaration.
+ * The writes that turn `current` (values of kernelValueSize bytes) into `declared` (values of value_size bytes).
+ * Fails, before anything is written, on an array index at or past max_entries, two declared keys naming one LPM
+ * prefix, values of other sizes, or more declared entries than max_entries: such a map could only end up holding an
+ * arbitrary part of its declaration. A `declared` with an index (declare.ts gives one) is looked up through it.
+ *
+ * The work is one lookup per entry the map holds, in the declared entries' index: the map is read whole whatever
+ * changed (someone else may have written it), and only what differs is copied into the writes.
+ */
+export function planEntries(declared: Entries | IndexedEntries, current: Entries, shape: MapShape): Result<EntriesPlan, MapPlanError> {
+  const room = capacity(declared.count, shape)
+  if (!room.ok) return room
+  const size = kernelValueSize(shape)
+  const cur = canonical(current, shape, 'current')
+  if (!cur.ok) return cur
+  const c = cur.value
+  // The kernel holds each key once; keys made canonical may have become one.
+  if (c !== current) {
+    const once = indexed(c, current, 'current')
+    if (!once.ok) return once
+  }
+  const want = canonical(declared, shape, 'declared')
+  if (!want.ok) return want
+  const d = want.value === declared && 'index' in declared ? ok(declared) : indexed(want.value, declared, 'declared')
+  if (!d.ok) return d
+  if (c.count > 0 && c.valueSize !== size) {
+    return err({ kind: 'current', key: keyHex(c, 0), message: `the map's value is ${c.valueSize} bytes, expected ${size}` })
+  }
+  if (d.value.count > 0 && d.value.valueSize !== shape.valueSize) {
+    return err({ kind: 'declared', key: keyHex(d.value, 0), message: `value is ${d.value.valueSize} bytes; the map's value_size is ${shape.valueSize}` })
+  }
+  return ok(compare(d.value, c, shape))
+}
+
+function capacity(count: number, shape: MapShape): Result<void, MapPlanError> {
+  if (count <= shape.maxEntries) return ok(undefined)
+  return err({ kind: 'capacity', message: `declares ${count} entries; the map holds at most ${shape.maxEntries} (max_entries)` })
+}
+
+/** Per declared entry, what the map holds of it. */
+const ABSENT = 0 // not in the map (or, in an array, zero there)
+const HELD = 1 // as declared
+const OTHER = 2 // with another value
+
+function compare(d: IndexedEntries, c: Entries, shape: MapShape): EntriesPlan {
+  const state = new Uint8Array(d.count)
+  const removals = new Int32Array(c.count)
+  let removed = 0
+  const array = shape.kind === 'array'
+  for (let i = 0; i < c.count; i++) {
+    const j = d.index.find(c.keys, i * c.keySize)
+    // An array index holding zero counts as absent: the zero value is what an undeclared index means.
+    if (j < 0) {
+      if (!(array && isZero(c, i, shape))) removals[removed++] = i
+    } else if (holds(c, i, d, j, shape)) state[j] = HELD
+    else if (!(array && isZero(c, i, shape))) state[j] = OTHER
+  }
+  let changed = 0
+  let unchanged = 0
+  for (let j = 0; j < d.count; j++) {
+    if (state[j] === HELD) unchanged++
+    else if (state[j] === OTHER) changed++
+  }
+  const gone = removals.subarray(0, removed)
+  return {
+    updates: writes(d, state, changed, d.count - changed - unchanged, c, array ? gone : new Int32Array(0), shape),
+    deletes: array ? noEntries(shape.keySize, 0) : pick(c, gone),
+    changed,
+    added: d.count - changed - unchanged,
+    removed,
+    unchanged,
+  }
+}
+
+/**
+ * planEntries over Maps of hex keys (declared values of value_size bytes, current ones as the kernel reads them),
+ * the writes by hex key: for tests, and for callers that hold a few entries so. A key not `keySize` bytes of
+ * lowercase hex fails, as does a value of another size.
  */
 export function planMapSync(
   declared: ReadonlyMap<string, Buffer>,
   current: ReadonlyMap<string, Buffer>,
   shape: MapShape,
 ): Result<MapSyncPlan, MapPlanError> {
-  if (declared.size > shape.maxEntries) {
-    return err({
-      kind: 'capacity',
-      message: `declares ${declared.size} entries; the map holds at most ${shape.maxEntries} (max_entries)`,
-    })
-  }
-  const size = kernelValueSize(shape)
-  const cur = canonical(current, shape, 'current')
-  if (!cur.ok) return cur
-  const want = canonical(declared, shape, 'declared')
-  if (!want.ok) return want
-  for (const [key, value] of cur.value) {
-    if (value.length !== size) {
-      return err({ kind: 'current', key, message: `the map's value is ${value.length} bytes, expected ${size}` })
-    }
-  }
-
-  const changed: [string, Buffer][] = []
-  const added: [string, Buffer][] = []
-  let unchanged = 0
-  for (const [key, value] of want.value) {
-    if (value.length !== shape.valueSize) {
-      return err({ kind: 'declared', key, message: `value is ${value.length} bytes; the map's value_size is ${shape.valueSize}` })
-    }
-    const now = cur.value.get(key)
-    if (now !== undefined && holds(now, value, shape)) {
-      unchanged++
-      continue
-    }
-    const write = shape.cpus === null ? value : perCpuValue(value, shape)
-    // An array index holding zero counts as absent: the zero value is what an undeclared index means.
-    const present = now !== undefined && !(shape.kind === 'array' && isZero(now, shape))
-    ;(present ? changed : added).push([key, write])
-  }
-
-  const removals: string[] = []
-  for (const [key, value] of cur.value) {
-    if (want.value.has(key)) continue
-    if (shape.kind === 'array' && isZero(value, shape)) continue
-    removals.push(key)
-  }
-  if (shape.kind === 'array') {
-    const zero = Buffer.alloc(size)
-    return ok({
-      updates: [...changed, ...added, ...removals.map((k): [string, Buffer] => [k, zero])],
-      deletes: [],
-      changed: changed.length,
-      added: added.length,
-      removed: removals.length,
-      unchanged,
-    })
-  }
+  const room = capacity(declared.size, shape)
+  if (!room.ok) return room
+  const c = hexEntries(current, shape, 'current')
+  if (!c.ok) return c
+  const d = hexEntries(declared, shape, 'declared')
+  if (!d.ok) return d
+  const p = planEntries(d.value, c.value, shape)
+  if (!p.ok) return p
+  const { updates, deletes, ...counts } = p.value
   return ok({
-    updates: [...changed, ...added],
-    deletes: removals,
-    changed: changed.length,
-    added: added.length,
-    removed: removals.length,
-    unchanged,
+    updates: Array.from({ length: updates.count }, (_, i): [string, Buffer] => [keyHex(updates, i), valueAt(updates, i)]),
+    deletes: Array.from({ length: deletes.count }, (_, i) => keyHex(deletes, i)),
+    ...counts,
   })
 }
 
-/**
- * The entries by the key as the map tells them apart: `entries` itself when every key is already so (the common
- * case: no copy of 100,000 entries), else a copy. A key of another shape fails; so do two declared keys for one
- * entry.
- */
-function canonical(
-  entries: ReadonlyMap<string, Buffer>,
-  shape: MapShape,
-  kind: 'declared' | 'current',
-): Result<ReadonlyMap<string, Buffer>, MapPlanError> {
-  let copy: Map<string, Buffer> | null = null
-  for (const [key, value] of entries) {
-    const k = canonicalKey(key, shape)
-    if (!k.ok) {
-      const message = kind === 'current' ? `the map holds a key that is not of its shape: ${k.error}` : k.error
-      return err({ kind, key, message })
-    }
-    if (k.value !== key && copy === null) {
-      copy = new Map()
-      for (const [earlier, v] of entries) {
-        if (earlier === key) break
-        copy.set(earlier, v)
-      }
-    }
-    if (copy === null) continue
-    if (copy.has(k.value)) return err({ kind, key, message: `the prefix ${k.value} is declared twice` })
-    copy.set(k.value, value)
+/** A Map of hex keys as entries of the map's sizes (declared: value_size; current: the kernel's), or the plan's error. */
+export function hexEntries(map: ReadonlyMap<string, Buffer>, shape: MapShape, kind: 'declared' | 'current'): Result<Entries, MapPlanError> {
+  const size = kind === 'current' ? kernelValueSize(shape) : shape.valueSize
+  const e = entriesOfHex(map, shape.keySize, size)
+  if (e.ok) return e
+  const { key, what, length } = e.error
+  if (what === 'value') {
+    const message = kind === 'current' ? `the map's value is ${length} bytes, expected ${size}` : `value is ${length} bytes; the map's value_size is ${size}`
+    return err({ kind, key, message })
   }
-  return ok(copy ?? entries)
+  const problem = `key is not ${shape.keySize} bytes as lowercase hex`
+  return err({ kind, key, message: kind === 'current' ? `the map holds a key that is not of its shape: ${problem}` : problem })
 }
 
 /**
- * The key as the map tells entries apart. An array's index must be below max_entries (array_map_update_elem: E2BIG).
- * An LPM trie's key with its bits past prefixlen zeroed: the trie matches only the first prefixlen bits and keeps
- * whatever data it was given (kernel/bpf/lpm_trie.c, trie_update_elem copies the key whole; longest_prefix_match),
- * so 10.0.0.1/24 and 10.0.0.0/24 are one entry, and deleting the one would delete the other. Read from the hex
- * without making a Buffer unless the key has to change.
+ * The entries with every key as the map tells entries apart: `e` itself when every key is already so (the common
+ * case: no copy of 100,000 keys), else a copy. An array's index must be below max_entries (array_map_update_elem:
+ * E2BIG). An LPM trie's key has its bits past prefixlen zeroed: the trie matches only the first prefixlen bits and
+ * keeps whatever data it was given (kernel/bpf/lpm_trie.c, trie_update_elem copies the key whole;
+ * longest_prefix_match), so 10.0.0.1/24 and 10.0.0.0/24 are one entry, and deleting the one would delete the other.
  */
-function canonicalKey(key: string, shape: MapShape): Result<string, string> {
-  if (key.length !== shape.keySize * 2 || !HEX.test(key)) {
-    return err(`key is not ${shape.keySize} bytes as lowercase hex`)
+function canonical(e: Entries, shape: MapShape, kind: 'declared' | 'current'): Result<Entries, MapPlanError> {
+  const fail = (i: number, problem: string): Result<never, MapPlanError> =>
+    err({ kind, key: keyHex(e, i), message: kind === 'current' ? `the map holds a key that is not of its shape: ${problem}` : problem })
+  if (e.count > 0 && e.keySize !== shape.keySize) return fail(0, `key is not ${shape.keySize} bytes`)
+  if (shape.kind === 'hash') return ok(e)
+  const ks = shape.keySize
+  const bits = (ks - 4) * 8
+  let keys: Buffer | null = null
+  for (let i = 0; i < e.count; i++) {
+    // A u32 in host (little-endian) order: an array's index, an LPM key's prefixlen.
+    const first = e.keys.readUInt32LE(i * ks)
+    if (shape.kind === 'array') {
+      if (first >= shape.maxEntries) return fail(i, `index ${first} is past the array's ${shape.maxEntries} entries`)
+      continue
+    }
+    // trie_update_elem: EINVAL past the data's bits.
+    if (first > bits) return fail(i, `prefixlen ${first} is past the key's ${bits} bits of data`)
+    if (isCanonicalPrefix(e.keys, i * ks, first, ks)) continue
+    keys ??= Buffer.from(e.keys.subarray(0, e.count * ks))
+    clearPastPrefix(keys, i * ks, first, ks)
   }
-  if (shape.kind === 'hash') return ok(key)
-  // A u32 in host (little-endian) order: an array's index, an LPM key's prefixlen.
-  const first = parseInt(key.slice(6, 8) + key.slice(4, 6) + key.slice(2, 4) + key.slice(0, 2), 16)
-  if (shape.kind === 'array') {
-    if (first >= shape.maxEntries) return err(`index ${first} is past the array's ${shape.maxEntries} entries`)
-    return ok(key)
-  }
-  const bits = (shape.keySize - 4) * 8
-  // trie_update_elem: EINVAL past the data's bits.
-  if (first > bits) return err(`prefixlen ${first} is past the key's ${bits} bits of data`)
-  if (isCanonicalPrefix(key, first)) return ok(key)
-  const bytes = Buffer.from(key, 'hex')
-  for (let bit = first; bit < bits; bit++) {
-    const i = 4 + (bit >> 3)
-    bytes[i] = bytes[i]! & ~(0x80 >> (bit & 7))
-  }
-  return ok(bytes.toString('hex'))
+  return ok(keys === null ? e : { ...e, keys })
 }
 
-/** Whether every bit of an LPM key's data past `prefixlen` is zero, read from the hex (4 bits a digit). */
-function isCanonicalPrefix(key: string, prefixlen: number): boolean {
-  let digit = 8 + (prefixlen >> 2)
-  if (prefixlen & 3) {
-    // The digit holding the boundary: its low 4 - prefixlen % 4 bits are past it.
-    if ((parseInt(key[digit]!, 16) & (0xf >> (prefixlen & 3))) !== 0) return false
-    digit++
-  }
-  for (; digit < key.length; digit++) if (key[digit] !== '0') return false
+/** `e` (`given` made canonical) with its index; two keys that became one entry fail, named as given. */
+function indexed(e: Entries, given: Entries, kind: 'declared' | 'current'): Result<IndexedEntries, MapPlanError> {
+  const r = indexEntries(e)
+  if (r.ok) return r
+  return err({ kind, key: keyHex(given, r.error.at), message: `the prefix ${keyHex(e, r.error.at)} is declared twice` })
+}
+
+/** Whether every bit of the LPM key at `off` past `prefixlen` (of its data, after the u32) is zero. */
+function isCanonicalPrefix(keys: Buffer, off: number, prefixlen: number, keySize: number): boolean {
+  const data = off + 4
+  const whole = prefixlen >> 3
+  if (prefixlen & 7 && (keys[data + whole]! & (0xff >> (prefixlen & 7))) !== 0) return false
+  for (let i = data + whole + (prefixlen & 7 ? 1 : 0); i < off + keySize; i++) if (keys[i] !== 0) return false
   return true
 }
 
-/** Whether the kernel's value (every CPU's, for a per-CPU map) is the declared one. Padding bytes do not count. */
-function holds(now: Buffer, value: Buffer, shape: MapShape): boolean {
-  if (shape.cpus === null) return now.equals(value)
-  const stride = roundUp8(shape.valueSize)
+function clearPastPrefix(keys: Buffer, off: number, prefixlen: number, keySize: number): void {
+  for (let bit = prefixlen; bit < (keySize - 4) * 8; bit++) {
+    const i = off + 4 + (bit >> 3)
+    keys[i] = keys[i]! & ~(0x80 >> (bit & 7))
+  }
+}
+
+/** Whether the kernel's value of entry `i` (every CPU's, for a per-CPU map) is the declared value `j`. Padding does not count. */
+function holds(c: Entries, i: number, d: Entries, j: number, shape: MapShape): boolean {
+  const vs = shape.valueSize
+  if (shape.cpus === null) return sameBytes(c.values, i * c.valueSize, d.values, j * vs, vs)
+  const stride = roundUp8(vs)
   for (let cpu = 0; cpu < shape.cpus; cpu++) {
-    if (!now.subarray(cpu * stride, cpu * stride + shape.valueSize).equals(value)) return false
+    if (!sameBytes(c.values, i * c.valueSize + cpu * stride, d.values, j * vs, vs)) return false
   }
   return true
 }
 
-function isZero(now: Buffer, shape: MapShape): boolean {
+function isZero(c: Entries, i: number, shape: MapShape): boolean {
   const stride = shape.cpus === null ? shape.valueSize : roundUp8(shape.valueSize)
   for (let cpu = 0; cpu < (shape.cpus ?? 1); cpu++) {
-    for (let i = cpu * stride; i < cpu * stride + shape.valueSize; i++) if (now[i] !== 0) return false
+    const from = i * c.valueSize + cpu * stride
+    for (let b = from; b < from + shape.valueSize; b++) if (c.values[b] !== 0) return false
   }
   return true
 }
 
-/** The same value on every possible CPU, each slot padded with zeros to 8 bytes (bpf_percpu_hash_update copies them). */
-function perCpuValue(value: Buffer, shape: MapShape): Buffer {
-  const stride = roundUp8(shape.valueSize)
-  const out = Buffer.alloc(stride * shape.cpus!)
-  for (let cpu = 0; cpu < shape.cpus!; cpu++) value.copy(out, cpu * stride)
-  return out
+/**
+ * The updates: the declared entries held with another value, then those absent, in declared order, with their values
+ * as the kernel takes them (the same value on every possible CPU, each slot padded with zeros to 8 bytes:
+ * bpf_percpu_hash_update copies them), then the current entries `zeros` with zero values. Every declared entry in
+ * order, one value each, are `d`'s own buffers: a first fill copies nothing.
+ */
+function writes(d: Entries, state: Uint8Array, changed: number, added: number, c: Entries, zeros: Int32Array, shape: MapShape): Entries {
+  const ks = shape.keySize
+  const vs = shape.valueSize
+  if (shape.cpus === null && added === d.count && zeros.length === 0) return { keySize: ks, valueSize: vs, count: d.count, keys: d.keys, values: d.values }
+  const size = kernelValueSize(shape)
+  const stride = shape.cpus === null ? vs : roundUp8(vs)
+  const n = changed + added + zeros.length
+  const keys = Buffer.allocUnsafe(n * ks)
+  const values = Buffer.alloc(n * size)
+  let at = 0
+  for (const want of [OTHER, ABSENT]) {
+    for (let j = 0; j < d.count; j++) {
+      if (state[j] !== want) continue
+      copyBytes(d.keys, j * ks, keys, at * ks, ks)
+      for (let cpu = 0; cpu < (shape.cpus ?? 1); cpu++) copyBytes(d.values, j * vs, values, at * size + cpu * stride, vs)
+      at++
+    }
+  }
+  for (const i of zeros) copyBytes(c.keys, i * ks, keys, at++ * ks, ks)
+  return { keySize: ks, valueSize: size, count: n, keys, values }
+}
+
+/** The keys of entries `which`, in that order (values left out). */
+function pick(c: Entries, which: Int32Array): Entries {
+  const ks = c.keySize
+  const keys = Buffer.allocUnsafe(which.length * ks)
+  which.forEach((i, at) => copyBytes(c.keys, i * ks, keys, at * ks, ks))
+  return { keySize: ks, valueSize: 0, count: which.length, keys, values: Buffer.alloc(0) }
 }

@@ -36,8 +36,9 @@ import {
 import type { Fd } from '../ffi/fd.js'
 import { err, ok, type Result } from '../result.js'
 import type { MapSpec } from './btf.js'
+import { keyAt, keyHex, valueAt, type Entries, type IndexedEntries } from './entries.js'
 import { BPF_MAP_TYPE_LPM_TRIE, declarableMapType, isPerCpu } from './map-types.js'
-import { kernelValueSize, planMapSync, type MapShape } from './plan.js'
+import { hexEntries, kernelValueSize, planEntries, type MapPlanError, type MapShape } from './plan.js'
 
 /** What syncMap needs of a map (a MapSpec has it). */
 export type SyncSpec = Pick<MapSpec, 'name' | 'type' | 'keySize' | 'valueSize' | 'maxEntries'>
@@ -118,9 +119,20 @@ export function mapShape(spec: SyncSpec, cpus: () => number = numPossibleCpus): 
 
 const newCalls = (): SyncCalls => ({ lookupBatch: 0, updateBatch: 0, deleteBatch: 0, getNextKey: 0, lookup: 0, update: 0, delete: 0 })
 
-/** What a read found: keys by lowercase hex, values as the kernel reads them (every CPU's for a per-CPU map). */
+/**
+ * A map's declared contents as syncMap and compareMap take them: entries (entries.ts; declare.ts gives them with an
+ * index) or, for tests and small declarations, a Map of lowercase hex keys. Values are value_size bytes: for a
+ * per-CPU map the value every possible CPU gets.
+ */
+export type Declared = Entries | IndexedEntries | ReadonlyMap<string, Buffer>
+
+function declaredEntries(declared: Declared, shape: MapShape): Result<Entries, MapPlanError> {
+  return 'count' in declared ? ok(declared) : hexEntries(declared, shape, 'declared')
+}
+
+/** What a read found: values as the kernel reads them (every CPU's for a per-CPU map). */
 export interface MapRead {
-  entries: Map<string, Buffer>
+  entries: Entries
   /** false: the map holds more than the read's limit, and the read stopped there. */
   complete: boolean
 }
@@ -141,7 +153,7 @@ export type MapComparison =
 export function compareMap(
   fd: Fd,
   spec: SyncSpec,
-  declared: ReadonlyMap<string, Buffer>,
+  declared: Declared,
   options: SyncOptions & { limit?: number } = {},
 ): Result<MapComparison, SyncError> {
   const report: SyncReport = { added: 0, updated: 0, removed: 0, unchanged: 0, calls: newCalls() }
@@ -149,13 +161,16 @@ export function compareMap(
     err({ map: spec.name, op: e ? 'read' : 'plan', ...(e ? { errno: e.errno, code: e.code } : {}), message: `map ${spec.name}: ${message}`, done: report })
   const shape = mapShape(spec)
   if (!shape) return fail(`contents cannot be declared for map type ${spec.type}`)
+  const planFail = (e: MapPlanError): Result<MapComparison, SyncError> => fail(e.key !== undefined ? `key ${e.key}: ${e.message}` : e.message)
+  const want = declaredEntries(declared, shape)
+  if (!want.ok) return planFail(want.error)
   try {
     const read = new MapIo(fd, spec, shape, report.calls, options).read(options.limit)
-    if (!read.complete) return ok({ complete: false, read: read.entries.size, calls: report.calls })
-    const planned = planMapSync(declared, read.entries, shape)
-    if (!planned.ok) return fail(planned.error.key !== undefined ? `key ${planned.error.key}: ${planned.error.message}` : planned.error.message)
+    if (!read.complete) return ok({ complete: false, read: read.entries.count, calls: report.calls })
+    const planned = planEntries(want.value, read.entries, shape)
+    if (!planned.ok) return planFail(planned.error)
     const p = planned.value
-    return ok({ complete: true, read: read.entries.size, missing: p.added, changed: p.changed, extra: p.removed, calls: report.calls })
+    return ok({ complete: true, read: read.entries.count, missing: p.added, changed: p.changed, extra: p.removed, calls: report.calls })
   } catch (e) {
     if (!(e instanceof Failed)) throw e
     return fail(`reading its contents: ${e.error.message}`, e.error)
@@ -176,14 +191,11 @@ class Failed extends Error {
   }
 }
 
-/**
- * Makes the map behind `fd` hold exactly `declared` (keys as lowercase hex of their bytes, values of value_size
- * bytes: for a per-CPU map the value every possible CPU gets) and says what it did.
- */
+/** Makes the map behind `fd` hold exactly `declared` and says what it did. */
 export function syncMap(
   fd: Fd,
   spec: SyncSpec,
-  declared: ReadonlyMap<string, Buffer>,
+  declared: Declared,
   options: SyncOptions = {},
 ): Result<SyncReport, SyncError> {
   const report: SyncReport = { added: 0, updated: 0, removed: 0, unchanged: 0, calls: newCalls() }
@@ -198,14 +210,14 @@ export function syncMap(
     })
   const shape = mapShape(spec)
   if (!shape) return fail('plan', `contents cannot be declared for map type ${spec.type}`)
+  const planFail = ({ key, message }: MapPlanError): Result<SyncReport, SyncError> =>
+    fail('plan', key !== undefined ? `key ${key}: ${message}` : message, undefined, key)
+  const want = declaredEntries(declared, shape)
+  if (!want.ok) return planFail(want.error)
   const io = new MapIo(fd, spec, shape, report.calls, options)
   try {
-    const current = io.read().entries
-    const planned = planMapSync(declared, current, shape)
-    if (!planned.ok) {
-      const { key, message } = planned.error
-      return fail('plan', key !== undefined ? `key ${key}: ${message}` : message, undefined, key)
-    }
+    const planned = planEntries(want.value, io.read().entries, shape)
+    if (!planned.ok) return planFail(planned.error)
     const p = planned.value
     report.unchanged = p.unchanged
     const tally = (i: number): void => {
@@ -216,17 +228,15 @@ export function syncMap(
     // Updates in the plan's order; additions that found no room wait for the deletes.
     const full = io.update(p.updates, tally)
     report.removed += io.delete(p.deletes)
-    if (full.length > 0) {
-      const still = io.update(
-        full.map((i) => p.updates[i]!),
-        (j) => tally(full[j]!),
-      )
-      if (still.length > 0) {
-        const [key] = p.updates[full[still[0]!]!]!
+    if (full >= 0) {
+      const later = slice(p.updates, full)
+      const still = io.update(later, (j) => tally(full + j))
+      if (still >= 0) {
+        const key = keyHex(later, still)
         const e = io.lastFull!
         return fail(
           'update',
-          `${still.length} of ${declared.size} declared entries do not fit (max_entries ${spec.maxEntries}), ` +
+          `${later.count - still} of ${want.value.count} declared entries do not fit (max_entries ${spec.maxEntries}), ` +
             `the first key ${key}: ${e.code}`,
           e,
           key,
@@ -298,7 +308,7 @@ class MapIo {
   #readBatch(limit: number): MapRead | null {
     const ks = this.#keySize
     const vs = this.#valueSize
-    const out = new Map<string, Buffer>()
+    const read = new EntriesBuilder(ks, vs)
     // One buffer is both in_batch and out_batch: the kernel reads the one before it writes the other.
     const token = Buffer.alloc(Math.max(4, ks))
     let started = false
@@ -319,12 +329,10 @@ class MapIo {
         continue
       }
       if (a.error && errno !== ERRNO.ENOENT) throw new Failed('read', a.error)
-      for (let i = 0; i < a.count; i++) {
-        out.set(keys.toString('hex', i * ks, (i + 1) * ks), values.subarray(i * vs, (i + 1) * vs))
-      }
+      read.add(keys, values, a.count)
       // The end; or as many entries as the map can hold, so the ENOENT call is not needed (an array: always).
-      if (errno === ERRNO.ENOENT || out.size >= this.#maxEntries) return { entries: out, complete: true }
-      if (out.size > limit) return { entries: out, complete: false }
+      if (errno === ERRNO.ENOENT || read.count >= this.#maxEntries) return { entries: read.done(), complete: true }
+      if (read.count > limit) return { entries: read.done(), complete: false }
       started = true
     }
   }
@@ -334,55 +342,55 @@ class MapIo {
    * is deleted meanwhile (htab_map_get_next_key), so keys are kept by value and the walk is bounded.
    */
   #readEach(limit: number): MapRead {
-    const out = new Map<string, Buffer>()
+    const seen = new Map<string, Buffer>()
     const next = Buffer.alloc(this.#keySize)
     let prev: Buffer | null = null
+    const read = (complete: boolean): MapRead => {
+      const out = new EntriesBuilder(this.#keySize, this.#valueSize)
+      for (const [key, value] of seen) out.add(Buffer.from(key, 'latin1'), value, 1)
+      return { entries: out.done(), complete }
+    }
     for (let steps = 0; ; steps++) {
       if (steps > 2 * this.#maxEntries + 1) {
         throw new Failed('read', new SyscallError('bpf_map_get_next_key', ERRNO.EAGAIN, 'the map kept changing while read'))
       }
-      if (out.size > limit) return { entries: out, complete: false }
+      if (seen.size > limit) return read(false)
       this.#calls.getNextKey++
-      if (!this.#call('read', () => mapGetNextKey(this.#fd, prev, next))) return { entries: out, complete: true }
+      if (!this.#call('read', () => mapGetNextKey(this.#fd, prev, next))) return read(true)
       const value = Buffer.alloc(this.#valueSize)
       this.#calls.lookup++
       // Absent: deleted since get_next_key gave it. (An LPM trie's lookup is a longest-prefix match, but of a key
       // it holds: that entry's own value.)
-      if (this.#call('read', () => mapLookupElem(this.#fd, next, value))) out.set(next.toString('hex'), value)
+      if (this.#call('read', () => mapLookupElem(this.#fd, next, value))) seen.set(next.toString('latin1'), value)
       prev = Buffer.from(next)
     }
   }
 
   /**
-   * Writes `entries` in order with BPF_ANY, `each(i)` for each one written. Returns the indices of those not written
-   * because the map was full: from the first that found no room (E2BIG, ENOSPC) to the end, since the ones after it
-   * would find none either (trying each would be a failed call per entry). Any other failure is thrown at once.
+   * Writes `w`'s entries in order with BPF_ANY, `each(i)` for each one written; batches are views of its buffers.
+   * Returns -1, or the first entry not written because the map was full (E2BIG, ENOSPC): none after it is written
+   * either, since they would find no room either (trying each would be a failed call per entry). Any other failure
+   * is thrown at once.
    */
-  update(entries: readonly [string, Buffer][], each: (i: number) => void): number[] {
+  update(w: Entries, each: (i: number) => void): number {
     let full = -1
     const failed = (i: number, e: SyscallError): void => {
-      if (e.errno !== ERRNO.E2BIG && e.errno !== ERRNO.ENOSPC) throw new Failed('update', e, entries[i]![0])
+      if (e.errno !== ERRNO.E2BIG && e.errno !== ERRNO.ENOSPC) throw new Failed('update', e, keyHex(w, i))
       this.lastFull = e
       full = i
     }
-    const rest = (): number[] => Array.from({ length: entries.length - full }, (_, j) => full + j)
+    const ks = w.keySize
+    const vs = w.valueSize
     let i = 0
-    while (i < entries.length && full < 0 && this.#batches('update')) {
-      const n = Math.min(this.#batch, entries.length - i)
-      const keys = Buffer.allocUnsafe(n * this.#keySize)
-      const values = Buffer.allocUnsafe(n * this.#valueSize)
-      for (let j = 0; j < n; j++) {
-        const [key, value] = entries[i + j]!
-        keys.write(key, j * this.#keySize, 'hex')
-        value.copy(values, j * this.#valueSize)
-      }
+    while (i < w.count && full < 0 && this.#batches('update')) {
+      const n = Math.min(this.#batch, w.count - i)
       this.#calls.updateBatch++
-      const a = mapUpdateBatch(this.#fd, keys, values, n)
+      const a = mapUpdateBatch(this.#fd, w.keys.subarray(i * ks, (i + n) * ks), w.values.subarray(i * vs, (i + n) * vs), n)
       if (lacks(a)) {
         // That element alone: written, the type lacks the batch; refused, the error was its own (thrown) unless it
         // found no room, which says nothing about the batch.
         const at = i++
-        if (this.#updateOne(entries[at]!, (e) => failed(at, e))) each(at)
+        if (this.#updateOne(w, at, (e) => failed(at, e))) each(at)
         if (full < 0 || a.error!.errno !== ERRNO.EINVAL) learn(this.#type, 'update', false)
         continue
       }
@@ -391,17 +399,17 @@ class MapIo {
       i += a.count
       if (a.error) failed(i, a.error)
     }
-    for (; i < entries.length && full < 0; i++) {
+    for (; i < w.count && full < 0; i++) {
       const at = i
-      if (this.#updateOne(entries[at]!, (e) => failed(at, e))) each(at)
+      if (this.#updateOne(w, at, (e) => failed(at, e))) each(at)
     }
-    return full < 0 ? [] : rest()
+    return full
   }
 
-  #updateOne([key, value]: [string, Buffer], failed: (e: SyscallError) => void): boolean {
+  #updateOne(w: Entries, i: number, failed: (e: SyscallError) => void): boolean {
     this.#calls.update++
     try {
-      mapUpdateElem(this.#fd, Buffer.from(key, 'hex'), value)
+      mapUpdateElem(this.#fd, keyAt(w, i), valueAt(w, i))
       return true
     } catch (e) {
       if (!(e instanceof SyscallError)) throw e
@@ -410,20 +418,18 @@ class MapIo {
     }
   }
 
-  /** Deletes `keys`, batch where the type has it; a key already gone is skipped. Returns how many it deleted. */
-  delete(keys: readonly string[]): number {
+  /** Deletes the keys of `d`, batch where the type has it; a key already gone is skipped. Returns how many it deleted. */
+  delete(d: Entries): number {
+    const ks = d.keySize
     let deleted = 0
     let i = 0
-    while (i < keys.length && this.#batches('delete')) {
-      const n = Math.min(this.#batch, keys.length - i)
-      const buf = Buffer.allocUnsafe(n * this.#keySize)
-      for (let j = 0; j < n; j++) buf.write(keys[i + j]!, j * this.#keySize, 'hex')
+    while (i < d.count && this.#batches('delete')) {
+      const n = Math.min(this.#batch, d.count - i)
       this.#calls.deleteBatch++
-      const a = mapDeleteBatch(this.#fd, buf, n)
+      const a = mapDeleteBatch(this.#fd, d.keys.subarray(i * ks, (i + n) * ks), n)
       if (lacks(a)) {
         // That key alone: deleted (or gone), the type lacks the batch; any other answer is thrown.
-        const key = keys[i++]!
-        if (this.#deleteOne(key)) deleted++
+        if (this.#deleteOne(d, i++)) deleted++
         learn(this.#type, 'delete', false)
         continue
       }
@@ -432,16 +438,16 @@ class MapIo {
       i += a.count
       if (!a.error) continue
       // Deleted by someone else since the read: what we wanted.
-      if (a.error.errno !== ERRNO.ENOENT) throw new Failed('delete', a.error, keys[i])
+      if (a.error.errno !== ERRNO.ENOENT) throw new Failed('delete', a.error, keyHex(d, i))
       i++
     }
-    for (; i < keys.length; i++) if (this.#deleteOne(keys[i]!)) deleted++
+    for (; i < d.count; i++) if (this.#deleteOne(d, i)) deleted++
     return deleted
   }
 
-  #deleteOne(key: string): boolean {
+  #deleteOne(d: Entries, i: number): boolean {
     this.#calls.delete++
-    return this.#call('delete', () => mapDeleteElem(this.#fd, Buffer.from(key, 'hex')), key)
+    return this.#call('delete', () => mapDeleteElem(this.#fd, keyAt(d, i)), keyHex(d, i))
   }
 
   /** A per-element call whose SyscallError becomes Failed. */
@@ -452,5 +458,35 @@ class MapIo {
       if (e instanceof SyscallError) throw new Failed(op, e, key)
       throw e
     }
+  }
+}
+
+/** Entries `from` to the end of `e`, views of its buffers. */
+function slice(e: Entries, from: number): Entries {
+  return { ...e, count: e.count - from, keys: e.keys.subarray(from * e.keySize), values: e.values.subarray(from * e.valueSize) }
+}
+
+/** Entries read in parts (one a batch call), joined at the end: one part is kept as it is, without a copy. */
+class EntriesBuilder {
+  readonly #keys: Buffer[] = []
+  readonly #values: Buffer[] = []
+  count = 0
+
+  constructor(
+    readonly keySize: number,
+    readonly valueSize: number,
+  ) {}
+
+  /** The first `n` entries of `keys` and `values`. */
+  add(keys: Buffer, values: Buffer, n: number): void {
+    if (n === 0) return
+    this.#keys.push(keys.subarray(0, n * this.keySize))
+    this.#values.push(values.subarray(0, n * this.valueSize))
+    this.count += n
+  }
+
+  done(): Entries {
+    const join = (parts: Buffer[]): Buffer => (parts.length === 1 ? parts[0]! : Buffer.concat(parts))
+    return { keySize: this.keySize, valueSize: this.valueSize, count: this.count, keys: join(this.#keys), values: join(this.#values) }
   }
 }

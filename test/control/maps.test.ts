@@ -14,7 +14,7 @@ const prog = (id: number, name: string, maps: string[]): LoadedProgram =>
   ({ id, tag: 'a'.repeat(16), name, objectPath: `/opt/${name}.o`, pinPath: `${DIR}/prog`, maps: new Map(maps.map((m) => [m, pin(m)])) }) as unknown as LoadedProgram
 
 const info = (type: number, maxEntries: number) => ({ id: 7, type, name: 'x', keySize: 8, valueSize: 1, maxEntries, flags: 1 })
-const declared = (count: number): DeclaredMap => ({ pin: pin('blocklist_v4'), map: 'blocklist_v4', entries: ['uplink', 'pods'], count, keySize: 8, valueSize: 1, packed: Buffer.alloc(9 * count) })
+const declared = (count: number): DeclaredMap => ({ pin: pin('blocklist_v4'), map: 'blocklist_v4', entries: ['uplink', 'pods'], count, keySize: 8, valueSize: 1, contents: { keySize: 8, valueSize: 1, count, keys: Buffer.alloc(8 * count), values: Buffer.alloc(count) } })
 const calls = { lookupBatch: 1, updateBatch: 0, deleteBatch: 0, getNextKey: 0, lookup: 0, update: 0, delete: 0 }
 
 t.test('mapJson: each way a map can stand', async (t) => {

@@ -4,7 +4,7 @@
  * properties run over random types and values from a seeded PRNG (MAPS_SEED=<n> to vary it).
  */
 import t from 'tap'
-import { canonical, decode, encode, sizeOf as typeSize, type EncodeError } from '../../src/maps/encode.js'
+import { canonical, decode, encode, encoder, sizeOf as typeSize, type EncodeError } from '../../src/maps/encode.js'
 import { formatIPv6 } from '../../src/maps/addresses.js'
 import { c, TypeTable } from '../helpers/btf-builder.js'
 import { prng } from '../helpers/prng.js'
@@ -611,4 +611,38 @@ t.test(`junk values and junk BTF: errors, never exceptions (MAPS_SEED=${SEED})`,
     canonical(tt.types, g.id, Buffer.alloc(g.size))
   }
   t.ok(errors > 500, `${errors} of 1000 refused, none thrown`)
+})
+
+t.test('encoder: many values of one type, each written in place over whatever was there, as encode gives it', async (t) => {
+  const cases: [string, number, unknown[]][] = [
+    // The LPM IPv4 key from a prefix text takes a path of its own; what it does not accept, the walk does (or refuses).
+    ['LPM v4', T.lpmV4, ['192.168.1.0/24', '198.51.100.7', '0.0.0.0/0', '192.0.2.1/24', '192.0.2.0/33', '01.2.3.4', '2001:db8::/32', '', 7, null, { prefixlen: 24, addr: '192.168.1.0' }, { prefixlen: 24, addr: '192.0.2.1' }, { prefixlen: 24 }]],
+    ['LPM with __be32 data', lpmBe, ['10.0.0.0/8', '10.0.0.1/8', { prefixlen: 8, addr: 0x0a000000 }]],
+    ['LPM v6', T.lpmV6, ['2001:db8::/32', '2001:db8::1/32', '192.0.2.0/24']],
+    ['struct limits (padding zeroed)', T.limits, [{ limit: 1000, log: true }, { limit: 1000 }, { limit: -1, log: true }]],
+    ['u32', T.u32, [0, 4294967295, '0xffff', -1, 'x']],
+    ['char[8]', char8, ['eth0', 'toolongname', ['a']]],
+    ['bitfields', bits, [{ a: 1, b: 7, c: 15, d: 0xffffff }, { a: 2, b: 0, c: 0, d: 0 }]],
+  ]
+  for (const [what, id, values] of cases) {
+    const size = sizeOf(id)
+    const compiled = encoder(T.types, id, size)
+    if (!compiled.ok) {
+      t.fail(`${what}: ${compiled.error[0]?.message}`)
+      continue
+    }
+    const out = Buffer.alloc(size + 6, 0xee)
+    for (const value of values) {
+      const problems = compiled.value(value, out, 3)
+      const once = encode(T.types, id, value, size)
+      const name = `${what}: ${JSON.stringify(value)}`
+      if (once.ok) {
+        t.equal(problems, null, `${name}: accepted`)
+        t.equal(hex(out.subarray(3, 3 + size)), hex(once.value), `${name}: encode's bytes`)
+      } else t.same(problems, once.error, `${name}: encode's problems`)
+      t.equal(hex(Buffer.concat([out.subarray(0, 3), out.subarray(3 + size)])), 'ee ee ee ee ee ee', `${name}: nothing written outside`)
+    }
+  }
+  t.same(encoder(T.types, T.u32, 8), encode(T.types, T.u32, 1, 8), 'a type of another size: encode\'s error')
+  t.same(encoder(T.types, self, 4), encode(T.types, self, 1, 4), 'a type that holds itself: encode\'s error')
 })

@@ -7,7 +7,6 @@ import { join } from 'node:path'
 import t from 'tap'
 import { mapCreate, mapInfo, mapUpdateElem, objPin } from '../../src/ffi/bpf-fd.js'
 import type { DeclaredMap } from '../../src/maps/contents.js'
-import { packContents } from '../../src/maps/declare.js'
 import { inspectPinnedMap } from '../../src/maps/inspect.js'
 import { BPF_F_NO_PREALLOC, BPF_MAP_TYPE_ARRAY, BPF_MAP_TYPE_HASH, BPF_MAP_TYPE_LPM_TRIE, BPF_MAP_TYPE_QUEUE } from '../../src/maps/map-types.js'
 import { tempBpffs } from '../helpers/bpf.js'
@@ -22,10 +21,9 @@ const u32 = (n: number): Buffer => {
 const prefix = (i: number): Buffer => Buffer.concat([u32(24), Buffer.from([10, 0, i, 0])])
 
 function declared(pin: string, keys: Buffer[], valueSize: number): DeclaredMap {
-  const contents = new Map(keys.map((key) => [key.toString('hex'), { key, value: Buffer.alloc(valueSize, 1) }]))
-  const packed = packContents(contents, keys[0]?.length ?? 4, valueSize)
-  if (!packed.ok) throw new Error(packed.error)
-  return { pin, map: 'm', entries: ['block'], count: keys.length, keySize: keys[0]?.length ?? 4, valueSize, packed: packed.value }
+  const keySize = keys[0]?.length ?? 4
+  const contents = { keySize, valueSize, count: keys.length, keys: Buffer.concat(keys), values: Buffer.alloc(keys.length * valueSize, 1) }
+  return { pin, map: 'm', entries: ['block'], count: keys.length, keySize, valueSize, contents }
 }
 
 t.test('kernel', { skip: needsRoot }, async (t) => {

@@ -1,5 +1,6 @@
 import t from 'tap'
-import { kernelValueSize, planMapSync, type MapShape } from '../../src/maps/plan.js'
+import { indexEntries, keyHex, noEntries, valueAt, type Entries } from '../../src/maps/entries.js'
+import { kernelValueSize, planEntries, planMapSync, type MapShape } from '../../src/maps/plan.js'
 
 const HASH: MapShape = { kind: 'hash', keySize: 4, valueSize: 4, maxEntries: 8, cpus: null }
 const ARRAY: MapShape = { kind: 'array', keySize: 4, valueSize: 4, maxEntries: 4, cpus: null }
@@ -111,4 +112,41 @@ t.test('kernelValueSize: bpf_map_value_size', async (t) => {
   t.equal(kernelValueSize(HASH), 4)
   t.equal(kernelValueSize({ ...HASH, valueSize: 12, cpus: 3 }), 48)
   t.equal(kernelValueSize({ ...HASH, valueSize: 16, cpus: 2 }), 32)
+})
+
+t.test('planEntries: the writes as the batch calls take them', async (t) => {
+  /** Entries of hex keys and values; `room` more keys of garbage past the last, as a declaration's buffer may have. */
+  const e = (keySize: number, valueSize: number, pairs: [string, string][], room = 0): Entries => ({
+    keySize,
+    valueSize,
+    count: pairs.length,
+    keys: Buffer.concat([Buffer.from(pairs.map(([k]) => k).join(''), 'hex'), Buffer.alloc(room * keySize, 0xaa)]),
+    values: Buffer.concat([Buffer.from(pairs.map(([, v]) => v).join(''), 'hex'), Buffer.alloc(room * valueSize, 0xaa)]),
+  })
+  const rows = (x: Entries): string[] => Array.from({ length: x.count }, (_, i) => `${keyHex(x, i)}=${valueAt(x, i).toString('hex')}`)
+  const declared = e(4, 4, [[k(2), '02000000'], [k(1), '01000000']], 3)
+
+  const fill = planEntries(declared, noEntries(4, 4), HASH)
+  t.ok(fill.ok && fill.value.updates.keys === declared.keys && fill.value.updates.values === declared.values, 'an empty map: the declaration\'s buffers are the writes, nothing copied')
+  t.same(fill.ok && rows(fill.value.updates), [`${k(2)}=02000000`, `${k(1)}=01000000`], 'its entries, not the room past them')
+
+  const indexed = indexEntries(declared)
+  if (!indexed.ok) throw new Error('repeat')
+  const some = planEntries(indexed.value, e(4, 4, [[k(1), '01000000'], [k(9), '09000000']]), HASH)
+  t.same(
+    some.ok && { updates: rows(some.value.updates), deletes: rows(some.value.deletes), changed: some.value.changed, added: some.value.added, removed: some.value.removed, unchanged: some.value.unchanged },
+    { updates: [`${k(2)}=02000000`], deletes: [`${k(9)}=`], changed: 0, added: 1, removed: 1, unchanged: 1 },
+    'with the index declare.ts gives: the missing entry written, the extra one deleted',
+  )
+  const perCpu = planEntries(declared, noEntries(4, 16), PERCPU_HASH)
+  t.same(perCpu.ok && rows(perCpu.value.updates), [`${k(2)}=${'0200000000000000'.repeat(2)}`, `${k(1)}=${'0100000000000000'.repeat(2)}`], 'per CPU: each value copied for every CPU')
+
+  const cases: [string, Entries, Entries, MapShape, object][] = [
+    ['declared keys of another size', e(2, 4, [['0100', '01000000']]), noEntries(4, 4), HASH, { kind: 'declared', key: '0100', message: 'key is not 4 bytes' }],
+    ['read keys of another size', noEntries(4, 4), e(2, 4, [['0100', '01000000']]), HASH, { kind: 'current', key: '0100', message: /not of its shape: key is not 4 bytes/ }],
+    ['declared values of another size', e(4, 2, [[k(1), '0100']]), noEntries(4, 4), HASH, { kind: 'declared', key: k(1), message: /value_size is 4/ }],
+    ['the map holding one prefix twice (with host bits set)', noEntries(8, 1), e(8, 1, [[lpm(24, '10.0.0.1'), '01'], [lpm(24, '10.0.0.0'), '01']]), LPM,
+      { kind: 'current', key: lpm(24, '10.0.0.0'), message: `the prefix ${lpm(24, '10.0.0.0')} is declared twice` }],
+  ]
+  for (const [what, d, c, shape, want] of cases) t.match(planEntries(d, c, shape), { ok: false, error: want }, what)
 })
