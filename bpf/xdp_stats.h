@@ -48,13 +48,17 @@
  * Kernels without the kfunc (before 6.2), or an object built with -DXDP_STATS_NO_NETNS: `netns` is 0 in every key,
  * so links with the same ifindex in two namespaces share one entry; xdplinkd then attributes an entry to a link only
  * where one link alone has that ifindex among those running the program (docs/reference.md). The kfunc is declared
- * __weak and every use is behind bpf_ksym_exists(): where the kernel lacks it, libbpf leaves the symbol 0, the branch
- * is dead, and the verifier removes the call without checking it (libbpf >= 1.2 turns the call into an invalid
+ * __weak and its one use is behind the kernel's version, LINUX_KERNEL_VERSION >= 6.2.0 (a __kconfig extern libbpf
+ * fills from uname at load time, in the read-only, frozen .kconfig map, so the verifier knows it as a constant and
+ * drops the branch that cannot be taken). Before 6.2 libbpf finds no such kfunc and leaves the call unresolved in
+ * that dead branch, which the verifier removes without checking it (libbpf >= 1.2 turns the call into an invalid
  * helper call for that, any kernel; libbpf 1.0/1.1 leave a kfunc call with id 0, which kernels >= 5.16 accept in
- * dead code: commit a5d827275241 "bpf: Be conservative while processing invalid kfunc calls"). Where the kernel has
- * it, bpf_ksym_exists() is an ld_imm64 of the kfunc's BTF id, which the verifier accepts from Linux 6.4 on (commit
- * 58aa2afbb1e6 "bpf: Allow ld_imm64 instruction to point to kfunc"): on 6.2 and 6.3 the object does not load, and
- * has to be built with -DXDP_STATS_NO_NETNS (make -C bpf EXTRA_CFLAGS=-DXDP_STATS_NO_NETNS).
+ * dead code: commit a5d827275241 "bpf: Be conservative while processing invalid kfunc calls"). Not
+ * bpf_ksym_exists(bpf_cast_to_kern_ctx): where the kfunc exists that is an ld_imm64 of its BTF id, which the verifier
+ * accepts only from Linux 6.4 on (commit 58aa2afbb1e6 "bpf: Allow ld_imm64 instruction to point to kfunc"), so 6.2
+ * and 6.3 refused the object (measured on 6.18 only; 6.2/6.3 and the dead branch before 6.2 from the sources). A
+ * kernel older than 6.2 with the kfunc backported gets `netns` 0 all the same. -DXDP_STATS_NO_NETNS leaves the kfunc
+ * out altogether.
  *
  * bytes counts the linear part of the packet (data_end - data). A multi-buffer frame (SEC("xdp.frags"), Linux 5.18)
  * would need bpf_xdp_get_buff_len(); these programs are not frags-aware, so the kernel only gives them linear
@@ -137,13 +141,12 @@ struct xdp_buff___xdplinkd {
 /* Linux 6.2, kernel/bpf/helpers.c; __weak: the object loads where the kernel lacks it (see above). */
 extern void *bpf_cast_to_kern_ctx(void *obj) __ksym __weak;
 
-/* <bpf/bpf_helpers.h> of libbpf >= 1.2 has it; 1.0 and 1.1 (Debian 12) do not. */
-#ifndef bpf_ksym_exists
-#define bpf_ksym_exists(sym)                                                                              \
-	({                                                                                                     \
-		_Static_assert(!__builtin_constant_p(!!sym), #sym " should be marked as __weak");             \
-		!!sym;                                                                                         \
-	})
+/* The running kernel's version, as libbpf reads it (uname, with the distributions' fix-ups): a known constant. */
+extern unsigned int LINUX_KERNEL_VERSION __kconfig;
+
+/* <linux/version.h>'s encoding; <bpf/bpf_helpers.h> of some libbpf versions has it, others do not. */
+#ifndef KERNEL_VERSION
+#define KERNEL_VERSION(a, b, c) (((a) << 16) + ((b) << 8) + ((c) > 255 ? 255 : (c)))
 #endif
 #endif /* XDP_STATS_NO_NETNS */
 
@@ -151,7 +154,7 @@ extern void *bpf_cast_to_kern_ctx(void *obj) __ksym __weak;
 static __always_inline __u32 xdp_netns(struct xdp_md *ctx)
 {
 #ifndef XDP_STATS_NO_NETNS
-	if (bpf_ksym_exists(bpf_cast_to_kern_ctx)) {
+	if (LINUX_KERNEL_VERSION >= KERNEL_VERSION(6, 2, 0)) {
 		struct xdp_buff___xdplinkd *xdp = bpf_cast_to_kern_ctx(ctx);
 		struct net___xdplinkd *net;
 
