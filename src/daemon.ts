@@ -168,17 +168,16 @@ async function fillMaps(
   if (!prepared.ok) throw new StartupError(configErrorText(prepared.error), EX_CONFIG)
   try {
     const applied = applyContents(prepared.value)
+    const label = (a: (typeof applied)[number]): string => `map ${a.map.map} of program ${a.map.program.name}`
     for (const a of applied) {
       const fields = { map: a.map.map, program: a.map.program.name, pinDir: a.map.program.pinDirName }
-      if (a.error) o.log.error(fields, `map ${a.map.map} of program ${a.map.program.name}: ${a.error.message}`)
+      if (a.error) o.log.error(fields, `${label(a)}: ${a.error.message}`)
       else if (a.report && a.report.added + a.report.updated + a.report.removed > 0) {
-        o.log.info({ ...fields, ...a.report, action: 'map' }, `map ${a.map.map} of program ${a.map.program.name}: ${reportText(a.report)}`)
-      } else o.log.debug({ ...fields, ...a.report }, `map ${a.map.map} of program ${a.map.program.name}: holds what is declared`)
+        o.log.info({ ...fields, ...a.report, action: 'map' }, `${label(a)}: ${reportText(a.report)}`)
+      } else o.log.debug({ ...fields, ...a.report }, `${label(a)}: holds what is declared`)
     }
     const failed = applied.filter((a) => a.error)
-    if (failed.length > 0) {
-      throw new StartupError(failed.map((a) => `map ${a.map.map} of program ${a.map.program.name}: ${a.error!.message}`).join('\n'), EX_DATAERR)
-    }
+    if (failed.length > 0) throw new StartupError(failed.map((a) => `${label(a)}: ${a.error!.message}`).join('\n'), EX_DATAERR)
     return { lists: prepared.value.files, declared: declaredMaps(prepared.value) }
   } finally {
     prepared.value.close()

@@ -7,6 +7,7 @@ import { posix } from 'node:path'
 import { err, ok, type Result } from '../result.js'
 import { ConfigError } from './errors.js'
 import { openRegularFile } from './fs.js'
+import { decodeUtf8 } from './source.js'
 import { OVERRIDE_HINT } from './permissions.js'
 import { openWalked, walkOptions, walkPath, type PathFinding } from './secure-path.js'
 import { GROUP_FILE, parseConfigSource, parseGroupFile, type GroupTable } from './validate.js'
@@ -63,15 +64,6 @@ export async function loadConfig(path: string, opts: LoadOptions = {}): Promise<
     }
   }
   return errors.length > 0 ? err(errors) : ok(config)
-}
-
-/** UTF-8 text, or null for bytes that are not: refused rather than silently replaced by U+FFFD. */
-function decodeUtf8(bytes: Buffer): string | null {
-  try {
-    return new TextDecoder('utf-8', { fatal: true }).decode(bytes)
-  } catch {
-    return null
-  }
 }
 
 /** group(5) is a few KiB; a directory service's copy of it is not read (numbers work there). */

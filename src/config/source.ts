@@ -23,6 +23,15 @@ export interface YamlSource {
   errorAt(path: KeyPath, message: string, at?: 'value' | 'key', shownPath?: KeyPath): ConfigError
 }
 
+/** UTF-8 text, or null for bytes that are not: refused rather than silently replaced by U+FFFD. */
+export function decodeUtf8(bytes: Buffer): string | null {
+  try {
+    return new TextDecoder('utf-8', { fatal: true }).decode(bytes)
+  } catch {
+    return null
+  }
+}
+
 /** Aliases are allowed (anchors can share a list of globs), but not as a way to blow up memory. */
 const MAX_ALIAS_COUNT = 100
 

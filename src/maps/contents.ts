@@ -17,7 +17,7 @@ import type { AttachEntry, MapDeclaration, Place } from '../config/types.js'
 import { err, ok, type Result } from '../result.js'
 import type { MapSpec } from './btf.js'
 import type { SyncReport } from './sync.js'
-import { declaredContents, sameContents, type DeclaredContents, type ListFileKeys } from './declare.js'
+import { declaredContents, errorAt, sameContents, type DeclaredContents, type ListFileKeys } from './declare.js'
 import type { Entries } from './entries.js'
 
 /** What contents.ts needs of a program: its name and where its maps are pinned. */
@@ -54,8 +54,6 @@ export interface PreparedMap {
   map: string
   handle: MapHandle
   contents: DeclaredContents
-  /** The list files its contents were read from (the watch follows them). */
-  files: string[]
   /** The config entries that declare it (entries that share its program), in config order. */
   entries: string[]
 }
@@ -85,7 +83,7 @@ export async function prepareContents(
   /** `<pinDirName>/<map>` -> the declarations of that map, with their contents. */
   const byMap = new Map<
     string,
-    { program: ProgramMaps; map: string; decls: { decl: MapDeclaration; contents: DeclaredContents }[]; files: string[]; entries: string[] }
+    { program: ProgramMaps; map: string; decls: { decl: MapDeclaration; contents: DeclaredContents }[]; entries: string[] }
   >()
   const lists = new Map<string, Promise<Result<ListFileKeys, ConfigError>>>()
   try {
@@ -104,7 +102,7 @@ export async function prepareContents(
           try {
             handle = backend.open(pin)
           } catch (x) {
-            errors.push(located(decl.at, `cannot open map ${decl.map} of program ${program.name} (${pin}): ${(x as Error).message}`))
+            errors.push(errorAt(decl.at, `cannot open map ${decl.map} of program ${program.name} (${pin}): ${(x as Error).message}`))
             continue
           }
           handles.set(id, handle)
@@ -126,10 +124,9 @@ export async function prepareContents(
           continue
         }
         let group = byMap.get(id)
-        if (!group) byMap.set(id, (group = { program, map: decl.map, decls: [], files: [], entries: [] }))
+        if (!group) byMap.set(id, (group = { program, map: decl.map, decls: [], entries: [] }))
         group.decls.push({ decl, contents: contents.value })
         if (!group.entries.includes(e.name)) group.entries.push(e.name)
-        if (decl.file !== null) group.files.push(decl.file)
       }
     }
     for (const g of byMap.values()) errors.push(...sameContents(g.decls))
@@ -146,7 +143,6 @@ export async function prepareContents(
     map: g.map,
     handle: handles.get(id)!,
     contents: g.decls[0]!.contents,
-    files: [...new Set(g.files)],
     entries: g.entries,
   }))
   const files = new Map<string, string>()
@@ -216,9 +212,5 @@ function unknownMap(decl: MapDeclaration, program: ProgramMaps): ConfigError {
   const guess = suggestKey(decl.map, names)
   const hint = guess !== null ? ` (did you mean "${guess}"?)` : ''
   const have = names.length === 0 ? 'it has no maps' : `its maps: ${names.join(', ')}`
-  return located(decl.at, `program ${program.name} of ${program.objectPath} has no map ${decl.map}${hint}; ${have}`)
-}
-
-function located(at: Place, message: string): ConfigError {
-  return new ConfigError({ ...at, message })
+  return errorAt(decl.at, `program ${program.name} of ${program.objectPath} has no map ${decl.map}${hint}; ${have}`)
 }

@@ -163,7 +163,8 @@ export function describePlace(p: Place): string {
   return p.line !== null ? `${p.path} (line ${p.line})` : p.path
 }
 
-function errorAt(place: Place, message: string, rel: KeyPath = []): ConfigError {
+/** A ConfigError at `place`, its key path extended by `rel` (a member inside the value there). */
+export function errorAt(place: Place, message: string, rel: KeyPath = []): ConfigError {
   return new ConfigError({ file: place.file, line: place.line, col: place.col, path: place.path === '' ? '' : joinPath(place.path, rel), message })
 }
 

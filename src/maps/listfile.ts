@@ -5,6 +5,7 @@
  * MAX_LIST_FILE_BYTES), so a FIFO, a symlink swapped in or /dev/zero cannot stall or swell the daemon.
  */
 import { ConfigError } from '../config/errors.js'
+import { decodeUtf8 } from '../config/source.js'
 import { OVERRIDE_HINT } from '../config/permissions.js'
 import { openWalked, type WalkOptions } from '../config/secure-path.js'
 import { err, ok, type Result } from '../result.js'
@@ -56,11 +57,7 @@ export async function readListFile(
   }
   const bytes = await opened.value.read().finally(() => opened.value.close())
   if (!bytes.ok) return fail(`cannot read list file ${path}: ${bytes.error.message}`)
-  let text: string
-  try {
-    text = new TextDecoder('utf-8', { fatal: true }).decode(bytes.value)
-  } catch {
-    return fail(`cannot read list file ${path}: not valid UTF-8`)
-  }
+  const text = decodeUtf8(bytes.value)
+  if (text === null) return fail(`cannot read list file ${path}: not valid UTF-8`)
   return ok(parseListFile(path, text, opened.value.stat.version))
 }
