@@ -28,7 +28,7 @@ export class Daemon {
     // `ip netns exec` execs node in place: the child's pid is the daemon's.
     const argv = this.o.argv ?? ['ip', 'netns', 'exec', ns, process.execPath, ...nodeArgs, CLI, 'run', '--config', config, '--insecure-paths', '--log-level', logLevel]
     this.t0 = now()
-    this.child = track(spawn(argv[0], argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe'], cwd }))
+    this.child = track(spawn(argv[0], argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe'], cwd, env: { ...process.env, ...this.o.env } }))
     createInterface({ input: this.child.stdout }).on('line', (line) => {
       const at = now()
       let msg

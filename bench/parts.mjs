@@ -35,8 +35,8 @@ import { cpuSample, median, memSample, mib, ms, quantile, ratio, runsText, ticks
  * Starts a daemon and waits for its `started:` line; checks that the pid we hold is the daemon's. Returns the id of
  * the program it loaded (or found pinned), from its "loaded program"/"reusing pinned program" line.
  */
-export async function startDaemon(ns, config, timeoutMs, nodeArgs) {
-  const d = new Daemon({ ns, config, nodeArgs }).start()
+export async function startDaemon(ns, config, timeoutMs, nodeArgs, env) {
+  const d = new Daemon({ ns, config, nodeArgs, env }).start()
   try {
     const st = await d.started(timeoutMs)
     if (st.msg.pid !== d.pid) throw new Error(`daemon logs pid ${st.msg.pid}, spawned pid ${d.pid}`)
@@ -93,7 +93,7 @@ export async function partA({ tmp, bpffs, opt, progress }) {
   const R = {
     nsexec: [], node: [], daemon: [], loaded: [], firstAttach: [], lastAttach: [], cpu: [],
     daemonAttached: [], daemonErrors: [], kernelOk: [], load: [], batch: [], ipbatch: [], perlink: [], floor: [],
-    restart: [], restartClean: [],
+    restart: [], restartClean: [], noCache: [],
   }
   const notes = []
   let profile = null
@@ -155,6 +155,18 @@ export async function partA({ tmp, bpffs, opt, progress }) {
         } else R.restartClean.push(1)
       } finally {
         await again.d.stop()
+      }
+      await detachAll(ns, names, tmp)
+
+      // The same cold start compiled from the bundle's source: what V8's code cache saves (src/launch/bundle.ts).
+      progress(`(a) run ${run + 1}/${opt.runs}: xdplinkd without its code cache`)
+      const cfgNoCache = writeConfig(join(tmp, `a-nocache-${run}.yaml`), { bpffs: join(bpffs, `a-nocache-${run}`), settleMs: opt.settle })
+      const cold = await startDaemon(ns, cfgNoCache, 120000, [], { XDPLINKD_CODE_CACHE: 'off' })
+      try {
+        const v = await verifyXdp(ns, names, cold.progId)
+        R.noCache.push(cold.st.msg.attached === L && v.ok === L ? cold.st.at - cold.d.t0 : NaN)
+      } finally {
+        await cold.d.stop()
       }
       await detachAll(ns, names, tmp)
 
@@ -222,6 +234,7 @@ export async function partA({ tmp, bpffs, opt, progress }) {
       ms(M.restart),
       `pinned program reused, nothing sent (${R.restartClean.filter((x) => x === 1).length} of ${R.restartClean.length} runs clean); runs: ${runsText(R.restart)}`,
     ],
+    ['xdplinkd without its V8 code cache (XDPLINKD_CODE_CACHE=off)', ms(M.noCache), `the same cold start, the bundle compiled from its source; runs: ${runsText(R.noCache)}`],
     ['node -e 0 (via ip netns exec)', ms(M.node), `runs: ${runsText(R.node)}`],
     ['ip netns exec NS true', ms(M.nsexec), 'included in both lines above'],
     ['bpftool prog load + one ip -batch (pinned)', ms(M.ipbatch), `load ${ms(M.load)} + batch ${ms(M.batch)}; runs: ${runsText(R.ipbatch)}`],

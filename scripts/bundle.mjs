@@ -1,14 +1,23 @@
 /**
- * Bundles what tsc compiled into dist/ so that a command starts from a handful of files instead of ~150 ES modules
- * (ours, yaml's, pino's, ajv's runtime...): Node 20 resolves, reads and links every ES module one by one, and that
- * was about 35 ms of the daemon's start-up (`npm run bench -- --only a`: 250 -> 214 ms to all 1,000 links attached).
+ * Bundles what tsc compiled into dist/ so that the command starts from two files and V8's code cache instead of
+ * ~150 ES modules (ours, yaml's, pino's, yargs'...), which Node 20 resolves, reads, links and compiles one by one on
+ * every start of the service:
  *
- * dist/cli.js is replaced in place by the bundle's entry; what each command loads lazily (`run`, yargs, prom-client,
- * ajv's compiler) stays a separate chunk in dist/chunks/, loaded only when used. What is left out of the bundle:
- * scripts/esbuild-node.mjs.
- * The rest of dist/ is left as tsc wrote it: the tests and `precompile.js` use those modules.
+ * - dist/bundle/xdplinkd.cjs: dist/main.js and everything it imports, one CommonJS file (src/launch/bundle.ts says
+ *   why CommonJS). What a command loads lazily (`run`, yargs, prom-client) stays lazy: esbuild turns an import()
+ *   into a module initialised on first use.
+ * - dist/bundle/xdplinkd.cjs.cache: V8's code cache for it, made by dist/launch/make-cache.js under the node flags of
+ *   dist/cli.js's `#!` line (the ones it is used under), then checked in a new process: the build fails if V8 will
+ *   not take it.
+ * - dist/cli.js is replaced in place by the launcher (src/cli.ts and launch/), bundled alone: node's built-ins only.
+ *
+ * Left out of the bundle: koffi (a native addon that finds its .node file from its own directory), pino-pretty
+ * (optional, a development aid), ajv's compiler (only when the generated validator does not match the schema) and
+ * the generated validator, which config/schema-validator.ts require()s from next to the bundle. The rest of dist/
+ * stays as tsc wrote it: the tests and `precompile.js` use those modules.
  */
-import { copyFileSync, readFileSync, readdirSync, rmSync } from 'node:fs'
+import { execFileSync } from 'node:child_process'
+import { copyFileSync, readFileSync, rmSync, statSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { build } from 'esbuild'
@@ -16,31 +25,49 @@ import { NODE_BUNDLE } from './esbuild-node.mjs'
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..')
 const DIST = join(ROOT, 'dist')
-const GENERATED = 'schema-validator.generated.js'
+const BUNDLE = join(DIST, 'bundle/xdplinkd.cjs')
+const GENERATED = 'schema-validator.generated.cjs'
 
-// Chunk names carry a content hash: the last build's would pile up.
+// The ES module chunks of builds before the CommonJS bundle, and the last bundle with its cache.
 rmSync(join(DIST, 'chunks'), { recursive: true, force: true })
+rmSync(join(DIST, 'bundle'), { recursive: true, force: true })
 
-const result = await build({
+await build({
+  ...NODE_BUNDLE,
+  absWorkingDir: ROOT,
+  entryPoints: ['dist/main.js'],
+  outfile: BUNDLE,
+  format: 'cjs',
+  external: [...NODE_BUNDLE.external, 'ajv/dist/2020.js'],
+  // CommonJS has no import.meta: its url is the bundle's own (two levels below the package root, like dist/cli/*.js:
+  // `new URL('../../package.json', import.meta.url)` holds).
+  define: { 'import.meta.url': '__xdplinkdImportMetaUrl' },
+  banner: { js: "var __xdplinkdImportMetaUrl = require('node:url').pathToFileURL(__filename).href;" },
+})
+const launcher = await build({
+  ...NODE_BUNDLE,
   absWorkingDir: ROOT,
   entryPoints: ['dist/cli.js'],
-  outdir: 'dist',
+  outfile: join(DIST, 'cli.js'),
   allowOverwrite: true,
-  entryNames: '[name]',
-  // Two levels below the package root, like dist/cli/*.js: `new URL('../../package.json', import.meta.url)` holds.
-  chunkNames: 'chunks/[name]-[hash]',
-  ...NODE_BUNDLE,
-  splitting: true,
+  banner: {},
   metafile: true,
 })
+const inputs = Object.keys(launcher.metafile.inputs)
+const stray = inputs.filter((f) => !/^dist\/(cli|launch\/[^/]+|result)\.js$/.test(f))
+if (stray.length) throw new Error(`bundle: the launcher (dist/cli.js) must stay small, but it takes in ${stray.join(', ')}`)
 
-// The config's validator is generated after tsc (precompile.js) and imported by a path relative to the module
-// that loads it (config/schema-validator.ts); put a copy next to every output file that refers to it.
-const chunks = readdirSync(join(DIST, 'chunks')).map((f) => join(DIST, 'chunks', f))
-const users = [join(DIST, 'cli.js'), ...chunks].filter((f) => f.endsWith('.js') && readFileSync(f, 'utf8').includes(GENERATED))
-if (users.length === 0) throw new Error(`bundle: no output file refers to ${GENERATED}`)
-for (const dir of new Set(users.map(dirname))) copyFileSync(join(DIST, 'config', GENERATED), join(dir, GENERATED))
+copyFileSync(join(DIST, 'config', GENERATED), join(dirname(BUNDLE), GENERATED))
 
-const out = Object.entries(result.metafile.outputs)
-const bytes = out.reduce((n, [, o]) => n + o.bytes, 0)
-console.log(`bundle: dist/cli.js and ${out.length - 1} chunks, ${(bytes / 1024).toFixed(0)} KiB`)
+// The cache, made and then used under the `#!` line's node flags; XDPLINKD_CODE_CACHE=require makes dist/cli.js
+// fail if V8 rejects it.
+const first = readFileSync(join(DIST, 'cli.js'), 'utf8').split('\n', 1)[0]
+const shebang = /^#!\/usr\/bin\/env -S node(.*)$/.exec(first)
+if (!shebang) throw new Error(`bundle: dist/cli.js starts with ${JSON.stringify(first)}, not #!/usr/bin/env -S node ...`)
+const flags = shebang[1].trim().split(/\s+/).filter(Boolean)
+const { NODE_OPTIONS: _, ...env } = process.env
+execFileSync(process.execPath, [...flags, join(DIST, 'launch/make-cache.js'), BUNDLE], { env, stdio: ['ignore', 'ignore', 'inherit'] })
+execFileSync(process.execPath, [...flags, join(DIST, 'cli.js'), '--version'], { env: { ...env, XDPLINKD_CODE_CACHE: 'require' }, stdio: ['ignore', 'ignore', 'inherit'] })
+
+const kib = (f) => `${(statSync(f).size / 1024).toFixed(0)} KiB`
+console.log(`bundle: dist/cli.js ${kib(join(DIST, 'cli.js'))}, dist/bundle/xdplinkd.cjs ${kib(BUNDLE)}, its code cache ${kib(`${BUNDLE}.cache`)}`)

@@ -1,14 +1,10 @@
 #!/usr/bin/env -S node --no-memory-reducer
 /**
- * Command line: argv only. Each command lives in commands/ and returns its exit status. The daemon's plain
- * `run ...` is read by a small parser of its own (cli/fast-run.ts); everything else goes through yargs.
+ * The command: starts the bundle (dist/bundle/xdplinkd.cjs, made from main.ts by scripts/bundle.mjs) from V8's code
+ * cache (launch/bundle.ts). The `#!` line carries the one node flag that only works on the command line
+ * (cli/heap.ts); the code cache is made under the same flags.
  */
-import { parseRunArgs } from './cli/fast-run.js'
-import { tuneHeapForDaemon } from './cli/heap.js'
-import { run } from './cli/outcome.js'
+import { fileURLToPath } from 'node:url'
+import { startBundle } from './launch/bundle.js'
 
-const args = process.argv.slice(2)
-if (args[0] === 'run') tuneHeapForDaemon()
-const runArgs = parseRunArgs(args)
-if (runArgs) await run(async () => (await import('./commands/run.js')).runCommand(runArgs))
-else await (await import('./cli/yargs.js')).parseAndRun(args)
+await startBundle(fileURLToPath(new URL('./bundle/xdplinkd.cjs', import.meta.url)), process.argv.slice(2))

@@ -36,7 +36,7 @@ import {
   type Place,
 } from './types.js'
 
-const validateSchema = await loadSchemaValidator()
+const validateSchema = loadSchemaValidator()
 
 /** sun_path is 108 bytes including the terminating NUL (include/uapi/linux/un.h, UNIX_PATH_MAX). */
 export const MAX_SOCKET_PATH_BYTES = 107

@@ -163,6 +163,9 @@ t.test('the image: built without a registry, run as a DaemonSet runs it, handed 
   t.same(inImage.filter((l) => l.startsWith('/')), [], 'no compiler, no npm, no npm cache, no sources or tests in the image')
   for (const dev of ['tap', 'typescript', 'esbuild', '@types', '@tapjs', 'pino-pretty']) t.notOk(inImage.includes(dev), `no development dependency ${dev}`)
   t.ok(inImage.includes('koffi') && inImage.includes('ajv'), 'what the bundle loads at run time is there (koffi, ajv)')
+  // Made by the build stage's node for the runtime's (src/launch/bundle.ts): =require fails if V8 will not take it.
+  const cached = spawnSync(PODMAN[0]!, [...PODMAN.slice(1), 'run', '--rm', '--network', 'none', '--ulimit', 'nofile=1024:1024', '--ulimit', 'nproc=1024:1024', '-e', 'XDPLINKD_CODE_CACHE=require', IMAGE, '--version'], { encoding: 'utf8' })
+  t.equal(cached.status, 0, "the entrypoint starts from V8's code cache", { stderr: cached.stderr })
 
   // --- the "host" and a pod-like namespace ---------------------------------------------------------------------
   const host = makeNetns(t, 'xdplih')
