@@ -109,6 +109,28 @@ export class BpfObject {
     libbpfCheck('bpf_object__load', libbpf().bpf_object__load(this.ptr()) as number, this.name)
   }
 
+  /**
+   * load() on one of koffi's worker threads, so that the main thread goes on meanwhile: at start-up the daemon dumps
+   * the links while libbpf reads the kernel's BTF (~10 ms for CO-RE and kfuncs) and the verifier runs. libbpf's
+   * messages still reach the print callback on the main thread: koffi queues a callback made from another thread to
+   * the event loop and holds the worker until it has run (koffi's doc/callbacks.md, "Asynchronous callbacks"), so
+   * the caller must await, never block. Nothing else may use this object until it settles.
+   */
+  loadAsync(): Promise<void> {
+    const ptr = this.ptr()
+    return new Promise((resolve, reject) => {
+      libbpf().bpf_object__load.async(ptr, (e: Error | null, rc: number) => {
+        if (e) return reject(e)
+        try {
+          libbpfCheck('bpf_object__load', rc, this.name)
+          resolve()
+        } catch (x) {
+          reject(x as Error)
+        }
+      })
+    })
+  }
+
   /** bpf_object__close: frees the object and closes every descriptor libbpf owns. Later calls do nothing. */
   close(): void {
     if (this.#ptr === null) return

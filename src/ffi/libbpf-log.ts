@@ -51,6 +51,23 @@ export function captureLibbpfLog<T>(sink: LibbpfSink, fn: () => T): T {
 }
 
 /**
+ * Runs an asynchronous libbpf call (BpfObject.loadAsync) with libbpf's printing off. A message printed on koffi's
+ * worker thread would stop it until the event loop has run the callback (~65 of them in a load; a main thread busy
+ * with a dump made the load 2-3x slower), so the callers load quietly and, if that fails, load again synchronously
+ * with the messages captured (programs/kernel.ts). While this runs, another libbpf call prints nothing either (only
+ * ffi/btf.ts's, for the `maps` view, could: its warnings are lost); two at once would turn printing back on early:
+ * the registry runs one load at a time.
+ */
+export async function withoutLibbpfLog<T>(fn: () => Promise<T>): Promise<T> {
+  setPrint(null)
+  try {
+    return await fn()
+  } finally {
+    setPrint(printHandle)
+  }
+}
+
+/**
  * `int (*libbpf_print_fn_t)(enum libbpf_print_level, const char *, va_list)`. On x86-64 and arm64 a va_list
  * parameter arrives as a pointer (SysV: an array type decays; AAPCS64: a 32-byte struct goes by reference), so it is
  * declared `void *` and handed on to vsnprintf as is.
@@ -91,7 +108,8 @@ function formatMessage(vsnprintf: Vsnprintf, fmt: string, ap: unknown): string {
   return big.toString('utf8', 0, size - 1)
 }
 
-let printHandle: unknown
+let printHandle: unknown = null
+let setPrint: (fn: unknown) => void = () => {}
 /** @internal libbpf.ts calls this once, as it loads libbpf (`lib`). */
 export function installLibbpfPrint(lib: LibraryHandle): void {
   const fn = libc.func('int vsnprintf(void *buf, size_t size, const char *fmt, void *ap)')
@@ -109,5 +127,7 @@ export function installLibbpfPrint(lib: LibraryHandle): void {
     }
     return 0
   }, koffi.pointer(PrintFnT))
-  lib.func('libbpf_set_print', 'void *', [koffi.pointer(PrintFnT)])(printHandle)
+  const set = lib.func('libbpf_set_print', 'void *', [koffi.pointer(PrintFnT)])
+  setPrint = (fn) => void set(fn)
+  setPrint(printHandle)
 }

@@ -34,6 +34,7 @@ export class LinkTable extends EventEmitter<LinkTableEvents> {
   #lostDuringSync = false
   #syncing: Promise<void> | null = null
   #started = false
+  #starting: Promise<void> | null = null
   #syncFailures = 0
   readonly stats = { notifications: 0, overruns: 0, resyncs: 0 }
 
@@ -48,10 +49,14 @@ export class LinkTable extends EventEmitter<LinkTableEvents> {
     source.on('overrun', () => this.#onOverrun())
   }
 
-  /** Loads the table (dump merged with concurrent notifications). Resolves once it is complete. */
-  async start(): Promise<void> {
+  /**
+   * Loads the table (dump merged with concurrent notifications). Resolves once it is complete. Called again, it
+   * returns the first call's promise: the daemon starts the dump early, while its programs load, and the namespace's
+   * unit waits for the same one (daemon.ts, Daemon.open).
+   */
+  start(): Promise<void> {
     this.#started = true
-    await this.#sync('start')
+    return (this.#starting ??= this.#sync('start'))
   }
 
   get size(): number {
@@ -142,6 +147,12 @@ export class LinkTable extends EventEmitter<LinkTableEvents> {
       try {
         dumped = await this.#source.dumpLinks()
       } catch (e) {
+        // Closed under the dump (a stop during start-up, or a start-up that failed meanwhile): nothing to retry, and
+        // a retry timer would keep the process alive.
+        if (this.#source.connected === false) {
+          this.#buffer = null
+          throw e
+        }
         // During a link storm the kernel may keep marking dumps inconsistent (NLM_F_DUMP_INTR). Never give up: a
         // table that stopped syncing would miss links for good. Back off a little and dump again.
         const partial = e instanceof PartialDumpError ? this.#provisional(e.links) : 0

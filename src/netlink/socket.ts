@@ -111,6 +111,10 @@ const MAX_BATCH_BYTES = 64 * 1024
 const MAX_IN_FLIGHT = 128
 // Datagrams drained per wake-up before yielding to the event loop, so a storm cannot starve timers and I/O.
 const DRAIN_PER_TICK = 512
+// ... and milliseconds: a dump of 1,000 links is ~25 ms of datagrams that the kernel refills as they are read, and
+// what waits meanwhile (a program load finishing on its worker thread at start-up, the control socket, timers) should
+// not wait for all of it.
+const DRAIN_SLICE_MS = 1
 
 /**
  * Where requestBatch's windows start: every `max` requests, a boundary moved back to the start of a chain of
@@ -409,8 +413,9 @@ export class NetlinkSocket extends EventEmitter<NetlinkSocketEvents> implements 
   #drain(limit = DRAIN_PER_TICK): void {
     if (this.#draining || this.closed) return
     this.#draining = true
+    const until = limit === Infinity ? Infinity : performance.now() + DRAIN_SLICE_MS
     try {
-      for (let i = 0; i < limit; i++) {
+      for (let i = 0; i < limit && (i === 0 || performance.now() < until); i++) {
         if (this.closed) return
         const n = this.#io.recv(this.#buf)
         if (n === -ERRNO.EAGAIN || n === -ERRNO.EINTR) return

@@ -32,6 +32,8 @@ export interface NamespaceView {
 
 export interface NetnsUnitOptions {
   client: RtnlClient
+  /** The client's table from linkTable() (maybe started already); made here when absent. */
+  table?: LinkTable
   log: Logger
   desire: Desire
   settleMs: number
@@ -49,13 +51,23 @@ export class NetnsUnit {
   readonly reconciler: Reconciler
   readonly #log: Logger
 
+  /**
+   * The table of a client's links, its errors and the client's logged: what a unit receives, made before the unit
+   * when the links are to be dumped early (daemon.ts, Daemon.open: while the programs load). An 'error' event with
+   * no listener would throw, so the listeners come with the table.
+   */
+  static linkTable(client: RtnlClient, log: Logger): LinkTable {
+    client.on('error', (e) => log.warn({ err: e }, `netlink: ${e.message}`))
+    const table = new LinkTable(client)
+    table.on('error', (e) => log.error({ err: e }, `link table: ${e.message}`))
+    return table
+  }
+
   /** Connects the parts; opens nothing (the client is open already). */
   constructor(o: NetnsUnitOptions) {
     this.client = o.client
     this.#log = o.log
-    this.client.on('error', (e) => this.#log.warn({ err: e }, `netlink: ${e.message}`))
-    this.table = new LinkTable(this.client)
-    this.table.on('error', (e) => this.#log.error({ err: e }, `link table: ${e.message}`))
+    this.table = o.table ?? NetnsUnit.linkTable(this.client, this.#log)
     this.reconciler = new Reconciler({
       table: this.table,
       setter: this.client,
@@ -77,8 +89,8 @@ export class NetnsUnit {
   }
 
   /**
-   * Dumps the links and plans every one; resolves when every answer is in. `cancelled` is asked after the dump: a
-   * daemon stopping meanwhile plans nothing more.
+   * Dumps the links (or waits for the dump started before: LinkTable.start) and plans every one; resolves when every
+   * answer is in. `cancelled` is asked after the dump: a daemon stopping meanwhile plans nothing more.
    */
   async start(cancelled: () => boolean = () => false): Promise<void> {
     await this.table.start()

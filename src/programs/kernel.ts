@@ -6,7 +6,7 @@ import { mkdirSync, readFileSync } from 'node:fs'
 import { basename } from 'node:path'
 import { ERRNO, SyscallError } from '../ffi/errno.js'
 import { Fd } from '../ffi/fd.js'
-import { captureLibbpfLog, type LibbpfSink } from '../ffi/libbpf-log.js'
+import { captureLibbpfLog, withoutLibbpfLog, type LibbpfSink } from '../ffi/libbpf-log.js'
 import { BPF_PROG_TYPE_XDP, BpfObject, type BpfProgram, type ProgramSpec } from '../ffi/bpf-object.js'
 import { bpfFdKind, objGet, progInfo } from '../ffi/bpf-fd.js'
 import { BPF_OBJ_NAME_LEN } from '../ffi/structs.js'
@@ -135,29 +135,76 @@ export function inspectObject(image: Buffer, objectPath: string, objectName: str
 }
 
 /**
+ * Opens an object image, readies it with `prepare` (which chooses the program to load) and loads it. The
+ * load runs first on koffi's worker thread with libbpf's printing off (BpfObject.loadAsync, withoutLibbpfLog): at
+ * start-up the daemon dumps the links meanwhile. libbpf's messages matter only when a load fails (the verifier's log
+ * in the error), so a failed load is done once more from a fresh open, synchronously, with the messages captured; a
+ * failure that does not come back (EAGAIN: a signal during verification) is simply over. A caller that wants every
+ * message (`req.log`) gets the synchronous load at once. Throws ProgramLoadError; on success the caller closes `obj`.
+ */
+async function openAndLoad(
+  req: { image: Buffer; objectName: string; objectPath: string; log?: LibbpfSink | undefined },
+  programName: string | undefined,
+  sink: LibbpfSink,
+  tail: LogTail,
+  prepare: (obj: BpfObject) => BpfProgram,
+  onLoadFailure: () => void = () => {},
+): Promise<{ obj: BpfObject; prog: BpfProgram }> {
+  const open = (openSink: LibbpfSink): { obj: BpfObject; prog: BpfProgram } => {
+    let obj: BpfObject
+    try {
+      obj = captureLibbpfLog(openSink, () => BpfObject.open(req.image, req.objectName))
+    } catch (e) {
+      throw wrap(e, 'open', req.objectPath, programName, 'libbpf cannot read it', tail)
+    }
+    try {
+      return { obj, prog: prepare(obj) }
+    } catch (e) {
+      obj.close()
+      throw e
+    }
+  }
+  let opened = false
+  if (!req.log) {
+    const quiet = open(sink)
+    opened = true
+    try {
+      await withoutLibbpfLog(() => quiet.obj.loadAsync())
+      return quiet
+    } catch {
+      quiet.obj.close()
+    }
+  }
+  // Opened again, its messages already in the tail.
+  const loud = open(opened ? () => {} : sink)
+  try {
+    captureLibbpfLog(sink, () => loud.obj.load())
+    return loud
+  } catch (e) {
+    loud.obj.close()
+    onLoadFailure()
+    throw wrap(e, 'load', req.objectPath, loud.prog.name, 'load failed', tail)
+  }
+}
+
+/**
  * Loads one program of an object, its maps pinned under `<pin dir>/maps/` (reusing those already pinned there, so
  * map contents survive a reload), then pins the program at `<pin dir>/prog`. Only the chosen program is loaded:
  * autoload is switched off for the others. The program pin is made last, so a directory with a `prog` pin is a
  * complete one; a crash before that leaves maps that the next load reuses.
  */
-export function loadProgram(req: LoadRequest): KernelProgram {
+export async function loadProgram(req: LoadRequest): Promise<KernelProgram> {
   const tail = new LogTail(req.logLines)
   const sink: LibbpfSink = (m) => {
     tail.add(m)
     req.log?.(m)
   }
   const name = req.programName
-  let obj: BpfObject
-  try {
-    obj = captureLibbpfLog(sink, () => BpfObject.open(req.image, req.objectName))
-  } catch (e) {
-    throw wrap(e, 'open', req.objectPath, name, 'libbpf cannot read it', tail)
-  }
-  try {
+  const pin = pinLayout(req.bpffsDir, pinDirName(req.objectHash, name))
+  const maps = new Map<string, string>()
+  const prepare = (obj: BpfObject): BpfProgram => {
     const prog = chooseProgram(obj, req.objectPath, name)
-
-    const pin = pinLayout(req.bpffsDir, pinDirName(req.objectHash, name))
-    const maps = new Map<string, string>()
+    maps.clear()
     try {
       mkdirSync(pin.dir, { recursive: true, mode: 0o700 })
       for (const m of obj.maps()) {
@@ -169,15 +216,12 @@ export function loadProgram(req: LoadRequest): KernelProgram {
     } catch (e) {
       throw wrap(e, 'pin', req.objectPath, name, `cannot prepare ${pin.dir}`, tail)
     }
-
-    try {
-      captureLibbpfLog(sink, () => obj.load())
-    } catch (e) {
-      // libbpf unpinned the maps it had pinned (not the reused ones); drop the directories if nothing is left.
-      removeEmptyPinDir(pin)
-      throw wrap(e, 'load', req.objectPath, name, 'load failed', tail)
-    }
-
+    return prog
+  }
+  // A failed load: libbpf unpinned the maps it had pinned (not the reused ones); drop the directories if nothing is
+  // left.
+  const { obj, prog } = await openAndLoad(req, name, sink, tail, prepare, () => removeEmptyPinDir(pin))
+  try {
     try {
       prog.pin(pin.prog)
     } catch (e) {
@@ -186,7 +230,7 @@ export function loadProgram(req: LoadRequest): KernelProgram {
       if (errnoOf(e) === ERRNO.EEXIST) {
         const theirs = openPinned(pin, name, req.objectPath)
         if (theirs.kind === 'program') {
-          const why = pinMismatch(theirs, name, () => progInfo(new Fd(prog.fd(), `bpf prog ${name}`)).tag)
+          const why = await pinMismatch(theirs, name, () => progInfo(new Fd(prog.fd(), `bpf prog ${name}`)).tag)
           if (why === null) return theirs.program
           theirs.program.fd.close()
           throw wrap(e, 'pin', req.objectPath, name, `cannot pin at ${pin.prog}: another program is pinned there (${why})`, tail)
@@ -258,12 +302,16 @@ export function openPinned(pin: PinLayout, programName: string, objectPath: stri
  * Those are left to the path checks: a pin directory and everything in it is writable by trusted owners only
  * (bpffs.ts pinProblems), inside a bpffs directory writable by its owner only.
  */
-export function pinMismatch(found: { type: number; program: { kernelName: string; tag: string } }, programName: string, tag: () => string): string | null {
+export async function pinMismatch(
+  found: { type: number; program: { kernelName: string; tag: string } },
+  programName: string,
+  tag: () => string | Promise<string>,
+): Promise<string | null> {
   if (found.type !== BPF_PROG_TYPE_XDP) return `it is a program of type ${found.type}, not XDP`
   const expected = programName.slice(0, BPF_OBJ_NAME_LEN - 1)
   const name = found.program.kernelName
   if (name !== '' && name !== expected) return `it is program ${name}, not ${expected}`
-  const want = tag()
+  const want = await tag()
   return found.program.tag === want ? null : `its tag is ${found.program.tag}, the object's program has tag ${want}`
 }
 
@@ -345,32 +393,25 @@ export interface UnpinnedLoad {
  * An object image's program loaded through the verifier and let go (loadForCheck's core, and the registry's proof
  * that a pinned program is the object's: the kernel's tag of the same instructions). Throws ProgramLoadError.
  */
-export function loadUnpinned(req: UnpinnedLoad): CheckedProgram {
+export async function loadUnpinned(req: UnpinnedLoad): Promise<CheckedProgram> {
   const { objectPath, programName } = req
   const tail = new LogTail(req.logLines)
   const sink: LibbpfSink = (m) => {
     tail.add(m)
     req.log?.(m)
   }
-  let obj: BpfObject
-  try {
-    obj = captureLibbpfLog(sink, () => BpfObject.open(req.image, req.objectName))
-  } catch (e) {
-    throw wrap(e, 'open', objectPath, programName, 'libbpf cannot read it', tail)
-  }
-  try {
+  const prepare = (obj: BpfObject): BpfProgram => {
     const prog = chooseProgram(obj, objectPath, programName)
-    const name = prog.name
     // A map declared with __uint(pinning, LIBBPF_PIN_BY_NAME) gets a pin path at open (libbpf.c,
     // bpf_object__init_user_btf_map -> build_map_pin_path under pin_root_path, /sys/fs/bpf by default), and load
     // would pin it there, or fail where that is no bpffs. bpf_map__set_pin_path(map, NULL) clears it (frees
     // map->pin_path); the binding is typed for a string, and koffi passes null as a NULL `const char *`.
     for (const m of obj.maps()) m.setPinPath(null as unknown as string)
-    try {
-      captureLibbpfLog(sink, () => obj.load())
-    } catch (e) {
-      throw wrap(e, 'load', objectPath, name, 'load failed', tail)
-    }
+    return prog
+  }
+  const { obj, prog } = await openAndLoad(req, programName, sink, tail, prepare)
+  try {
+    const name = prog.name
     // Borrowed: libbpf owns this descriptor and bpf_object__close closes it, so this Fd is never closed.
     const fd = new Fd(prog.fd(), `bpf prog ${name}`)
     let info

@@ -111,8 +111,9 @@ export interface ProgramBackend {
   pinProblems(pin: PinLayout, rules: WalkOptions): PinProblem[]
   openPinned(pin: PinLayout, programName: string, objectPath: string): Pinned
   /** The kernel's tag of the object's program, loaded without a pin and let go (kernel.ts loadUnpinned). */
-  tagOf(req: UnpinnedLoad): string
-  load(req: LoadRequest): KernelProgram
+  tagOf(req: UnpinnedLoad): Promise<string>
+  /** Asynchronous: libbpf loads on a worker thread (BpfObject.loadAsync). */
+  load(req: LoadRequest): Promise<KernelProgram>
   listPinDirs(bpffsDir: string): string[]
   pinnedProgramId(pin: PinLayout, rules: WalkOptions): number | null
   removePinDir(bpffsDir: string, dirName: string): void
@@ -129,7 +130,7 @@ export const kernelBackend: ProgramBackend = {
   inspect: inspectObject,
   pinProblems,
   openPinned,
-  tagOf: (req) => loadUnpinned(req).tag,
+  tagOf: async (req) => (await loadUnpinned(req)).tag,
   load: loadProgram,
   listPinDirs,
   pinnedProgramId,
@@ -161,6 +162,12 @@ export interface ProgramRegistryOptions {
    * (unmounted under the running daemon), so the pins made before went with it.
    */
   onBpffsMount?: (where: string, again: boolean) => void
+  /**
+   * Told just before the kernel is asked to load a program (a fresh load, or the load without a pin that proves a
+   * pinned program is the object's), its file read and checked: the load runs on a worker thread from here
+   * (BpfObject.loadAsync), and the daemon dumps the links meanwhile (Daemon.open).
+   */
+  onLoading?: () => void
 }
 
 interface Entry {
@@ -177,6 +184,7 @@ export class ProgramRegistry {
   readonly #rules: WalkOptions
   readonly #logLines: number
   readonly #libbpfLog: LibbpfSink | undefined
+  readonly #onLoading: () => void
   readonly #log: WarningSink | undefined
   readonly #onBpffsMount: ((where: string, again: boolean) => void) | undefined
   readonly #entries = new Map<string, Entry>()
@@ -193,6 +201,8 @@ export class ProgramRegistry {
   readonly #displaced = new Map<number, { fd: Fd; dir: string }>()
   #bpffs: EnsureBpffsResult | undefined
   #closed = false
+  /** Settles when the acquire asked for last is over (acquire() says why they run one at a time). */
+  #acquiring: Promise<unknown> = Promise.resolve()
 
   constructor(opts: ProgramRegistryOptions = {}) {
     this.bpffsDir = resolve(opts.bpffsDir ?? DEFAULT_BPFFS_DIR)
@@ -200,6 +210,7 @@ export class ProgramRegistry {
     this.#rules = walkOptions({ insecurePaths: opts.insecurePaths })
     this.#logLines = opts.logLines ?? DEFAULT_LOG_LINES
     this.#libbpfLog = opts.libbpfLog
+    this.#onLoading = opts.onLoading ?? (() => {})
     this.#log = opts.log
     this.#onBpffsMount = opts.onBpffsMount
     this.objects = new ObjectFiles((path) => this.#backend.openObject(path, this.#rules))
@@ -215,7 +226,19 @@ export class ProgramRegistry {
     return this.#entries.size
   }
 
-  async acquire(objectPath: string, programName?: string): Promise<ProgramLease> {
+  /**
+   * A lease on the program of an object file (the file's `programName`, or its only XDP program): one held already
+   * for the same bytes and name, one pinned by an earlier run that is provably the object's, or a fresh load.
+   * Acquires run one at a time, in the order asked: a load is asynchronous (libbpf on a worker thread), and two at
+   * once could load the same program twice and would share libbpf's messages (captureLibbpfLogAsync).
+   */
+  acquire(objectPath: string, programName?: string): Promise<ProgramLease> {
+    const next = this.#acquiring.then(() => this.#acquire(objectPath, programName))
+    this.#acquiring = next.catch(() => {})
+    return next
+  }
+
+  async #acquire(objectPath: string, programName?: string): Promise<ProgramLease> {
     if (this.#closed) throw new Error('ProgramRegistry: acquire after close')
     checkProgramName(objectPath, programName)
     const file = await this.objects.open(objectPath)
@@ -237,7 +260,6 @@ export class ProgramRegistry {
     const shared = this.#share(hash, name)
     if (shared) return shared
     await this.#ensureBpffs(objectPath, name)
-    // Nothing is awaited from here on: no other acquire runs in between, so the check above still holds.
     if (this.#closed) throw new Error('ProgramRegistry: acquire after close')
     const key = `${hash}:${name}`
     const again = this.#share(hash, name)
@@ -253,7 +275,16 @@ export class ProgramRegistry {
       logLines: this.#logLines,
       log: this.#libbpfLog,
     }
-    const k = this.#adopt(pin, req) ?? this.#backend.load(req)
+    let k = await this.#adopt(pin, req)
+    if (!k) {
+      this.#onLoading()
+      k = await this.#backend.load(req)
+    }
+    if (this.#closed) {
+      // Closed while it loaded (a stop during start-up): its pin stays for the next run, as the others' do.
+      k.fd.close()
+      throw new Error('ProgramRegistry: acquire after close')
+    }
     if (k.source === 'loaded') this.#tags.set(key, k.tag)
     const entry: Entry = {
       key,
@@ -290,7 +321,7 @@ export class ProgramRegistry {
    * The program pinned for this content and name, if it may be adopted; otherwise (nothing there, or something
    * that is not provably ours, which is then unpinned with a warning) null, for a fresh load.
    */
-  #adopt(pin: PinLayout, req: LoadRequest): KernelProgram | null {
+  async #adopt(pin: PinLayout, req: LoadRequest): Promise<KernelProgram | null> {
     const problems = this.#backend.pinProblems(pin, this.#rules)
     if (problems.length > 0) {
       const whole = problems.some((p) => p.whole)
@@ -315,7 +346,7 @@ export class ProgramRegistry {
     if (found.kind === 'none') return null
     let why: string | null
     try {
-      why = found.kind === 'other' ? `it is ${found.what}` : pinMismatch(found, req.programName, () => this.#tagOf(req))
+      why = found.kind === 'other' ? `it is ${found.what}` : await pinMismatch(found, req.programName, () => this.#tagOf(req))
     } catch (e) {
       if (found.kind === 'program') found.program.fd.close()
       throw e
@@ -336,11 +367,12 @@ export class ProgramRegistry {
   }
 
   /** The kernel's tag of the object's program: learned once per content and name, by a load without a pin. */
-  #tagOf(req: LoadRequest): string {
+  async #tagOf(req: LoadRequest): Promise<string> {
     const key = `${req.objectHash}:${req.programName}`
     let tag = this.#tags.get(key)
     if (tag === undefined) {
-      tag = this.#backend.tagOf({
+      this.#onLoading()
+      tag = await this.#backend.tagOf({
         image: req.image,
         objectPath: req.objectPath,
         objectName: req.objectName,

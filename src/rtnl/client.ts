@@ -45,6 +45,8 @@ const REQUEST_RCVBUF = 1024 * 1024
 /** What the link table and the reconciler need from the kernel; tests substitute a fake. */
 export interface LinkSource extends EventEmitter<RtnlClientEvents> {
   dumpLinks(): Promise<LinkState[]>
+  /** False once closed: a dump that failed then is not retried (LinkTable). Absent: always open. */
+  readonly connected?: boolean
 }
 
 export class RtnlClient extends EventEmitter<RtnlClientEvents> implements LinkSource {

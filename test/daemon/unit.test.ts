@@ -131,6 +131,42 @@ t.test('open(): a stop while opening closes what was made; a bad config is a Sta
   await t.rejects(bad.open(), { name: 'StartupError', exitCode: 78 })
 })
 
+t.test('open(): the links are dumped while the programs load; a stop meanwhile closes both', async (t) => {
+  const RTM_GETLINK = 18
+  const s = setup(t, (dir) => yaml(dir))
+  s.kernel.addVeth('va', 'vb')
+  const load = s.programs.backend.load
+  // The load waits until the fake kernel has been asked for the links (or 2 s): one made after the load never is.
+  let dumpedDuringLoad: boolean | null = null
+  s.programs.backend.load = async (req) => {
+    const t0 = Date.now()
+    while (!s.kernel.requests.some((r) => r.type === RTM_GETLINK) && Date.now() - t0 < 2000) await new Promise((r) => setTimeout(r, 5))
+    dumpedDuringLoad = s.kernel.requests.some((r) => r.type === RTM_GETLINK)
+    return load(req)
+  }
+  const d = await s.open()
+  t.equal(dumpedDuringLoad, true, 'RTM_GETLINK (dump) sent before the load returned')
+  await d!.start()
+  t.same(running(s.kernel, 'va'), { id: 100, mode: 'native' }, 'start() planned over that dump')
+  t.equal(s.kernel.requests.filter((r) => r.type === RTM_GETLINK).length, 1, 'one dump, not a second one at start()')
+  await d!.stop()
+
+  // SIGTERM while the program loads: open() resolves null with the netlink sockets and the program closed.
+  const s2 = setup(t, (dir) => yaml(dir))
+  const ac = new AbortController()
+  const load2 = s2.programs.backend.load
+  s2.programs.backend.load = async (req) => {
+    ac.abort()
+    return load2(req)
+  }
+  t.equal(await s2.open(ac.signal), null, 'aborted while loading: no daemon')
+  t.equal(s2.programs.open(), 0, 'the program it loaded is closed')
+  t.equal(s2.kernel.openEndpoints, 0, 'and the netlink sockets, the dump cut off')
+  await new Promise((r) => setTimeout(r, 1500))
+  t.same(s2.logs.filter((l) => /link dump|netlink/.test(String(l.msg))), [], 'nothing retries a dump on the closed socket')
+  await t.rejects(controlRequest(s2.socket, { cmd: 'status' }, { timeoutMs: 500 }), 'its control socket is closed again')
+})
+
 t.test('netns: the daemon manages its own namespace as host; an entry for other namespaces gets none of its links', async (t) => {
   const s = setup(
     t,

@@ -55,8 +55,8 @@ export function fakePrograms(kernel: FakeRtnl, firstId = 100): FakePrograms {
       if (id === undefined) return { kind: 'none' }
       return { kind: 'program', type: BPF_PROG_TYPE_XDP, program: { fd: fdFor(id), id, tag: tags.get(id)!, kernelName: pin.name.slice(17, 32), maps: new Map(), source: 'pinned' } }
     },
-    tagOf: (req) => tagOf(req.image),
-    load(req) {
+    tagOf: async (req) => tagOf(req.image),
+    async load(req) {
       const id = nextId++
       loads.push(id)
       tags.set(id, tagOf(req.image))

@@ -395,6 +395,11 @@ export class FakeRtnl {
     return out
   }
 
+  /** Connections open now (closed ones are forgotten). */
+  get openEndpoints(): number {
+    return this.#endpoints.size
+  }
+
   /** @internal FakeEndpoint.close */
   forget(ep: FakeEndpoint): void {
     this.#endpoints.delete(ep)

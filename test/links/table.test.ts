@@ -96,6 +96,42 @@ t.test('healthy(): dumps failing outright 50 times in a row make it false; dumps
   }
 })
 
+t.test('start(): one dump for every caller; a dump failing on a closed source is not retried', async (t) => {
+  let dumps = 0
+  class Counting extends FakeSource {
+    override async dumpLinks(): Promise<LinkState[]> {
+      dumps++
+      return super.dumpLinks()
+    }
+  }
+  const src = new Counting()
+  src.set(link(1, 'lo'), false)
+  const table = new LinkTable(src)
+  const first = table.start()
+  t.equal(table.start(), first, 'a second start() is the first one (the daemon starts the dump early, its unit waits for it)')
+  await first
+  t.equal(dumps, 1)
+
+  // Closed under the dump (a stop during start-up): start() rejects, and no retry timer keeps the process alive.
+  class Closing extends FakeSource {
+    connected = true
+    calls = 0
+    override async dumpLinks(): Promise<LinkState[]> {
+      this.calls++
+      this.connected = false
+      throw new Error('netlink socket closed')
+    }
+  }
+  const closing = new Closing()
+  const t2 = new LinkTable(closing, { retryDelay: () => 0 })
+  const errors: Error[] = []
+  t2.on('error', (e) => errors.push(e))
+  await t.rejects(t2.start(), /netlink socket closed/)
+  await new Promise((r) => setTimeout(r, 20))
+  t.equal(closing.calls, 1, 'dumped once')
+  t.same(errors, [], 'no "retrying" error')
+})
+
 t.test('a notification older than the snapshot is followed by the newer one: last wins', async (t) => {
   const src = new FakeSource()
   src.set(link(2, 'a', { operState: 'up' }), false)
