@@ -9,7 +9,8 @@
  * - dist/bundle/xdplinkd.cjs.cache: V8's code cache for it, made by dist/launch/make-cache.js under the node flags of
  *   dist/cli.js's `#!` line (the ones it is used under), then checked in a new process: the build fails if V8 will
  *   not take it.
- * - dist/cli.js is replaced in place by the launcher (src/cli.ts and launch/), bundled alone: node's built-ins only.
+ * - dist/cli.cjs: the launcher (src/launch/cli.ts and launch/), bundled alone: node's built-ins only; dist/cli.js, the
+ *   path everything runs, is a symlink to it (src/launch/cli.ts says why).
  *
  * Left out of the bundle: koffi (a native addon that finds its .node file from its own directory), pino-pretty
  * (optional, a development aid), ajv's compiler (only when the generated validator does not match the schema) and
@@ -17,7 +18,7 @@
  * stays as tsc wrote it: the tests and `precompile.js` use those modules.
  */
 import { execFileSync } from 'node:child_process'
-import { copyFileSync, readFileSync, rmSync, statSync } from 'node:fs'
+import { copyFileSync, readFileSync, rmSync, statSync, symlinkSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { build } from 'esbuild'
@@ -47,27 +48,32 @@ await build({
 const launcher = await build({
   ...NODE_BUNDLE,
   absWorkingDir: ROOT,
-  entryPoints: ['dist/cli.js'],
-  outfile: join(DIST, 'cli.js'),
-  allowOverwrite: true,
-  banner: {},
+  entryPoints: ['dist/launch/cli.js'],
+  outfile: join(DIST, 'cli.cjs'),
+  format: 'cjs',
+  define: { 'import.meta.url': '__xdplinkdImportMetaUrl' },
+  banner: { js: "var __xdplinkdImportMetaUrl = require('node:url').pathToFileURL(__filename).href;" },
   metafile: true,
 })
 const inputs = Object.keys(launcher.metafile.inputs)
-const stray = inputs.filter((f) => !/^dist\/(cli|launch\/[^/]+|result)\.js$/.test(f))
-if (stray.length) throw new Error(`bundle: the launcher (dist/cli.js) must stay small, but it takes in ${stray.join(', ')}`)
+const stray = inputs.filter((f) => !/^dist\/(launch\/[^/]+|result)\.js$/.test(f))
+if (stray.length) throw new Error(`bundle: the launcher (dist/cli.cjs) must stay small, but it takes in ${stray.join(', ')}`)
+// dist/cli.js of earlier builds was a file (the launcher as an ES module).
+rmSync(join(DIST, 'cli.js'), { force: true })
+rmSync(join(DIST, 'cli.js.map'), { force: true })
+symlinkSync('cli.cjs', join(DIST, 'cli.js'))
 
 copyFileSync(join(DIST, 'config', GENERATED), join(dirname(BUNDLE), GENERATED))
 
 // The cache, made and then used under the `#!` line's node flags; XDPLINKD_CODE_CACHE=require makes dist/cli.js
 // fail if V8 rejects it.
-const first = readFileSync(join(DIST, 'cli.js'), 'utf8').split('\n', 1)[0]
+const first = readFileSync(join(DIST, 'cli.cjs'), 'utf8').split('\n', 1)[0]
 const shebang = /^#!\/usr\/bin\/env -S node(.*)$/.exec(first)
-if (!shebang) throw new Error(`bundle: dist/cli.js starts with ${JSON.stringify(first)}, not #!/usr/bin/env -S node ...`)
+if (!shebang) throw new Error(`bundle: dist/cli.cjs starts with ${JSON.stringify(first)}, not #!/usr/bin/env -S node ...`)
 const flags = shebang[1].trim().split(/\s+/).filter(Boolean)
 const { NODE_OPTIONS: _, ...env } = process.env
 execFileSync(process.execPath, [...flags, join(DIST, 'launch/make-cache.js'), BUNDLE], { env, stdio: ['ignore', 'ignore', 'inherit'] })
 execFileSync(process.execPath, [...flags, join(DIST, 'cli.js'), '--version'], { env: { ...env, XDPLINKD_CODE_CACHE: 'require' }, stdio: ['ignore', 'ignore', 'inherit'] })
 
 const kib = (f) => `${(statSync(f).size / 1024).toFixed(0)} KiB`
-console.log(`bundle: dist/cli.js ${kib(join(DIST, 'cli.js'))}, dist/bundle/xdplinkd.cjs ${kib(BUNDLE)}, its code cache ${kib(`${BUNDLE}.cache`)}`)
+console.log(`bundle: dist/cli.cjs ${kib(join(DIST, 'cli.cjs'))} (dist/cli.js links to it), dist/bundle/xdplinkd.cjs ${kib(BUNDLE)}, its code cache ${kib(`${BUNDLE}.cache`)}`)

@@ -2,7 +2,7 @@
  * Command line: argv only. Each command lives in commands/ and returns its exit status. The daemon's plain
  * `run ...` is read by a small parser of its own (cli/fast-run.ts); everything else goes through yargs.
  *
- * The entry of the bundle (scripts/bundle.mjs -> dist/bundle/xdplinkd.cjs), which dist/cli.js starts (src/cli.ts,
+ * The entry of the bundle (scripts/bundle.mjs -> dist/bundle/xdplinkd.cjs), which dist/cli.js starts (src/launch/cli.ts,
  * launch/bundle.ts). No top-level await here or below: the bundle is CommonJS, so that V8 can start it from a code
  * cache.
  */

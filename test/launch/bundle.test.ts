@@ -4,7 +4,7 @@
  * Run on the built files and on a copy of them in a temporary package (node_modules linked).
  */
 import { spawnSync } from 'node:child_process'
-import { cpSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
+import { cpSync, lstatSync, mkdtempSync, readFileSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t from 'tap'
@@ -18,6 +18,11 @@ function cli(path: string, args: string[], extra: Record<string, string> = {}, n
 }
 
 t.test('as built: V8 takes the cache, and `run` says it started from it', async (t) => {
+  // dist/cli.js is what everything runs: a symlink, so that node takes the launcher for CommonJS (src/launch/cli.ts).
+  t.ok(lstatSync(CLI).isSymbolicLink(), 'dist/cli.js is a symlink')
+  t.equal(readlinkSync(CLI), 'cli.cjs', 'to dist/cli.cjs, relative (it moves with dist/)')
+  // Node resolves a main module's symlinks and decides by the real name's extension (.cjs: CommonJS).
+  t.match(readFileSync(CLI, 'utf8'), /^#!\/usr\/bin\/env -S node[^\n]*\nvar __xdplinkdImportMetaUrl = require\(/, 'CommonJS, after the #! line')
   const r = cli(CLI, ['--version'], { XDPLINKD_CODE_CACHE: 'require' })
   t.equal(r.status, 0, `XDPLINKD_CODE_CACHE=require --version: ${r.stderr}`)
   t.match(r.stdout, /^\d+\.\d+\.\d+/)
@@ -33,7 +38,8 @@ t.test('a cache that is not the bundle`s own is left unused, and the command sti
   t.teardown(() => rmSync(dir, { recursive: true, force: true }))
   cpSync(join(ROOT, 'package.json'), join(dir, 'package.json'))
   symlinkSync(join(ROOT, 'node_modules'), join(dir, 'node_modules'))
-  cpSync(join(ROOT, 'dist/cli.js'), join(dir, 'dist/cli.js'))
+  cpSync(join(ROOT, 'dist/cli.cjs'), join(dir, 'dist/cli.cjs'))
+  symlinkSync('cli.cjs', join(dir, 'dist/cli.js'))
   cpSync(join(ROOT, 'dist/bundle'), join(dir, 'dist/bundle'), { recursive: true })
   const cliCopy = join(dir, 'dist/cli.js')
   const bundlePath = join(dir, 'dist/bundle/xdplinkd.cjs')
