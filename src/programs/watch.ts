@@ -11,7 +11,7 @@
  * place, one too large, an unsafe path, gone) changes nothing: the program in use stays, and one warning says why
  * (again only once it says something else).
  */
-import { watch, type FSWatcher } from 'node:fs'
+import { lstatSync, watch, type FSWatcher } from 'node:fs'
 import { stat } from 'node:fs/promises'
 import { fileVersion } from '../config/fs.js'
 import { basename, dirname } from 'node:path'
@@ -69,16 +69,23 @@ export class ObjectWatch {
     this.#lists = new Map(lists)
     this.#o.objects.retain(this.#inUse.keys())
     for (const p of this.#warned.keys()) if (!this.#inUse.has(p) && !this.#lists.has(p)) this.#warned.delete(p)
-    const byDir = new Map<string, Set<string>>()
+    // Events that name none of the watched files are let through for a directory where one of them is a symlink: what
+    // it leads to can change by an event that names something else. The kubelet updates a ConfigMap volume so: the
+    // file is a symlink to `..data/FILE`, and `..data` (a symlink to a timestamped directory) is replaced by renaming
+    // `..data_tmp` over it (pkg/volume/util/atomic_writer.go). A check compares versions (a stat) first, so an
+    // unrelated event costs little.
+    const byDir = new Map<string, { names: Set<string>; anyEvent: boolean }>()
     for (const p of [...this.#inUse.keys(), ...this.#lists.keys()]) {
       const d = dirname(p)
-      if (!byDir.has(d)) byDir.set(d, new Set())
-      byDir.get(d)!.add(basename(p))
+      const w = byDir.get(d) ?? { names: new Set<string>(), anyEvent: false }
+      byDir.set(d, w)
+      w.names.add(basename(p))
+      w.anyEvent ||= isSymlink(p)
     }
-    for (const [dir, names] of byDir) {
+    for (const [dir, { names, anyEvent }] of byDir) {
       try {
         const w = watch(dir, { persistent: false }, (_ev, file) => {
-          if (file && !names.has(file.toString())) return
+          if (!anyEvent && file && !names.has(file.toString())) return
           this.#schedule()
         })
         w.on('error', (e) => this.#o.log.warn({ dir }, `cannot watch ${dir}: ${e.message}`))
@@ -152,5 +159,13 @@ export class ObjectWatch {
     if (this.#timer) clearTimeout(this.#timer)
     this.#timer = null
     this.#stopWatching()
+  }
+}
+
+function isSymlink(path: string): boolean {
+  try {
+    return lstatSync(path).isSymbolicLink()
+  } catch {
+    return false
   }
 }

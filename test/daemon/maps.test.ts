@@ -6,8 +6,8 @@
  * over the pinned maps writes no entry (counted with strace).
  */
 import t from 'tap'
-import { spawn } from 'node:child_process'
-import { chmodSync, readFileSync, readdirSync, renameSync, writeFileSync } from 'node:fs'
+import { execFileSync, spawn } from 'node:child_process'
+import { chmodSync, mkdirSync, readFileSync, readdirSync, renameSync, symlinkSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { makeNetns, needsRoot, waitFor, type Netns } from '../helpers/netns.js'
 import { startDaemon, workdir, xdpOf, type Running } from '../helpers/daemon.js'
@@ -144,4 +144,34 @@ t.test('a list file changed on disk takes effect without a SIGHUP; a restart ove
   t.ok(calls.some((l) => /BPF_MAP_LOOKUP_BATCH|BPF_MAP_GET_NEXT_KEY/.test(l)), 'the declared map was read')
   t.same(writes, [], 'and not one entry written or deleted')
   t.notOk(reaches(b, '10.198.0.2', '10.198.0.1'), 'and still drops')
+})
+
+t.test('a list file in a ConfigMap volume of its own: the kubelet swapping `..data` takes effect without a SIGHUP', { skip: needsRoot }, async (t) => {
+  const { a, b } = pair(t)
+  const w = workdir(t)
+  const obj = w.object('xdp_blocklist')
+  // pkg/volume/util/atomic_writer.go: lists/blocked.txt -> ..data/blocked.txt, ..data -> a timestamped directory.
+  const vol = join(w.dir, 'lists')
+  mkdirSync(vol, { mode: 0o755 })
+  let n = 0
+  const publish = (text: string): void => {
+    const ts = `..2026_12_04_${String(++n).padStart(2, '0')}`
+    mkdirSync(join(vol, ts), { mode: 0o755 })
+    writeFileSync(join(vol, ts, 'blocked.txt'), text, { mode: 0o644 })
+    symlinkSync(ts, join(vol, '..data_tmp'))
+    execFileSync('mv', ['-T', join(vol, '..data_tmp'), join(vol, '..data')])
+  }
+  publish('10.198.0.3/32\n')
+  symlinkSync('..data/blocked.txt', join(vol, 'blocked.txt'))
+  const cfg = w.config(
+    `settle: 10ms\nbpffs: ${w.bpffs}\nattach:\n  - interfaces: [vb]\n    object: ${obj}\n    mode: generic\n    maps:\n      blocklist_v4: { file: ${join(vol, 'blocked.txt')} }\n`,
+  )
+  const d = await startDaemon(a, cfg)
+  t.teardown(() => d.stop('SIGKILL'))
+  t.ok(reaches(b, '10.198.0.2', '10.198.0.1'), 'not listed yet: passes')
+  publish('10.198.0.3/32\n10.198.0.2/32\n')
+  await reloaded(d, 1)
+  t.match(d.logs().find((r) => r.action === 'reload'), { reason: 'object or list file changed' })
+  t.notOk(reaches(b, '10.198.0.2', '10.198.0.1'), 'listed by the new ..data: drops')
+  t.equal(await d.stop('SIGTERM'), 0)
 })

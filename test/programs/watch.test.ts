@@ -4,11 +4,12 @@
  * (a FIFO, a link to /dev/zero, one too large) changes nothing and is warned of once.
  */
 import { execFileSync } from 'node:child_process'
-import { chmodSync, mkdtempSync, renameSync, rmSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs'
+import { chmodSync, mkdirSync, mkdtempSync, renameSync, rmSync, statSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t from 'tap'
 import type { Test } from 'tap'
+import { fileVersion } from '../../src/config/fs.js'
 import { walkOptions } from '../../src/config/secure-path.js'
 import { ObjectFiles, openObjectFile } from '../../src/programs/objects.js'
 import { ObjectWatch } from '../../src/programs/watch.js'
@@ -82,6 +83,27 @@ t.test('a file that cannot be used changes nothing, with one warning per reason'
   t.equal(await s.watch.check(), false)
   t.equal(s.warnings.length, 3, 'once usable again, the same problem is worth a warning again')
   t.equal(s.changes(), 0, 'never a reload')
+})
+
+t.test('a list file in a ConfigMap volume: the kubelet swapping `..data` is a change, though no event names the file', async (t) => {
+  const s = setup(t)
+  const volume = (name: string, text: string): void => {
+    mkdirSync(join(s.dir, name))
+    writeFileSync(join(s.dir, name, 'list.txt'), text, { mode: 0o644 })
+  }
+  volume('..2026_12_04_01', '192.0.2.0/24\n')
+  symlinkSync('..2026_12_04_01', join(s.dir, '..data'))
+  const list = join(s.dir, 'list.txt')
+  symlinkSync('..data/list.txt', list)
+  s.watch.follow([{ index: 0, object: s.obj }], new Map([[0, { objectHash: await s.objects.hashOf(s.obj) }]]), new Map([[list, fileVersion(statSync(list, { bigint: true }))]]))
+  t.equal(await s.watch.check(), false, 'nothing changed yet')
+
+  // pkg/volume/util/atomic_writer.go: a new timestamped directory, `..data_tmp` pointed at it, renamed over `..data`.
+  volume('..2026_12_04_02', '192.0.2.0/24\n198.51.100.0/24\n')
+  symlinkSync('..2026_12_04_02', join(s.dir, '..data_tmp'))
+  execFileSync('mv', ['-T', join(s.dir, '..data_tmp'), join(s.dir, '..data')])
+  await waitFor(() => s.changes() > 0, 'the watch to call onChange after the swap')
+  t.same(s.warnings, [])
 })
 
 t.test('closed: no more checks, no callback', async (t) => {
