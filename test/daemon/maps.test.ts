@@ -6,6 +6,7 @@
  * over the pinned maps writes no entry (counted with strace).
  */
 import t from 'tap'
+import type { Test } from 'tap'
 import { execFileSync, spawn } from 'node:child_process'
 import { chmodSync, mkdirSync, readFileSync, readdirSync, renameSync, symlinkSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
@@ -54,6 +55,19 @@ const mapsDir = (bpffs: string): string => join(bpffs, readdirSync(bpffs).find((
 
 async function reloaded(d: Running, n: number): Promise<void> {
   await d.waitLog(() => d.logs().filter((r) => r.action === 'reload').length >= n, `reload ${n}`)
+}
+
+/** xdp_blocklist on vb with blocklist_v4 from a list file. */
+const listConfig = (bpffs: string, obj: string, file: string): string =>
+  `settle: 10ms\nbpffs: ${bpffs}\nattach:\n  - interfaces: [vb]\n    object: ${obj}\n    mode: generic\n    maps:\n      blocklist_v4: { file: ${file} }\n`
+
+/** `change` lists 10.198.0.2: the daemon reloads by itself (no SIGHUP), and that sender's pings are dropped. */
+async function listChangeDrops(t: Test, d: Running, b: Netns, change: () => void, what: string): Promise<void> {
+  change()
+  await reloaded(d, 1)
+  t.match(d.logs().find((r) => r.action === 'reload'), { reason: 'object or list file changed' })
+  t.notOk(reaches(b, '10.198.0.2', '10.198.0.1'), what)
+  t.equal(await d.stop('SIGTERM'), 0)
 }
 
 t.test('declared prefixes drop, others pass; a SIGHUP adds and removes prefixes in place, never letting an unchanged one through', { skip: needsRoot }, async (t) => {
@@ -113,18 +127,12 @@ t.test('a list file changed on disk takes effect without a SIGHUP; a restart ove
     renameSync(`${list}.tmp`, list)
   }
   writeList('# blocked senders\n10.198.0.3/32\n')
-  const cfg = w.config(
-    `settle: 10ms\nbpffs: ${w.bpffs}\nattach:\n  - interfaces: [vb]\n    object: ${obj}\n    mode: generic\n    maps:\n      blocklist_v4: { file: blocked.txt }\n`,
-  )
+  const cfg = w.config(listConfig(w.bpffs, obj, 'blocked.txt'))
   const d = await startDaemon(a, cfg)
   t.teardown(() => d.stop('SIGKILL'))
   t.notOk(reaches(b, '10.198.0.3', '10.198.0.1'), 'the listed prefix drops')
   t.ok(reaches(b, '10.198.0.2', '10.198.0.1'), 'another passes')
-  writeList('# blocked senders\n10.198.0.3/32\n10.198.0.2/32  # added\n')
-  await reloaded(d, 1)
-  t.match(d.logs().find((r) => r.action === 'reload'), { reason: 'object or list file changed' })
-  t.notOk(reaches(b, '10.198.0.2', '10.198.0.1'), 'the added line drops, with no SIGHUP')
-  t.equal(await d.stop('SIGTERM'), 0)
+  await listChangeDrops(t, d, b, () => writeList('# blocked senders\n10.198.0.3/32\n10.198.0.2/32  # added\n'), 'the added line drops, with no SIGHUP')
 
   // The same config again, under strace: the maps are adopted with the program, read, and not written.
   const trace = join(w.dir, 'bpf.trace')
@@ -163,15 +171,9 @@ t.test('a list file in a ConfigMap volume of its own: the kubelet swapping `..da
   }
   publish('10.198.0.3/32\n')
   symlinkSync('..data/blocked.txt', join(vol, 'blocked.txt'))
-  const cfg = w.config(
-    `settle: 10ms\nbpffs: ${w.bpffs}\nattach:\n  - interfaces: [vb]\n    object: ${obj}\n    mode: generic\n    maps:\n      blocklist_v4: { file: ${join(vol, 'blocked.txt')} }\n`,
-  )
+  const cfg = w.config(listConfig(w.bpffs, obj, join(vol, 'blocked.txt')))
   const d = await startDaemon(a, cfg)
   t.teardown(() => d.stop('SIGKILL'))
   t.ok(reaches(b, '10.198.0.2', '10.198.0.1'), 'not listed yet: passes')
-  publish('10.198.0.3/32\n10.198.0.2/32\n')
-  await reloaded(d, 1)
-  t.match(d.logs().find((r) => r.action === 'reload'), { reason: 'object or list file changed' })
-  t.notOk(reaches(b, '10.198.0.2', '10.198.0.1'), 'listed by the new ..data: drops')
-  t.equal(await d.stop('SIGTERM'), 0)
+  await listChangeDrops(t, d, b, () => publish('10.198.0.3/32\n10.198.0.2/32\n'), 'listed by the new ..data: drops')
 })
