@@ -44,6 +44,12 @@ export class ObjectWatch {
   #lists = new Map<string, string>()
   /** Object path -> the last warning given about it (not repeated while it stays the same). */
   readonly #warned = new Map<string, string>()
+  /**
+   * Path -> the hash (object) or version (list) last reported as a change. Reported once: if the reload it led to
+   * was rejected (a broken object), the generation in force is unchanged, and every later event of the directory
+   * would otherwise try the same bytes again. New bytes, or a SIGHUP, try again; follow() (a new generation) forgets.
+   */
+  #reported = new Map<string, string>()
   readonly #checks = new SerialJob<void, boolean>(() => this.#compare())
   #closed = false
 
@@ -67,6 +73,7 @@ export class ObjectWatch {
       if (lease) this.#inUse.set(e.object, lease.objectHash)
     }
     this.#lists = new Map(lists)
+    this.#reported = new Map()
     this.#o.objects.retain(this.#inUse.keys())
     for (const p of this.#warned.keys()) if (!this.#inUse.has(p) && !this.#lists.has(p)) this.#warned.delete(p)
     // Events that name none of the watched files are let through for a directory where one of them is a symlink: what
@@ -129,7 +136,7 @@ export class ObjectWatch {
       }
       this.#warned.delete(path)
       // The reload reads the rest anyway.
-      if (now !== hash) return true
+      if (this.#changed(path, hash, now)) return true
     }
     for (const [path, version] of this.#lists) {
       let now: string
@@ -144,9 +151,20 @@ export class ObjectWatch {
         continue
       }
       this.#warned.delete(path)
-      if (now !== version) return true
+      if (this.#changed(path, version, now)) return true
     }
     return false
+  }
+
+  /** Whether `now` differs from what is in force and was not reported before (#reported). */
+  #changed(path: string, inForce: string, now: string): boolean {
+    if (now === inForce) {
+      this.#reported.delete(path)
+      return false
+    }
+    if (this.#reported.get(path) === now) return false
+    this.#reported.set(path, now)
+    return true
   }
 
   #stopWatching(): void {

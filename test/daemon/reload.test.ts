@@ -1,6 +1,6 @@
 import t from 'tap'
 import { execFileSync } from 'node:child_process'
-import { existsSync, writeFileSync } from 'node:fs'
+import { existsSync, utimesSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { makeNetns, needsRoot, waitFor, type Netns } from '../helpers/netns.js'
 import { actions, oneManagedLink, startDaemon, statusOf, workdir, xdpOf } from '../helpers/daemon.js'
@@ -92,6 +92,11 @@ t.test('a new object the verifier rejects leaves the old program attached and lo
   t.match(rejected.msg, /verifier/i)
   t.match(rejected.msg, /invalid access to packet/)
   t.equal(xdpOf(ns, 'va')!.id, old, 'old program still attached')
+  // The broken file touched (an event that names it, the same bytes): not tried again (programs/watch.ts).
+  const later = new Date(Date.now() + 5000)
+  utimesSync(join(w.dir, 'xdp_pass.o'), later, later)
+  await new Promise((r) => setTimeout(r, 600))
+  t.equal(d.logs().filter((r) => r.action === 'reload').length, 1, 'one rejected reload, not one per event of the directory')
 })
 
 t.test('a bpffs unmounted under the daemon is mounted again for the next program, with a warning', { skip: needsRoot }, async (t) => {

@@ -56,8 +56,8 @@ t.test('a touch is one hash and no change; other bytes are a change', async (t) 
   t.equal(s.reads(), 2, 'and not again')
 
   s.swap((tmp) => writeFileSync(tmp, 'version 2', { mode: 0o644 }))
-  t.equal(await s.watch.check(), true, 'other bytes')
-  await waitFor(() => s.changes() > 0, 'the watch to call onChange after its debounce')
+  await waitFor(() => s.changes() > 0, 'the watch to call onChange after its debounce: other bytes')
+  t.equal(await s.watch.check(), false, 'reported once: the reload it leads to takes it from there')
   t.same(s.warnings, [])
 })
 
@@ -104,6 +104,23 @@ t.test('a list file in a ConfigMap volume: the kubelet swapping `..data` is a ch
   execFileSync('mv', ['-T', join(s.dir, '..data_tmp'), join(s.dir, '..data')])
   await waitFor(() => s.changes() > 0, 'the watch to call onChange after the swap')
   t.same(s.warnings, [])
+})
+
+t.test('bytes reported once: a rejected reload is not tried again for the same bytes', async (t) => {
+  const s = setup(t)
+  s.watch.follow([{ index: 0, object: s.obj }], new Map([[0, { objectHash: await s.objects.hashOf(s.obj) }]]))
+  s.swap((tmp) => writeFileSync(tmp, 'version 2 (broken)', { mode: 0o644 }))
+  t.equal(await s.watch.check(), true, 'other bytes: a change')
+  // The reload is rejected: follow() is not called, version 1 stays in force.
+  t.equal(await s.watch.check(), false, 'the same bytes again (an unrelated event of the directory): not reported twice')
+  s.swap((tmp) => writeFileSync(tmp, 'version 3', { mode: 0o644 }))
+  t.equal(await s.watch.check(), true, 'new bytes: a change')
+  s.swap((tmp) => writeFileSync(tmp, 'version 1', { mode: 0o644 }))
+  t.equal(await s.watch.check(), false, 'back to the bytes in force')
+  s.swap((tmp) => writeFileSync(tmp, 'version 3', { mode: 0o644 }))
+  t.equal(await s.watch.check(), true, 'and away from them again: a change')
+  s.watch.follow([{ index: 0, object: s.obj }], new Map([[0, { objectHash: await s.objects.hashOf(s.obj) }]]))
+  t.equal(await s.watch.check(), false, 'the new generation holds them')
 })
 
 t.test('closed: no more checks, no callback', async (t) => {
