@@ -173,8 +173,10 @@ async function fillMaps(
     const label = (a: (typeof applied)[number]): string => `map ${a.map.map} of program ${a.map.program.name}`
     for (const a of applied) {
       const fields = { map: a.map.map, program: a.map.program.name, pinDir: a.map.program.pinDirName }
-      if (a.error) o.log.error(fields, `${label(a)}: ${a.error.message}`)
-      else if (a.report && a.report.added + a.report.updated + a.report.removed > 0) {
+      // A map the kernel would not write is said once, in the StartupError below (the start-up's last line, or the
+      // reload's `reload rejected`).
+      if (a.error) continue
+      if (a.report && a.report.added + a.report.updated + a.report.removed > 0) {
         o.log.info({ ...fields, ...a.report, action: 'map' }, `${label(a)}: ${reportText(a.report)}`)
       } else o.log.debug({ ...fields, ...a.report }, `${label(a)}: holds what is declared`)
     }

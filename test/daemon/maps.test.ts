@@ -177,3 +177,20 @@ t.test('a list file in a ConfigMap volume of its own: the kubelet swapping `..da
   t.ok(reaches(b, '10.198.0.2', '10.198.0.1'), 'not listed yet: passes')
   await listChangeDrops(t, d, b, () => publish('10.198.0.3/32\n10.198.0.2/32\n'), 'listed by the new ..data: drops')
 })
+
+t.test('a map the kernel will not write rejects the reload, said once', { skip: needsRoot }, async (t) => {
+  const { a } = pair(t)
+  const w = workdir(t)
+  const obj = w.object('xdp_blocklist')
+  const cfg = w.config(blocklistConfig(w.bpffs, obj, ['10.198.0.3/32'], []))
+  const d = await startDaemon(a, cfg)
+  t.teardown(() => d.stop('SIGKILL'))
+  // A frozen map takes no more writes from user space (kernel/bpf/syscall.c map_update_elem: EPERM).
+  execFileSync('bpftool', ['map', 'freeze', 'pinned', join(mapsDir(w.bpffs), 'blocklist_v4')])
+  writeFileSync(cfg, blocklistConfig(w.bpffs, obj, ['10.198.0.3/32', '10.198.0.2/32'], []))
+  d.child.kill('SIGHUP')
+  const rejected = await d.waitLog((r) => r.action === 'reload' && r.level === 50, 'the reload to be rejected')
+  t.match(rejected.msg, /map blocklist_v4 of program xdp_blocklist: .*EPERM/)
+  const saying = d.logs().filter((r) => Number(r.level) >= 50 && String(r.msg).includes('map blocklist_v4 of program xdp_blocklist: '))
+  t.equal(saying.length, 1, 'one error line says it', { saying })
+})
