@@ -33,6 +33,18 @@ t.test('as built: V8 takes the cache, and `run` says it started from it', async 
   t.match(off.stdout, /code cache [^"]*: turned off \(XDPLINKD_CODE_CACHE=off\)/)
 })
 
+t.test('the bundle holds the generated config validator: nothing compiles the schema at run time', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'xdplinkd-launch-'))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  const probe = join(dir, 'probe.cjs')
+  writeFileSync(probe, "process.on('exit', () => process.stderr.write('required: ' + Object.keys(require.cache).filter((k) => /ajv[\\\\/]dist[\\\\/](2020|core)|generated/.test(k)).join(',') + '\\n'))\n")
+  const bad = join(dir, 'bad.yaml')
+  writeFileSync(bad, 'attach: 7\n')
+  const r = cli(CLI, ['check', '--config', bad], {}, ['--require', probe])
+  t.match(r.stderr, /bad\.yaml:1:9: attach: expected a list of attach entries, got 7/, 'the schema is checked')
+  t.match(r.stderr, /^required: $/m, "neither ajv's compiler nor a generated file beside the bundle was loaded")
+})
+
 t.test('a cache that is not the bundle`s own is left unused, and the command still runs', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'xdplinkd-launch-'))
   t.teardown(() => rmSync(dir, { recursive: true, force: true }))
