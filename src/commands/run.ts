@@ -150,7 +150,7 @@ function exitEvenIfHeld(log: Logger, ms: number): void {
 
 /**
  * Whether the launcher started the bundle from V8's code cache (launch/bundle.ts). Not from it, start-up takes
- * ~50 ms more: worth a line when it was not meant so (node upgraded since the build, the file gone or damaged).
+ * ~35-45 ms more: worth a line when it was not meant so (node upgraded since the build, the file gone or damaged).
  */
 function logCodeCache(log: Logger): void {
   const r = codeCacheReport()

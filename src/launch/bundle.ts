@@ -3,8 +3,8 @@
  * good one next to it (dist/bundle/xdplinkd.cjs.cache, made at build time by launch/make-cache.ts).
  *
  * Why: without it, V8 parses the 1.4 MB bundle and compiles every function the start-up runs, on every start of the
- * service: ~50 ms of a daemon that has 1,000 links attached ~200 ms after its spawn (`npm run bench -- --only a`;
- * the numbers are in issue 11's note and bench/README.md). Node 20 has no compile cache of its own for modules
+ * service: 35-45 ms of a daemon that has 1,000 links attached ~160 ms after its spawn (`npm run bench -- --only a`,
+ * its `XDPLINKD_CODE_CACHE=off` row; bench/README.md says where the rest goes). Node 20 has no compile cache of its own for modules
  * (module.enableCompileCache is Node 22), and only a script compiled through node:vm takes V8's `cachedData`: hence
  * a CommonJS bundle, run here with the wrapper Node gives a CommonJS module.
  *
