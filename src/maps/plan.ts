@@ -99,12 +99,8 @@ export function planEntries(declared: Entries | IndexedEntries, current: Entries
   if (!want.ok) return want
   const d = want.value === declared && 'index' in declared ? ok(declared) : indexed(want.value, declared, 'declared')
   if (!d.ok) return d
-  if (c.count > 0 && c.valueSize !== size) {
-    return err({ kind: 'current', key: keyHex(c, 0), message: `the map's value is ${c.valueSize} bytes, expected ${size}` })
-  }
-  if (d.value.count > 0 && d.value.valueSize !== shape.valueSize) {
-    return err({ kind: 'declared', key: keyHex(d.value, 0), message: `value is ${d.value.valueSize} bytes; the map's value_size is ${shape.valueSize}` })
-  }
+  if (c.count > 0 && c.valueSize !== size) return err(valueSizeError('current', keyHex(c, 0), c.valueSize, shape))
+  if (d.value.count > 0 && d.value.valueSize !== shape.valueSize) return err(valueSizeError('declared', keyHex(d.value, 0), d.value.valueSize, shape))
   return ok(compare(d.value, c, shape))
 }
 
@@ -180,12 +176,19 @@ export function hexEntries(map: ReadonlyMap<string, Buffer>, shape: MapShape, ki
   const e = entriesOfHex(map, shape.keySize, size)
   if (e.ok) return e
   const { key, what, length } = e.error
-  if (what === 'value') {
-    const message = kind === 'current' ? `the map's value is ${length} bytes, expected ${size}` : `value is ${length} bytes; the map's value_size is ${size}`
-    return err({ kind, key, message })
-  }
-  const problem = `key is not ${shape.keySize} bytes as lowercase hex`
-  return err({ kind, key, message: kind === 'current' ? `the map holds a key that is not of its shape: ${problem}` : problem })
+  if (what === 'value') return err(valueSizeError(kind, key, length, shape))
+  return err(keyError(kind, key, `key is not ${shape.keySize} bytes as lowercase hex`))
+}
+
+/** A value of another size than the map's: as the kernel reads it (`current`), or value_size (`declared`). */
+function valueSizeError(kind: 'declared' | 'current', key: string, length: number, shape: MapShape): MapPlanError {
+  const message = kind === 'current' ? `the map's value is ${length} bytes, expected ${kernelValueSize(shape)}` : `value is ${length} bytes; the map's value_size is ${shape.valueSize}`
+  return { kind, key, message }
+}
+
+/** A key that is not of the map's shape; one the map holds is said to be so. */
+function keyError(kind: 'declared' | 'current', key: string, problem: string): MapPlanError {
+  return { kind, key, message: kind === 'current' ? `the map holds a key that is not of its shape: ${problem}` : problem }
 }
 
 /**
@@ -196,8 +199,7 @@ export function hexEntries(map: ReadonlyMap<string, Buffer>, shape: MapShape, ki
  * longest_prefix_match), so 10.0.0.1/24 and 10.0.0.0/24 are one entry, and deleting the one would delete the other.
  */
 function canonical(e: Entries, shape: MapShape, kind: 'declared' | 'current'): Result<Entries, MapPlanError> {
-  const fail = (i: number, problem: string): Result<never, MapPlanError> =>
-    err({ kind, key: keyHex(e, i), message: kind === 'current' ? `the map holds a key that is not of its shape: ${problem}` : problem })
+  const fail = (i: number, problem: string): Result<never, MapPlanError> => err(keyError(kind, keyHex(e, i), problem))
   if (e.count > 0 && e.keySize !== shape.keySize) return fail(0, `key is not ${shape.keySize} bytes`)
   if (shape.kind === 'hash') return ok(e)
   const ks = shape.keySize
