@@ -19,7 +19,8 @@ import { startDaemon } from './parts.mjs'
 import { median, ms, ratio, runsText, ticksPerSecond } from './stats.mjs'
 
 const IMAGE = 'localhost/xdplinkd:latest'
-const PODMAN = ['podman', ...(process.env.PODMAN_FLAGS ?? '--storage-driver vfs --runtime runc --cgroup-manager cgroupfs').split(/\s+/).filter(Boolean)]
+/** podman and its global options: PODMAN_FLAGS, else scripts/podman-flags (as the scripts take them). */
+const PODMAN = ['podman', ...(process.env.PODMAN_FLAGS ?? readFileSync(join(ROOT, 'scripts/podman-flags'), 'utf8').replace(/^#.*$/gm, '')).split(/\s+/).filter(Boolean)]
 const podman = (args, opts) => mustRun(PODMAN[0], [...PODMAN.slice(1), ...args], opts)
 
 /**

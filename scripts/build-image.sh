@@ -28,9 +28,8 @@ usage: sudo scripts/build-image.sh [--tag NAME] [--base IMAGE] [--suite SUITE] [
   --rebuild         build the image even if one made from the same inputs is there
 
 environment:
-  PODMAN_FLAGS      podman's global options; default "--storage-driver vfs --runtime runc --cgroup-manager
-                    cgroupfs" (what the CI machine needs: no overlay storage, no crun, no systemd); set it empty to
-                    use podman's own configuration
+  PODMAN_FLAGS      podman's global options; default: scripts/podman-flags (what the CI machine needs: no
+                    overlay storage, no crun, no systemd); set it empty to use podman's own configuration
   NPM_CA            a PEM bundle for npm inside the build (default /etc/ssl/certs/ca-certificates.crt if present)
 EOF
 }
@@ -58,7 +57,7 @@ done
 
 [ "$(id -u)" -eq 0 ] || die "run as root (mmdebstrap makes root file systems; the image is built in root's podman storage)"
 command -v podman >/dev/null || die "podman is missing (Debian: apt-get install podman runc mmdebstrap)"
-DEFAULT_PODMAN_FLAGS="--storage-driver vfs --runtime runc --cgroup-manager cgroupfs"
+DEFAULT_PODMAN_FLAGS=$(sed '/^#/d' scripts/podman-flags)
 # shellcheck disable=SC2206 # a list of words
 PODMAN=(podman ${PODMAN_FLAGS-$DEFAULT_PODMAN_FLAGS})
 NPM_CA=${NPM_CA-/etc/ssl/certs/ca-certificates.crt}

@@ -56,7 +56,7 @@ while [ $# -gt 0 ]; do
   esac
 done
 [ ${#NETNS_DIRS[@]} -gt 0 ] || NETNS_DIRS=(/run/netns)
-DEFAULT_PODMAN_FLAGS="--storage-driver vfs --runtime runc --cgroup-manager cgroupfs"
+DEFAULT_PODMAN_FLAGS=$(sed '/^#/d' "$(dirname "$(readlink -f "$0")")/podman-flags")
 # shellcheck disable=SC2206 # a list of words
 PODMAN=(podman ${PODMAN_FLAGS-$DEFAULT_PODMAN_FLAGS})
 

@@ -16,7 +16,7 @@
 import t, { type Test } from 'tap'
 import { execFile, execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process'
 import { promisify } from 'node:util'
-import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { StatusJson } from '../../src/control/protocol.js'
@@ -24,7 +24,8 @@ import { tempBpffs } from '../helpers/bpf.js'
 import { netnsDir } from '../helpers/mounts.js'
 import { ROOT, isRoot, lines, makeNetns, onExitCleanup, waitFor, type Netns } from '../helpers/netns.js'
 
-const PODMAN = ['podman', ...(process.env.PODMAN_FLAGS ?? '--storage-driver vfs --runtime runc --cgroup-manager cgroupfs').split(/\s+/).filter(Boolean)]
+/** podman and its global options: PODMAN_FLAGS, else scripts/podman-flags (as the scripts take them). */
+const PODMAN = ['podman', ...(process.env.PODMAN_FLAGS ?? readFileSync(join(ROOT, 'scripts/podman-flags'), 'utf8').replace(/^#.*$/gm, '')).split(/\s+/).filter(Boolean)]
 const IMAGE = 'localhost/xdplinkd:latest'
 const OBJ = '/usr/local/lib/xdplinkd/bpf/xdp_pass.o'
 
