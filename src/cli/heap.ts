@@ -3,8 +3,8 @@
  * service runs dist/cli.js through its `#!` line: one node flag can go there, the rest are cheaper here (node flags
  * on the command line cost more still: see below).
  *
- * The one on the `#!` line (src/launch/cli.ts), `--no-memory-reducer`, must be: V8 makes its memory reducer when it sets
- * the heap up, and a flag changed later only stops new GCs being planned, not the reducer (heap.cc, Heap::SetUp;
+ * The one on the `#!` line (src/launch/cli.ts), `--no-memory-reducer`, must be: V8 makes its memory reducer when it
+ * sets the heap up, and a flag changed later only stops new GCs being planned, not the reducer (heap.cc, Heap::SetUp;
  * memory-reducer.cc never looks at the flag again). The reducer arms itself at any full GC while the old generation
  * holds 10 MiB more than after its last run (MemoryReducer::Step, kCommittedMemoryDelta), and then, 8 s after the
  * last full GC of a burst (kLongDelayMs), wakes the process for up to three GCs once it is idle: an idle daemon
