@@ -14,14 +14,16 @@
  * the resident size right after start-up (bench part d's target) is the same either way. V8's ordinary full GCs
  * still run as the heap grows and shrink it as they do.
  *
- * Their price: a flag changed at run time changes V8's flag hash, so every built-in module Node loads after it
- * (crypto, net, stream, worker_threads for pino, ...) no longer matches the code cache embedded in the node binary
- * and is compiled from source, ~8 ms of the daemon's module loading (~13 ms of a start-up over 1,000 links, median
- * of 12). Setting them after the modules are loaded saves that but is too late for the memory reducer: it arms
- * itself while the modules load (old generation grown by 1 MiB, no full GC yet) and then wakes the idle daemon
- * ~8 s after start-up for three GCs (~50 ms of CPU; bench part e: 5 ticks instead of 0). Forcing a full GC first
- * (vm.measureMemory eager) keeps it disarmed but costs about what it saves. Measured with
- * `npm run bench` (parts a, d, e) and a memory probe on 1,000 and 10,000 links:
+ * Their price: a flag changed at run time changes V8's flag hash, and node's built-in modules come with a code cache
+ * made under the default flags (embedded in the node binary), which V8 takes only while the hash matches: every
+ * built-in loaded after the change is compiled from its source. So the built-ins the daemon loads are loaded first
+ * (DAEMON_BUILTINS; test/cli/heap.test.ts runs a daemon and fails on any built-in loaded later): loading those
+ * after the change took 10.7 ms, before it 4.3, and a start-up over 1,000 links went from 217 to 194 ms (medians
+ * of 16 interleaved runs, on a slow day of this VM). The flags themselves stay before the daemon's own modules
+ * load: the memory reducer arms itself while they do (old generation grown by 1 MiB, no full GC yet) unless
+ * --no-memory-reducer is on the command line, and the interrupt budget must be in force for the start-up's burst
+ * (set after Daemon.open: 161 -> 172 ms, medians). The settings, measured with `npm run bench` (parts a, d, e) and
+ * a memory probe on 1,000 and 10,000 links:
  *
  * - --semi-space-growth-factor=1: the young generation keeps its initial 1 MiB semi-spaces. During a start-up over
  *   many links V8 otherwise doubles them up to 16 MiB, and both halves stay resident (32 MiB) until its memory
@@ -39,9 +41,36 @@
  *   of one that attaches them 250 -> 160 ms; creation start to last attach 380 -> 282 ms (1.50x -> 1.20x of the
  *   create + `ip -batch` baseline).
  */
+import { createRequire } from 'node:module'
 import { setFlagsFromString } from 'node:v8'
 
+/**
+ * The built-in modules a daemon loads, at start-up or later (a status request, a reload, a link event): loaded
+ * before the flags change, from node's code cache (see above). Named at the top only: what each loads with it
+ * comes along (fs/promises brings readline's interface, stream its internals). cluster is net.Server.listen's
+ * (lib/net.js loads it for the control socket), with child_process and dgram. The metrics server's node:http is
+ * left out: only a config with `metrics:` loads it, and it would cost every other daemon ~1 ms.
+ */
+export const DAEMON_BUILTINS = [
+  'node:assert',
+  'node:cluster',
+  'node:diagnostics_channel',
+  'node:fs/promises',
+  'node:net',
+  'node:os',
+  'node:perf_hooks',
+  'node:process',
+  'node:stream',
+  'node:tty',
+  'node:worker_threads',
+] as const
+
 export function tuneHeapForDaemon(): void {
+  const load = createRequire(import.meta.url)
+  for (const m of DAEMON_BUILTINS) load(m)
+  // Resolving a package by its name loads node's package resolver (internal/modules/esm/resolve and three modules
+  // with it), built-ins too; koffi is the first package the daemon requires by name.
+  load.resolve('koffi')
   setFlagsFromString('--semi-space-growth-factor=1')
   setFlagsFromString('--no-memory-reducer-for-small-heaps')
   setFlagsFromString('--interrupt-budget=540672')
