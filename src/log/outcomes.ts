@@ -30,43 +30,45 @@ export function outcomeLine(e: ReconcilerEvent): Line {
         msg: 'replacing without XDP_FLAGS_REPLACE (kernel < 5.7): the swap is not atomic',
       }
   }
+  // Every line's fields written out in full, the link's three first: an object literal costs about a third of
+  // `{ ...ctx, action }` while V8 still runs this in its interpreter, as it does through a start-up's 1,000 lines.
   const { link } = e
-  const ctx = { ifindex: link.ifindex, ifname: link.name, entry: link.entry }
+  const { ifindex, entry } = link
   const name = link.name
   switch (e.kind) {
     case 'attached':
-      return { level: 'info', fields: { ...ctx, action: 'attach', progId: e.progId, mode: e.mode }, msg: `${name}: attached program ${e.progId} (${e.mode})` }
+      return { level: 'info', fields: { ifindex, ifname: name, entry, action: 'attach', progId: e.progId, mode: e.mode }, msg: `${name}: attached program ${e.progId} (${e.mode})` }
     case 'replaced':
       return {
         level: 'info',
-        fields: { ...ctx, action: 'replace', progId: e.progId, mode: e.mode, oldProgId: e.oldProgId },
+        fields: { ifindex, ifname: name, entry, action: 'replace', progId: e.progId, mode: e.mode, oldProgId: e.oldProgId },
         msg: `${name}: replaced program ${e.oldProgId} with ${e.progId} (${e.mode}${e.foreign ? ', foreign' : ''})`,
       }
     case 'remoded':
       return {
         level: 'info',
-        fields: { ...ctx, action: 'attach', progId: e.progId, mode: e.mode, oldProgId: e.oldProgId },
+        fields: { ifindex, ifname: name, entry, action: 'attach', progId: e.progId, mode: e.mode, oldProgId: e.oldProgId },
         msg: `${name}: moved program from ${e.from} to ${e.mode} mode (detach, then attach: not atomic)`,
       }
     case 'detached':
-      return { level: 'info', fields: { ...ctx, action: 'detach', progId: e.progId, mode: e.mode }, msg: `${name}: detached program ${e.progId}` }
+      return { level: 'info', fields: { ifindex, ifname: name, entry, action: 'detach', progId: e.progId, mode: e.mode }, msg: `${name}: detached program ${e.progId}` }
     case 'recovered':
-      return { level: 'info', fields: { ...ctx, action: 'recovered' }, msg: `${name}: recovered after ${e.failures} failed attempts` }
+      return { level: 'info', fields: { ifindex, ifname: name, entry, action: 'recovered' }, msg: `${name}: recovered after ${e.failures} failed attempts` }
     case 'conflict':
       return {
         level: 'warn',
-        fields: { ...ctx, action: 'conflict', progId: e.foreignProgId, mode: e.mode },
+        fields: { ifindex, ifname: name, entry, action: 'conflict', progId: e.foreignProgId, mode: e.mode },
         msg: `${name}: a program xdplinkd does not own (id ${e.foreignProgId}) is attached; leaving it (set replace-foreign to take over)`,
       }
     case 'fallback': {
       if (e.native === 'unsupported') {
         // The kernel's own words say it best ("Underlying driver does not support XDP in native mode").
         const why = e.failure.source === 'kernel' && e.failure.extAck ? e.failure.extAck : failureCode(e.failure)
-        return { level: 'info', fields: { ...ctx, action: 'fallback', mode: 'generic' }, msg: `${name}: no native XDP here (${why}); using generic mode` }
+        return { level: 'info', fields: { ifindex, ifname: name, entry, action: 'fallback', mode: 'generic' }, msg: `${name}: no native XDP here (${why}); using generic mode` }
       }
       return {
         level: 'warn',
-        fields: { ...ctx, action: 'fallback', mode: 'generic', code: failureCode(e.failure) },
+        fields: { ifindex, ifname: name, entry, action: 'fallback', mode: 'generic', code: failureCode(e.failure) },
         msg: `${name}: native XDP refused (${failureReason(e.failure)}); using generic mode`,
       }
     }
@@ -75,7 +77,7 @@ export function outcomeLine(e: ReconcilerEvent): Line {
       // keeps failing does not flood the journal.
       return {
         level: e.repeated ? 'debug' : 'warn',
-        fields: { ...ctx, action: 'error', errno: e.failure.errno, code: failureCode(e.failure), source: e.failure.source, kind: e.action, retryMs: e.retryInMs },
+        fields: { ifindex, ifname: name, entry, action: 'error', errno: e.failure.errno, code: failureCode(e.failure), source: e.failure.source, kind: e.action, retryMs: e.retryInMs },
         msg: `${name}: ${e.action} failed: ${failureReason(e.failure)}; retrying in ${e.retryInMs} ms`,
       }
   }
