@@ -18,6 +18,7 @@ import { HOST_NETNS, compileMatcher, kindHints, loadConfig, namesOtherNamespaces
 import { DaemonControl, controlOptions, type ProgramUse } from './control/index.js'
 import type { LinkTable } from './links/table.js'
 import { logOutcome } from './log/outcomes.js'
+import type { NetlinkError } from './netlink/errors.js'
 import type { OpenNetlink } from './netlink/socket.js'
 import { ManagedNamespaces, type NamespacePolicy } from './netns/managed.js'
 import { NetnsUnit, type NamespaceView } from './netns/unit.js'
@@ -31,6 +32,7 @@ import { buildDesire, type Desire } from './reconcile/desire.js'
 import type { Reconciler } from './reconcile/reconciler.js'
 import { RtnlClient } from './rtnl/client.js'
 import { probeXdpReplace } from './rtnl/features.js'
+import type { Result } from './result.js'
 import { SerialJob } from './serial.js'
 import type { HealthAnswer } from './metrics/server.js'
 import { walkOptions } from './config/secure-path.js'
@@ -189,8 +191,7 @@ async function fillMaps(
 }
 
 /** Whether the kernel has XDP_FLAGS_REPLACE, from its answer (rtnl/features.ts); assumed where it will not say. */
-async function probeReplace(client: RtnlClient, log: Logger): Promise<boolean> {
-  const r = await probeXdpReplace(client)
+function replaceFromProbe(r: Result<boolean, NetlinkError>, log: Logger): boolean {
   if (!r.ok) {
     log.warn({ err: r.error }, `cannot tell whether the kernel has XDP_FLAGS_REPLACE (${r.error.message}); assuming it does`)
     return true
@@ -277,8 +278,16 @@ export class Daemon {
       const table = NetnsUnit.linkTable(client, log)
       // Started once the first load is under way (its file read: reading it while the dump also wants the event loop
       // would start the load late), or after the programs if none is loaded. Awaited by start(), which also knows a
-      // dump cut off by a stop (the socket closed under it); a dump that fails is retried by the table itself.
-      const dump = (): void => void table.start().catch(() => {})
+      // dump cut off by a stop (the socket closed under it); a dump that fails is retried by the table itself. The
+      // probe for XDP_FLAGS_REPLACE goes first, its answer read after the load (was ~0.5 ms after it, up to 5).
+      let replace: Promise<Result<boolean, NetlinkError>> | null = null
+      const dump = (): void => {
+        if (!replace) {
+          replace = probeXdpReplace(client)
+          replace.catch(() => {}) // a failure is met by the await below, or not at all when opening failed first
+        }
+        void table.start().catch(() => {})
+      }
       const registry: ProgramRegistry = new ProgramRegistry({
         bpffsDir: config.bpffs,
         backend: deps.programs,
@@ -297,7 +306,7 @@ export class Daemon {
       const gen: Generation = { config, leases, ...(await fillMaps(config, leases, deps.maps ?? kernelMapBackend, o)) }
       log.debug({ ms: Math.round(performance.now() - t0) }, 'programs ready')
       if (signal?.aborted) return cleanup()
-      const replaceSupported = await probeReplace(client, log)
+      const replaceSupported = replaceFromProbe(await (replace ?? probeXdpReplace(client)), log)
       if (signal?.aborted) return cleanup()
       logPrograms(log, gen)
       return new Daemon({ o, deps, control, registry, gen, client, table, replaceSupported })
@@ -587,7 +596,7 @@ export class Daemon {
 
   /** Removes pins that no entry uses and that no link still runs (a link in error may still run an old one). */
   #prune(): void {
-    const r = this.#registry.prune(pinsToKeep(this.#gen.leases.values(), this.#units().flatMap((u) => u.table.links()), this.#registry.ownedPrograms()))
+    const r = this.#registry.prune(() => pinsToKeep(this.#gen.leases.values(), this.#units().flatMap((u) => u.table.links()), this.#registry.ownedPrograms()))
     if (r.removed.length) this.#log.info({ removed: r.removed }, `removed ${r.removed.length} unused pins`)
     for (const f of r.failed) this.#log.warn({ dir: f.dir }, `could not remove pin ${f.dir}: ${f.error.message}`)
   }

@@ -461,14 +461,22 @@ export class ProgramRegistry {
     entry.program.fd.close()
   }
 
-  prune(keep: ReadonlySet<string>): PruneResult {
+  /**
+   * Removes the pin directories that neither a program held here nor `keep` uses. `keep` may be given as a function,
+   * called only when some directory is not held here: the daemon's (daemon.ts #prune) opens every pin to learn
+   * which programs still run on a link, and at a start-up over the same config every directory is held.
+   */
+  prune(keep: ReadonlySet<string> | (() => ReadonlySet<string>)): PruneResult {
     const inUse = new Set([...this.#entries.values()].map((e) => e.program.pinDirName))
     const result: PruneResult = { removed: [], kept: [], failed: [] }
+    const dirs = this.#backend.listPinDirs(this.bpffsDir)
+    // Asked before the displaced programs go below: what it learns may still name them.
+    const keeping = typeof keep !== 'function' ? keep : dirs.every((d) => inUse.has(d)) ? new Set<string>() : keep()
     // Links have been moved off the displaced programs by now (the daemon prunes once the reconciler is idle).
     for (const d of this.#displaced.values()) d.fd.close()
     this.#displaced.clear()
-    for (const dir of this.#backend.listPinDirs(this.bpffsDir)) {
-      if (keep.has(dir) || inUse.has(dir)) {
+    for (const dir of dirs) {
+      if (keeping.has(dir) || inUse.has(dir)) {
         result.kept.push(dir)
         continue
       }

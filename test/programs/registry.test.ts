@@ -372,6 +372,21 @@ t.test('prune removes only unreferenced pins, never ones in use', async (t) => {
   t.same(r.ownedProgramIds(), new Set([pass.id, second.id]))
 })
 
+t.test('prune asks a keep function only when some directory is not held', async (t) => {
+  const f = fakeBackend(files)
+  const r = new ProgramRegistry({ bpffsDir: '/bpffs/x', backend: f.backend })
+  const pass = await r.acquire('/o/pass.o')
+  const first = await r.acquire('/o/two.o', 'xdp_first')
+  let asked = 0
+  const keep = (): Set<string> => (asked++, new Set())
+  t.same(r.prune(keep).removed, [], 'every directory held')
+  t.equal(asked, 0, 'the function was not called')
+  first.release()
+  t.same(r.prune(keep).removed, [first.pinDirName], 'one released')
+  t.equal(asked, 1, 'the function was called once')
+  t.same(r.prune(() => new Set([pass.pinDirName])).kept, [pass.pinDirName])
+})
+
 t.test('a failed prune of one directory does not stop the others', async (t) => {
   const f = fakeBackend(files)
   const r = new ProgramRegistry({ bpffsDir: '/bpffs/x', backend: f.backend })
