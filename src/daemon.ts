@@ -285,9 +285,9 @@ export class Daemon {
       undo.push(() => client.close())
       const table = NetnsUnit.linkTable(client, log)
       // Started once the first load is under way (its file read: reading it while the dump also wants the event loop
-      // would start the load late), or after the programs if none is loaded. Awaited below, before the daemon is
-      // made; a dump that fails is retried by the table itself. The probe for XDP_FLAGS_REPLACE goes first, its
-      // answer read after the load (it was sent after it: ~0.5 ms, up to 5).
+      // would start the load late), or after the programs if none is loaded. Awaited by start(), which also knows a
+      // dump cut off by a stop (the socket closed under it); a dump that fails is retried by the table itself. The
+      // probe for XDP_FLAGS_REPLACE goes first, its answer read after the load (was ~0.5 ms after it, up to 5).
       let replace: Promise<Result<boolean, NetlinkError>> | null = null
       const dump = (): void => {
         if (!replace) {
