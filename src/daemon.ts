@@ -2,10 +2,10 @@
  * Wiring: config -> programs -> link table -> reconciler, and the life of the whole: open, start, reload, stop.
  * Each decision lives in its own module; what is here is which part is made when, and what the daemon tells.
  *
- *   Daemon.open()    reads the config, binds the control socket (a second daemon gives up here), loads the programs
- *                    while it dumps the links, probes the kernel; then constructs the Daemon from those parts, which
- *                    only stores and connects them. A stop (SIGTERM) during open() closes what was made so far.
- *   start()          reconciles every link of the dump once, prunes old pins, watches the objects, serves.
+ *   Daemon.open()    reads the config, binds the control socket (a second daemon gives up here), loads the programs,
+ *                    opens netlink and probes the kernel; then constructs the Daemon from those parts, which only
+ *                    stores and connects them. A stop (SIGTERM) during open() closes what was made so far.
+ *   start()          dumps the links, reconciles all of them once, prunes old pins, watches the objects, serves.
  *   reload()         one self-contained step: a new config and its programs are prepared whole, then swapped in; a
  *                    config or object that fails leaves everything as it was.
  *   stop()           with `on-exit: detach` detaches our programs first; closes everything.
@@ -190,14 +190,6 @@ async function fillMaps(
   }
 }
 
-/** Settles when `signal` aborts (never without one). */
-function aborted(signal: AbortSignal | undefined): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal?.aborted) resolve()
-    else signal?.addEventListener('abort', () => resolve(), { once: true })
-  })
-}
-
 /** Whether the kernel has XDP_FLAGS_REPLACE, from its answer (rtnl/features.ts); assumed where it will not say. */
 function replaceFromProbe(r: Result<boolean, NetlinkError>, log: Logger): boolean {
   if (!r.ok) {
@@ -263,9 +255,9 @@ export class Daemon {
    * Makes every part of a daemon, in the order that keeps mistakes cheap: the config (nothing else is opened for a
    * bad one), the control socket (a second daemon gives up before it loads anything), then netlink and the programs
    * together: the links are dumped while libbpf loads the programs on a worker thread (BpfObject.loadAsync), and
-   * start() plans over that dump (LinkTable.start gives it the same one, complete by then). A start-up over 1,000
-   * links: 185 -> 167.5 ms (medians of 20, interleaved). Throws StartupError with the exit status. Resolves null when
-   * `signal` aborts meanwhile (SIGTERM during start-up), having closed what it made.
+   * start() plans over that dump (LinkTable.start gives it the same one). A start-up over 1,000 links: 185 -> 167.5 ms
+   * (medians of 20, interleaved). Throws StartupError with the exit status. Resolves null when `signal` aborts
+   * meanwhile (SIGTERM during start-up), having closed what it made.
    */
   static async open(o: DaemonOptions, deps: DaemonDeps = {}, signal?: AbortSignal): Promise<Daemon | null> {
     const log = o.log
@@ -317,11 +309,6 @@ export class Daemon {
       const replaceSupported = replaceFromProbe(await (replace ?? probeXdpReplace(client)), log)
       if (signal?.aborted) return cleanup()
       logPrograms(log, gen)
-      // The units are made on the dump's full table: its links then reach the reconciler once, through start()'s
-      // reconcileAll, and not also one by one as the table learns them (1,001 touches, ~2.5 ms of a start-up, when
-      // the dump ends after the load). A SIGTERM meanwhile ends the wait (a dump the kernel keeps failing is retried).
-      await Promise.race([table.start(), aborted(signal)])
-      if (signal?.aborted) return cleanup()
       return new Daemon({ o, deps, control, registry, gen, client, table, replaceSupported })
     } catch (e) {
       cleanup()

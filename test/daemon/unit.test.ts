@@ -167,27 +167,6 @@ t.test('open(): the links are dumped while the programs load; a stop meanwhile c
   await t.rejects(controlRequest(s2.socket, { cmd: 'status' }, { timeoutMs: 500 }), 'its control socket is closed again')
 })
 
-t.test('open(): the daemon is made once the first dump is complete; a stop while it is still being redone ends open()', async (t) => {
-  // A kernel whose dumps are always interrupted (a link added under every one): the table redoes the dump for ever,
-  // and open() waits for it until the stop.
-  const s = setup(t, (dir) => yaml(dir))
-  s.kernel.addVeth('va', 'vb')
-  s.kernel.dumpLinksPerDatagram = 1
-  let n = 0
-  s.kernel.beforeDumpDatagram = (k) => void (k === 1 && s.kernel.addVeth(`x${n}a`, `x${n++}b`))
-  const ac = new AbortController()
-  const load = s.programs.backend.load
-  s.programs.backend.load = async (req) => {
-    const p = await load(req)
-    setTimeout(() => ac.abort(), 200) // by then open() waits for the dump
-    return p
-  }
-  t.equal(await s.open(ac.signal), null, 'aborted while waiting for the dump: no daemon')
-  t.ok(n > 3, `the dump was redone (${n} times)`)
-  t.equal(s.kernel.openEndpoints, 0, 'the netlink sockets closed')
-  t.equal(s.programs.open(), 0, 'the program closed')
-})
-
 t.test('netns: the daemon manages its own namespace as host; an entry for other namespaces gets none of its links', async (t) => {
   const s = setup(
     t,
