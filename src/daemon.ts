@@ -281,11 +281,15 @@ export class Daemon {
       // dump cut off by a stop (the socket closed under it); a dump that fails is retried by the table itself. The
       // probe for XDP_FLAGS_REPLACE goes first, its answer read after the load (was ~0.5 ms after it, up to 5).
       let replace: Promise<Result<boolean, NetlinkError>> | null = null
-      const dump = (): void => {
+      const probe = (): Promise<Result<boolean, NetlinkError>> => {
         if (!replace) {
           replace = probeXdpReplace(client)
           replace.catch(() => {}) // a failure is met by the await below, or not at all when opening failed first
         }
+        return replace
+      }
+      const dump = (): void => {
+        void probe()
         void table.start().catch(() => {})
       }
       const registry: ProgramRegistry = new ProgramRegistry({
@@ -306,7 +310,7 @@ export class Daemon {
       const gen: Generation = { config, leases, ...(await fillMaps(config, leases, deps.maps ?? kernelMapBackend, o)) }
       log.debug({ ms: Math.round(performance.now() - t0) }, 'programs ready')
       if (signal?.aborted) return cleanup()
-      const replaceSupported = replaceFromProbe(await (replace ?? probeXdpReplace(client)), log)
+      const replaceSupported = replaceFromProbe(await probe(), log)
       if (signal?.aborted) return cleanup()
       logPrograms(log, gen)
       // Made whether or not the dump is complete, on purpose: in a storm that keeps every dump inconsistent, the links a
