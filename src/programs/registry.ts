@@ -230,7 +230,8 @@ export class ProgramRegistry {
    * A lease on the program of an object file (the file's `programName`, or its only XDP program): one held already
    * for the same bytes and name, one pinned by an earlier run that is provably the object's, or a fresh load.
    * Acquires run one at a time, in the order asked: a load is asynchronous (libbpf on a worker thread), and two at
-   * once could load the same program twice and would share libbpf's messages (captureLibbpfLogAsync).
+   * once could load the same program twice, and the first to end would turn libbpf's printing back on under the
+   * other (withoutLibbpfLog).
    */
   acquire(objectPath: string, programName?: string): Promise<ProgramLease> {
     const next = this.#acquiring.then(() => this.#acquire(objectPath, programName))
