@@ -52,29 +52,26 @@ const inlineGeneratedValidator = {
 rmSync(join(DIST, 'chunks'), { recursive: true, force: true })
 rmSync(join(DIST, 'bundle'), { recursive: true, force: true })
 
-await build({
+/**
+ * Both outputs are CommonJS, which has no import.meta: its url is the output file's own (the bundle is two levels
+ * below the package root, like dist/cli/*.js: `new URL('../../package.json', import.meta.url)` holds).
+ */
+const CJS = {
   ...NODE_BUNDLE,
   absWorkingDir: ROOT,
+  format: 'cjs',
+  define: { 'import.meta.url': '__xdplinkdImportMetaUrl' },
+  banner: { js: "var __xdplinkdImportMetaUrl = require('node:url').pathToFileURL(__filename).href;" },
+}
+
+await build({
+  ...CJS,
   entryPoints: ['dist/main.js'],
   outfile: BUNDLE,
-  format: 'cjs',
   external: [...NODE_BUNDLE.external, 'ajv/dist/2020.js'],
-  // CommonJS has no import.meta: its url is the bundle's own (two levels below the package root, like dist/cli/*.js:
-  // `new URL('../../package.json', import.meta.url)` holds).
-  define: { 'import.meta.url': '__xdplinkdImportMetaUrl' },
-  banner: { js: "var __xdplinkdImportMetaUrl = require('node:url').pathToFileURL(__filename).href;" },
   plugins: [inlineGeneratedValidator],
 })
-const launcher = await build({
-  ...NODE_BUNDLE,
-  absWorkingDir: ROOT,
-  entryPoints: ['dist/launch/cli.js'],
-  outfile: join(DIST, 'cli.cjs'),
-  format: 'cjs',
-  define: { 'import.meta.url': '__xdplinkdImportMetaUrl' },
-  banner: { js: "var __xdplinkdImportMetaUrl = require('node:url').pathToFileURL(__filename).href;" },
-  metafile: true,
-})
+const launcher = await build({ ...CJS, entryPoints: ['dist/launch/cli.js'], outfile: join(DIST, 'cli.cjs'), metafile: true })
 const inputs = Object.keys(launcher.metafile.inputs)
 const stray = inputs.filter((f) => !/^dist\/(launch\/[^/]+|result)\.js$/.test(f))
 if (stray.length) throw new Error(`bundle: the launcher (dist/cli.cjs) must stay small, but it takes in ${stray.join(', ')}`)
@@ -82,7 +79,6 @@ if (stray.length) throw new Error(`bundle: the launcher (dist/cli.cjs) must stay
 rmSync(join(DIST, 'cli.js'), { force: true })
 rmSync(join(DIST, 'cli.js.map'), { force: true })
 symlinkSync('cli.cjs', join(DIST, 'cli.js'))
-
 
 // The cache, made and then used under the `#!` line's node flags; XDPLINKD_CODE_CACHE=require makes dist/cli.js
 // fail if V8 rejects it.
